@@ -1,0 +1,121 @@
+// Package edms is the reference implementation of the system the seed
+// describes: a Django REST Framework + simplejwt document-management backend.
+// It holds the schema (as Django makes it), the reinit settings of the seed's
+// `system_reinit`, and token revocation; the HTTP API is in edms/server.
+package edms
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/edms/password"
+	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/reinit"
+	"github.com/rehearse-dev/rehearse/restore"
+)
+
+//go:embed schema.sql
+var schemaSQL string
+
+// RevocationTable holds the token cutoff. It is never backed up or restored.
+const RevocationTable = "rehearse_token_revocation"
+
+// UserTable is the Django user model's table.
+const UserTable = "users_user"
+
+// DefaultAdminPassword is what the seed's reinit sets for admin.
+const DefaultAdminPassword = "test123"
+
+// Protected lists the tables that backups skip and restores refuse.
+func Protected() []string { return []string{RevocationTable} }
+
+// SchemaSQL returns the DDL of the reference schema.
+func SchemaSQL() string { return schemaSQL }
+
+// Install creates the reference schema in an empty database.
+func Install(ctx context.Context, conn *pgx.Conn) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('users_user') IS NOT NULL`).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return fmt.Errorf("the database already has a users_user table; rehearse init wants an empty database (create one with: createdb NAME)")
+	}
+	_, err := conn.Exec(ctx, schemaSQL)
+	return err
+}
+
+// Seed loads a fixture into a database that has the reference schema.
+func Seed(ctx context.Context, conn *pgx.Conn, f *fixtures.Fixture) (*restore.Result, error) {
+	return restore.Restore(ctx, conn, restore.Options{
+		Open:      func() (io.ReadCloser, error) { return f.Open() },
+		Strategy:  restore.Atomic,
+		Protected: Protected(),
+	})
+}
+
+// HashPassword hashes a password as the reference system stores it.
+func HashPassword(plain string) (string, error) {
+	return password.Make(plain, password.NewSalt(), password.DefaultIterations)
+}
+
+// ReinitConfig is the seed's system_reinit: keep admin, reset its password to
+// defaultPassword ("" = test123), delete everyone else and what hangs off
+// them, reset sequences, and revoke every token issued so far (unless
+// revokeTokens is false: a defect that reproduces plain simplejwt).
+func ReinitConfig(defaultPassword string, revokeTokens bool) reinit.Config {
+	if defaultPassword == "" {
+		defaultPassword = DefaultAdminPassword
+	}
+	cfg := reinit.Config{
+		UserTable:       UserTable,
+		AdminUsername:   "admin",
+		AdminEmail:      "admin@edms.local",
+		DefaultPassword: defaultPassword,
+		Hash:            HashPassword,
+		Protected:       Protected(),
+	}
+	if revokeTokens {
+		cfg.AfterApply = func(ctx context.Context, tx pgx.Tx) error { return RevokeAll(ctx, tx, time.Now()) }
+	}
+	return cfg
+}
+
+// RevokeAll revokes every token issued up to and including the second of now:
+// tokens carry iat in whole seconds, so the cutoff is the next second, and the
+// server issues tokens with iat no earlier than the cutoff (see IssueTime).
+// The cutoff only moves forward.
+func RevokeAll(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	cutoff := now.Unix() + 1
+	_, err := tx.Exec(ctx, `INSERT INTO `+RevocationTable+` (id, revoked_before) VALUES (1, $1)
+ON CONFLICT (id) DO UPDATE SET revoked_before = GREATEST(`+RevocationTable+`.revoked_before, EXCLUDED.revoked_before)`, cutoff)
+	if err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
+	}
+	return nil
+}
+
+// Querier reads one row.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// RevokedBefore returns the cutoff: tokens with iat earlier than it are refused.
+func RevokedBefore(ctx context.Context, q Querier) (int64, error) {
+	var cutoff int64
+	err := q.QueryRow(ctx, `SELECT COALESCE(max(revoked_before), 0) FROM `+RevocationTable).Scan(&cutoff)
+	return cutoff, err
+}
+
+// IssueTime is the iat for a token issued now: never before the cutoff, so a
+// token issued in the same second as a reinit, but after it, stays valid.
+func IssueTime(now time.Time, cutoff int64) time.Time {
+	if now.Unix() < cutoff {
+		return time.Unix(cutoff, 0)
+	}
+	return now
+}

@@ -1,0 +1,396 @@
+// Package reinit empties a system down to its admin user, as the seed's
+// `system_reinit --confirm` does: keep (or recreate) the admin with a default
+// password, delete every other user and every row that hangs off them, and
+// reset the sequences of the emptied tables.
+//
+// "Hangs off" is learnt from the catalog, the way Django's deletion collector
+// follows on_delete: a row whose NOT NULL foreign key points at a deleted row
+// is deleted too (CASCADE); a nullable foreign key is set to NULL (SET_NULL).
+// Deletion is done with explicit statements, so it does not depend on ON DELETE
+// clauses (Django creates none).
+package reinit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/pgcatalog"
+)
+
+// Config says which table holds users and how the admin is kept.
+type Config struct {
+	Schema          string // "" = public
+	UserTable       string // default "users_user"
+	UsernameColumn  string // default "username"
+	PasswordColumn  string // default "password"
+	AdminUsername   string // default "admin"
+	AdminEmail      string // default "admin@edms.local"
+	DefaultPassword string // default "test123"
+	// Hash turns the default password into what the password column stores.
+	Hash func(plain string) (string, error)
+	// KeepSequences leaves sequences where they are. The seed's reinit resets
+	// them (the default), which lets the next new row reuse a deleted id.
+	KeepSequences bool
+	// Protected tables are never touched (token bookkeeping).
+	Protected []string
+	// AfterApply runs last, in the same transaction: the reference system
+	// revokes every token issued so far here.
+	AfterApply func(ctx context.Context, tx pgx.Tx) error
+}
+
+func (c Config) withDefaults() Config {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.UserTable, "users_user")
+	def(&c.UsernameColumn, "username")
+	def(&c.PasswordColumn, "password")
+	def(&c.AdminUsername, "admin")
+	def(&c.AdminEmail, "admin@edms.local")
+	def(&c.DefaultPassword, "test123")
+	return c
+}
+
+// TableEffect is what the reinit does to one table.
+type TableEffect struct {
+	Table   string `json:"table"`
+	Before  int64  `json:"rows_before"`
+	Deleted int64  `json:"deleted"`
+	Nulled  int64  `json:"nulled,omitempty"` // rows whose nullable FK was set to NULL
+}
+
+// SequenceReset records a sequence moved back to max(id)+1.
+type SequenceReset struct {
+	Sequence string `json:"sequence"`
+	Before   int64  `json:"next_before"`
+	After    int64  `json:"next_after"`
+}
+
+// Plan is the outcome of a reinit (or, for a dry run, what it would do).
+type Plan struct {
+	DryRun      bool            `json:"dry_run"`
+	Tables      []TableEffect   `json:"tables"`
+	AdminAction string          `json:"admin_action"` // "kept" or "recreated"
+	AdminID     int64           `json:"admin_id"`
+	AdminIDWas  *int64          `json:"admin_id_before"`
+	Sequences   []SequenceReset `json:"sequences"`
+	Took        time.Duration   `json:"took_ns"`
+}
+
+// DryRun computes the plan in a transaction that is rolled back: nothing changes.
+func DryRun(ctx context.Context, conn *pgx.Conn, cfg Config) (*Plan, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background())
+	p, err := Apply(ctx, tx, cfg)
+	if p != nil {
+		p.DryRun = true
+	}
+	return p, err
+}
+
+// Run applies the reinit in its own transaction and commits it.
+func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Plan, error) {
+	var p *Plan
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var err error
+		p, err = Apply(ctx, tx, cfg)
+		return err
+	})
+	return p, err
+}
+
+// Apply runs the reinit inside tx (the caller commits or rolls back).
+func Apply(ctx context.Context, tx pgx.Tx, cfg Config) (*Plan, error) {
+	start := time.Now()
+	cfg = cfg.withDefaults()
+	if cfg.Hash == nil {
+		return nil, errors.New("reinit: no password hasher configured")
+	}
+	cat, err := pgcatalog.Load(ctx, tx, cfg.Schema)
+	if err != nil {
+		return nil, err
+	}
+	users, ok := cat.Table(cfg.UserTable)
+	if !ok {
+		return nil, fmt.Errorf("reinit: no user table %q in schema %q; is this the right database? (set the user table with --user-table)", cfg.UserTable, cat.Schema)
+	}
+	for _, col := range []string{cfg.UsernameColumn, cfg.PasswordColumn} {
+		if _, ok := users.Column(col); !ok {
+			return nil, fmt.Errorf("reinit: table %q has no column %q", users.Name, col)
+		}
+	}
+	if users.PK() == "" {
+		return nil, fmt.Errorf("reinit: table %q has no single-column primary key", users.Name)
+	}
+	w := &walker{ctx: ctx, tx: tx, cat: cat, protected: map[string]bool{}, sets: map[string]string{}}
+	for _, t := range cfg.Protected {
+		w.protected[t] = true
+	}
+	plan := &Plan{}
+	var adminWas int64
+	err = tx.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", pgcatalog.Ident(users.PK()), cat.QualifiedIdent(users.Name), pgcatalog.Ident(cfg.UsernameColumn)), cfg.AdminUsername).Scan(&adminWas)
+	if err == nil {
+		plan.AdminIDWas = &adminWas
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, err
+	}
+	seed := fmt.Sprintf("SELECT %s FROM %s WHERE %s IS DISTINCT FROM $1", pgcatalog.Ident(users.PK()), cat.QualifiedIdent(users.Name), pgcatalog.Ident(cfg.UsernameColumn))
+	if err := w.collect(users.Name, seed, cfg.AdminUsername); err != nil {
+		return nil, err
+	}
+	effects, err := w.apply()
+	if err != nil {
+		return nil, err
+	}
+	plan.Tables = effects
+	if !cfg.KeepSequences {
+		if plan.Sequences, err = resetSequences(ctx, tx, cat, w.order); err != nil {
+			return nil, err
+		}
+	}
+	hash, err := cfg.Hash(cfg.DefaultPassword)
+	if err != nil {
+		return nil, fmt.Errorf("reinit: hash the default password: %w", err)
+	}
+	if plan.AdminIDWas != nil {
+		plan.AdminAction, plan.AdminID = "kept", adminWas
+		if err := updateAdmin(ctx, tx, cat, users, cfg, hash); err != nil {
+			return nil, err
+		}
+	} else {
+		plan.AdminAction = "recreated"
+		if plan.AdminID, err = createAdmin(ctx, tx, cat, users, cfg, hash); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.AfterApply != nil {
+		if err := cfg.AfterApply(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	plan.Took = time.Since(start)
+	return plan, nil
+}
+
+// walker finds every row that hangs off the deleted users. Keys to delete are
+// gathered in temporary tables (one per table) so that any amount of data is
+// handled by the server, not in memory.
+type walker struct {
+	ctx       context.Context
+	tx        pgx.Tx
+	cat       *pgcatalog.Catalog
+	protected map[string]bool
+	sets      map[string]string // table → temp table of keys to delete
+	order     []string          // tables in discovery order
+	nulls     []pgcatalog.ForeignKey
+}
+
+func (w *walker) set(table string) (string, error) {
+	if s, ok := w.sets[table]; ok {
+		return s, nil
+	}
+	t := w.cat.Tables[table]
+	pk, _ := t.Column(t.PK())
+	name := fmt.Sprintf("rehearse_reinit_%d", len(w.sets)+1)
+	if _, err := w.tx.Exec(w.ctx, fmt.Sprintf("CREATE TEMP TABLE %s (k %s PRIMARY KEY) ON COMMIT DROP", name, pk.Display)); err != nil {
+		return "", err
+	}
+	w.sets[table] = name
+	w.order = append(w.order, table)
+	return name, nil
+}
+
+// collect adds the keys selected by query to table's delete set and follows
+// every foreign key that points at the newly added rows.
+func (w *walker) collect(table, query string, args ...any) error {
+	set, err := w.set(table)
+	if err != nil {
+		return err
+	}
+	tag, err := w.tx.Exec(w.ctx, fmt.Sprintf("INSERT INTO %s SELECT * FROM (%s) q ON CONFLICT DO NOTHING", set, query), args...)
+	if err != nil {
+		return fmt.Errorf("reinit: collect rows of %s: %w", table, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil
+	}
+	for _, fk := range w.cat.Referencing(table) {
+		if w.protected[fk.Table] {
+			continue
+		}
+		child := w.cat.Tables[fk.Table]
+		col, _ := child.Column(fk.Column)
+		if !col.NotNull {
+			w.nulls = append(w.nulls, fk)
+			continue
+		}
+		if child.PK() == "" {
+			return fmt.Errorf("reinit: table %q refers to %q but has no single-column primary key, so its rows cannot be tracked", child.Name, table)
+		}
+		q := fmt.Sprintf("SELECT c.%s FROM %s c WHERE c.%s IN (SELECT k FROM %s)", pgcatalog.Ident(child.PK()), w.cat.QualifiedIdent(child.Name), pgcatalog.Ident(fk.Column), set)
+		if err := w.collect(child.Name, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *walker) apply() ([]TableEffect, error) {
+	effects := map[string]*TableEffect{}
+	effect := func(table string) (*TableEffect, error) {
+		if e, ok := effects[table]; ok {
+			return e, nil
+		}
+		e := &TableEffect{Table: table}
+		if err := w.tx.QueryRow(w.ctx, "SELECT count(*) FROM "+w.cat.QualifiedIdent(table)).Scan(&e.Before); err != nil {
+			return nil, err
+		}
+		effects[table] = e
+		return e, nil
+	}
+	seen := map[string]bool{}
+	for _, fk := range w.nulls {
+		k := fk.Name + "/" + fk.Table
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		child := w.cat.Tables[fk.Table]
+		e, err := effect(child.Name)
+		if err != nil {
+			return nil, err
+		}
+		q := fmt.Sprintf("UPDATE %s c SET %s = NULL WHERE c.%s IN (SELECT k FROM %s)", w.cat.QualifiedIdent(child.Name), pgcatalog.Ident(fk.Column), pgcatalog.Ident(fk.Column), w.sets[fk.RefTable])
+		if own, ok := w.sets[child.Name]; ok && child.PK() != "" {
+			q += fmt.Sprintf(" AND c.%s NOT IN (SELECT k FROM %s)", pgcatalog.Ident(child.PK()), own)
+		}
+		tag, err := w.tx.Exec(w.ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("reinit: set %s.%s to NULL: %w", child.Name, fk.Column, err)
+		}
+		e.Nulled += tag.RowsAffected()
+	}
+	// Children were discovered after their parents: delete in reverse order so
+	// that non-deferrable foreign keys hold at every statement.
+	for i := len(w.order) - 1; i >= 0; i-- {
+		table := w.order[i]
+		e, err := effect(table)
+		if err != nil {
+			return nil, err
+		}
+		t := w.cat.Tables[table]
+		tag, err := w.tx.Exec(w.ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT k FROM %s)", w.cat.QualifiedIdent(table), pgcatalog.Ident(t.PK()), w.sets[table]))
+		if err != nil {
+			return nil, fmt.Errorf("reinit: delete from %s: %w", table, err)
+		}
+		e.Deleted += tag.RowsAffected()
+	}
+	out := make([]TableEffect, 0, len(effects))
+	for _, e := range effects {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Table < out[j].Table })
+	return out, nil
+}
+
+// resetSequences moves each sequence of the emptied tables back to
+// max(id)+1, as the seed's reinit does ("Database sequence was reset!").
+func resetSequences(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, tables []string) ([]SequenceReset, error) {
+	var out []SequenceReset
+	sorted := append([]string(nil), tables...)
+	sort.Strings(sorted)
+	for _, table := range sorted {
+		for _, s := range cat.Tables[table].Sequences {
+			var r SequenceReset
+			r.Sequence = s.Name
+			err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s`, s.Name)).Scan(&r.Before)
+			if err != nil {
+				return nil, err
+			}
+			err = tx.QueryRow(ctx, fmt.Sprintf(`SELECT COALESCE(max(%s)::bigint, 0) + 1 FROM %s`, pgcatalog.Ident(s.Column), cat.QualifiedIdent(table))).Scan(&r.After)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tx.Exec(ctx, `SELECT setval($1::regclass, $2, false)`, s.Name, r.After); err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func updateAdmin(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *pgcatalog.Table, cfg Config, hash string) error {
+	set := fmt.Sprintf("%s = $1", pgcatalog.Ident(cfg.PasswordColumn))
+	for _, flag := range []string{"is_staff", "is_superuser", "is_active"} {
+		if _, ok := users.Column(flag); ok {
+			set += fmt.Sprintf(", %s = true", pgcatalog.Ident(flag))
+		}
+	}
+	_, err := tx.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE %s = $2", cat.QualifiedIdent(users.Name), set, pgcatalog.Ident(cfg.UsernameColumn)), hash, cfg.AdminUsername)
+	return err
+}
+
+func createAdmin(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *pgcatalog.Table, cfg Config, hash string) (int64, error) {
+	known := map[string]any{
+		cfg.UsernameColumn: cfg.AdminUsername,
+		cfg.PasswordColumn: hash,
+		"email":            cfg.AdminEmail,
+		"is_staff":         true,
+		"is_superuser":     true,
+		"is_active":        true,
+	}
+	var cols []string
+	var vals []any
+	var ph []string
+	for _, c := range users.Columns {
+		v, ok := known[c.Name]
+		if !ok {
+			if !c.NotNull || c.HasDefault {
+				continue
+			}
+			v = zeroFor(c.Type)
+		}
+		cols = append(cols, c.Name)
+		vals = append(vals, v)
+		ph = append(ph, fmt.Sprintf("$%d", len(vals)))
+	}
+	var id int64
+	err := tx.QueryRow(ctx, fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) RETURNING %s::bigint", cat.QualifiedIdent(users.Name), pgcatalog.ColumnList(cols), joinComma(ph), pgcatalog.Ident(users.PK())), vals...).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("reinit: recreate admin: %w", err)
+	}
+	return id, nil
+}
+
+func zeroFor(typ string) any {
+	switch typ {
+	case "bool":
+		return false
+	case "int2", "int4", "int8", "float4", "float8", "numeric":
+		return 0
+	case "timestamptz", "timestamp", "date":
+		return time.Now().UTC()
+	}
+	return ""
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += x
+	}
+	return out
+}

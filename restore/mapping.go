@@ -1,0 +1,324 @@
+package restore
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rehearse-dev/rehearse/pgcatalog"
+)
+
+// schemaMap maps dumpdata models and fields onto tables and columns, the way
+// Django names them: model "app.model" → table "app_model"; FK field "author" →
+// column "author_id"; many-to-many field "groups" of users_user → through table
+// "users_user_groups" with one FK to users_user and one to the target.
+type schemaMap struct {
+	cat        *pgcatalog.Catalog
+	columnFrom map[string]string // defect: "table.column" → field to read instead
+	protected  map[string]bool
+	models     map[string]*modelPlan
+}
+
+func newSchemaMap(cat *pgcatalog.Catalog, protected []string) *schemaMap {
+	p := map[string]bool{}
+	for _, t := range protected {
+		p[t] = true
+	}
+	return &schemaMap{cat: cat, protected: p, models: map[string]*modelPlan{}}
+}
+
+// TableForModel returns the table Django would use for a model label.
+func TableForModel(label string) string {
+	return strings.Replace(strings.ToLower(label), ".", "_", 1)
+}
+
+// modelPlan is how objects of one model are checked and loaded.
+type modelPlan struct {
+	label    string
+	table    *pgcatalog.Table
+	pk       pgcatalog.Column
+	pkConv   converter
+	fields   map[string]*fieldPlan // by dumpdata field name
+	m2m      map[string]*m2mPlan
+	columns  []string     // COPY column list, pk first; fixed by the first object seen
+	colField []*fieldPlan // per column after the pk
+	keys     *keySet      // pks seen in the backup
+}
+
+type fieldPlan struct {
+	name   string
+	column pgcatalog.Column
+	conv   converter
+	fk     *fkCheck
+}
+
+// fkCheck collects the keys a foreign key column refers to, to be checked
+// against the target's keys once the whole backup has been read.
+type fkCheck struct {
+	fk   pgcatalog.ForeignKey
+	refs *keySet
+}
+
+type m2mPlan struct {
+	field   string
+	through *pgcatalog.Table
+	srcCol  string
+	tgtCol  string
+	tgtConv converter
+	fk      *fkCheck // through.tgtCol → target
+}
+
+func (m *schemaMap) model(o *object) (*modelPlan, error) {
+	if p, ok := m.models[o.Model]; ok {
+		return p, nil
+	}
+	name := TableForModel(o.Model)
+	t, ok := m.cat.Table(name)
+	if !ok {
+		return nil, objErr(o, "", "model %q has no table %q in schema %q; is this backup from another application, or are migrations missing?", o.Model, name, m.cat.Schema)
+	}
+	if m.protected[name] {
+		return nil, objErr(o, "", "table %q is protected bookkeeping that a restore never writes (it would bring revoked tokens back); remove these objects from the backup", name)
+	}
+	if t.PK() == "" {
+		return nil, objErr(o, "", "table %q has no single-column primary key, so dumpdata pks cannot map onto it", name)
+	}
+	pk, _ := t.Column(t.PK())
+	pkConv, err := converterFor(pk)
+	if err != nil {
+		return nil, objErr(o, "", "%v", err)
+	}
+	p := &modelPlan{label: o.Model, table: t, pk: pk, pkConv: pkConv, fields: map[string]*fieldPlan{}, m2m: map[string]*m2mPlan{}, keys: newKeySet()}
+	for _, c := range t.Columns {
+		if c.Name == pk.Name {
+			continue
+		}
+		conv, err := converterFor(c)
+		if err != nil {
+			return nil, objErr(o, c.Name, "%v", err)
+		}
+		f := &fieldPlan{name: c.Name, column: c, conv: conv}
+		if fk, ok := t.FK(c.Name); ok {
+			f.fk = &fkCheck{fk: fk, refs: newKeySet()}
+			if strings.HasSuffix(c.Name, "_id") {
+				f.name = strings.TrimSuffix(c.Name, "_id")
+			}
+		}
+		p.fields[f.name] = f
+		if f.name != c.Name {
+			p.fields[c.Name] = f // accept "author_id" as well as "author"
+		}
+	}
+	m.models[o.Model] = p
+	return p, nil
+}
+
+// m2mFor finds the through table of a many-to-many field.
+func (m *schemaMap) m2mFor(p *modelPlan, field string) (*m2mPlan, bool) {
+	if mp, ok := p.m2m[field]; ok {
+		return mp, true
+	}
+	through, ok := m.cat.Table(p.table.Name + "_" + field)
+	if !ok {
+		return nil, false
+	}
+	var src, tgt *pgcatalog.ForeignKey
+	for i := range through.ForeignKeys {
+		fk := &through.ForeignKeys[i]
+		if fk.RefTable == p.table.Name && src == nil {
+			src = fk
+		} else {
+			tgt = fk
+		}
+	}
+	if src == nil || tgt == nil {
+		return nil, false
+	}
+	col, _ := through.Column(tgt.Column)
+	conv, err := converterFor(col)
+	if err != nil {
+		return nil, false
+	}
+	mp := &m2mPlan{field: field, through: through, srcCol: src.Column, tgtCol: tgt.Column, tgtConv: conv, fk: &fkCheck{fk: *tgt, refs: newKeySet()}}
+	p.m2m[field] = mp
+	return mp, true
+}
+
+// fix decides the COPY column list from the first object of a model, so that
+// columns the backup never mentions keep their database defaults.
+func (m *schemaMap) fix(p *modelPlan, o *object) error {
+	names := make([]string, 0, len(o.Fields))
+	for name := range o.Fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if p.fields[name] != nil {
+			continue
+		}
+		if _, ok := m.m2mFor(p, name); !ok {
+			return m.unknownField(p, o, name)
+		}
+	}
+	p.columns = []string{p.pk.Name}
+	seen := map[string]bool{}
+	for _, c := range p.table.Columns {
+		if c.Name == p.pk.Name {
+			continue
+		}
+		f := p.fields[strings.TrimSuffix(c.Name, "_id")]
+		if f == nil || f.column.Name != c.Name {
+			f = p.fields[c.Name]
+		}
+		_, byName := o.Fields[f.name]
+		_, byCol := o.Fields[c.Name]
+		if !byName && !byCol {
+			if c.NotNull && !c.HasDefault {
+				return objErr(o, f.name, "required field is missing (column %q is NOT NULL and has no default)", c.Name)
+			}
+			continue
+		}
+		if seen[c.Name] {
+			continue
+		}
+		seen[c.Name] = true
+		p.columns = append(p.columns, c.Name)
+		p.colField = append(p.colField, f)
+	}
+	return nil
+}
+
+// row checks one object and returns its values in COPY column order, plus its
+// many-to-many pairs. It records the pk and every FK reference for the final
+// cross-check.
+func (m *schemaMap) row(p *modelPlan, o *object, out []any) ([]any, []m2mPair, error) {
+	if p.columns == nil {
+		if err := m.fix(p, o); err != nil {
+			return nil, nil, err
+		}
+	}
+	pkv, err := p.pkConv(o.PK)
+	if err != nil {
+		return nil, nil, objErr(o, "pk", "%v", err)
+	}
+	if !p.keys.add(keyOf(pkv)) {
+		return nil, nil, objErr(o, "pk", "duplicate primary key: another %s object in this backup has pk %s", o.Model, o.pkText())
+	}
+	out = append(out[:0], pkv)
+	used := 0
+	for _, f := range p.colField {
+		name := f.name
+		if from, ok := m.columnFrom[p.table.Name+"."+f.column.Name]; ok {
+			name = from
+		}
+		raw, ok := o.Fields[name]
+		if !ok {
+			raw, ok = o.Fields[f.column.Name]
+		}
+		if !ok {
+			if f.column.NotNull {
+				return nil, nil, objErr(o, f.name, "required field is missing")
+			}
+			out = append(out, nil)
+			continue
+		}
+		used++
+		if len(raw) > 0 && raw[0] == '[' && f.fk != nil {
+			return nil, nil, objErr(o, f.name, "natural foreign keys are not supported; dump with --natural-foreign off")
+		}
+		v, err := f.conv(raw)
+		if err != nil {
+			return nil, nil, objErr(o, f.name, "%v", err)
+		}
+		if f.fk != nil && v != nil {
+			f.fk.refs.add(keyOf(v))
+		}
+		out = append(out, v)
+	}
+	var pairs []m2mPair
+	if used != len(o.Fields) {
+		for name, raw := range o.Fields {
+			if f := p.fields[name]; f != nil {
+				continue
+			}
+			mp, ok := m.m2mFor(p, name)
+			if !ok {
+				return nil, nil, m.unknownField(p, o, name)
+			}
+			var list []json.RawMessage
+			if err := json.Unmarshal(raw, &list); err != nil {
+				return nil, nil, objErr(o, name, "a many-to-many field must be a list of pks, got %s", describe(raw))
+			}
+			for _, item := range list {
+				tv, err := mp.tgtConv(item)
+				if err != nil || tv == nil {
+					return nil, nil, objErr(o, name, "many-to-many entry %s: expected a pk", describe(item))
+				}
+				mp.fk.refs.add(keyOf(tv))
+				pairs = append(pairs, m2mPair{plan: mp, src: pkv, tgt: tv})
+			}
+		}
+		// Fields present in this object but not in the model's first one.
+		for name := range o.Fields {
+			f := p.fields[name]
+			if f == nil {
+				continue
+			}
+			if !containsStr(p.columns, f.column.Name) {
+				return nil, nil, objErr(o, name, "this field is absent from the first %s object; dumpdata writes the same fields for every object of a model", o.Model)
+			}
+		}
+	}
+	return out, pairs, nil
+}
+
+type m2mPair struct {
+	plan     *m2mPlan
+	src, tgt any
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func fmtKey(k key) string { return fmt.Sprint(k.value()) }
+
+func (m *schemaMap) unknownField(p *modelPlan, o *object, name string) error {
+	hint := "is the backup from another version of the application?"
+	best, dist := "", 3
+	for cand := range p.fields {
+		if d := editDistance(name, cand); d < dist {
+			best, dist = cand, d
+		}
+	}
+	if best != "" {
+		hint = fmt.Sprintf("did you mean %q?", best)
+	}
+	return objErr(o, name, "unknown field: table %q has no column %q or %q and there is no many-to-many table %q; %s", p.table.Name, name, name+"_id", p.table.Name+"_"+name, hint)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,199 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/pgcatalog"
+)
+
+// validate reads the whole backup once and checks every object: its model maps
+// to a table, its fields to columns, its values fit their types, its pk is not
+// a duplicate; then that every foreign key refers to a row that is in the
+// backup or kept in the database (as q sees it, after any reinit).
+func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, opts *Options, res *Result) (*schemaMap, error) {
+	start := time.Now()
+	sm := newSchemaMap(cat, opts.Protected)
+	sm.columnFrom = opts.Defects.ColumnFrom
+	r, err := newDumpReader(opts.Open)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var vals []any
+	n := 0
+	for {
+		o, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		p, err := sm.model(o)
+		if err != nil {
+			return nil, err
+		}
+		if vals, _, err = sm.row(p, o, vals); err != nil {
+			return nil, err
+		}
+		n++
+		if n%65536 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	res.Objects = n
+	if !opts.Defects.SkipFKCheck {
+		if err := checkReferences(ctx, q, sm, opts); err != nil {
+			return nil, err
+		}
+	}
+	res.Timings.Validate = time.Since(start)
+	opts.emit(PhaseValidated, "", int64(n))
+	return sm, nil
+}
+
+// checkReferences compares the keys every FK column refers to with the keys of
+// its target: those in the backup plus those kept in the database.
+func checkReferences(ctx context.Context, q pgcatalog.Querier, sm *schemaMap, opts *Options) error {
+	byTable := map[string]*modelPlan{}
+	for _, p := range sm.models {
+		byTable[p.table.Name] = p
+	}
+	kept := map[string]*keySet{}
+	keptKeys := func(table string) (*keySet, error) {
+		if ks, ok := kept[table]; ok {
+			return ks, nil
+		}
+		t, ok := sm.cat.Table(table)
+		if !ok || t.PK() == "" {
+			return newKeySet(), nil
+		}
+		ks, err := existingKeys(ctx, q, sm.cat, t, t.PK())
+		if err != nil {
+			return nil, err
+		}
+		kept[table] = ks
+		return ks, nil
+	}
+	check := func(p *modelPlan, field string, fc *fkCheck) error {
+		target := byTable[fc.fk.RefTable]
+		ks, err := keptKeys(fc.fk.RefTable)
+		if err != nil {
+			return err
+		}
+		var missing *key
+		fc.refs.each(func(k key) bool {
+			if (target != nil && target.keys.has(k)) || ks.has(k) {
+				return true
+			}
+			missing = &k
+			return false
+		})
+		if missing == nil {
+			return nil
+		}
+		return findDangling(opts.Open, p.label, field, *missing, fc.fk.RefTable)
+	}
+	for _, p := range sm.models {
+		for name, f := range p.fields {
+			if f.fk == nil || name != f.name {
+				continue
+			}
+			if err := check(p, name, f.fk); err != nil {
+				return err
+			}
+		}
+		for name, mp := range p.m2m {
+			if err := check(p, name, mp.fk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// existingKeys reads the primary keys of a table as the querier sees them.
+func existingKeys(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, t *pgcatalog.Table, col string) (*keySet, error) {
+	rows, err := q.Query(ctx, fmt.Sprintf("SELECT %s FROM %s", pgcatalog.Ident(col), cat.QualifiedIdent(t.Name)))
+	if err != nil {
+		return nil, fmt.Errorf("read keys of %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	ks := newKeySet()
+	for rows.Next() {
+		var v any
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		switch x := v.(type) {
+		case int16:
+			ks.addInt(int64(x))
+		case int32:
+			ks.addInt(int64(x))
+		case int64:
+			ks.addInt(x)
+		case [16]byte:
+			ks.addStr(fmt.Sprintf("%x", x))
+		default:
+			ks.addStr(fmt.Sprint(x))
+		}
+	}
+	return ks, rows.Err()
+}
+
+// findDangling reads the backup again to name the first object that refers to
+// a missing key. It only runs when validation has already failed.
+func findDangling(open Opener, model, field string, missing key, target string) error {
+	generic := &BackupError{Index: -1, Model: model, Field: field,
+		Problem: fmt.Sprintf("a %s object's field %q refers to %s pk %s, which is neither in the backup nor kept in the database", model, field, target, missing)}
+	r, err := newDumpReader(open)
+	if err != nil {
+		return generic
+	}
+	defer r.Close()
+	want := fmtKey(missing)
+	for {
+		o, err := r.Next()
+		if err != nil {
+			return generic
+		}
+		if o.Model != model {
+			continue
+		}
+		raw, ok := o.Fields[field]
+		if !ok {
+			raw, ok = o.Fields[field+"_id"]
+		}
+		if !ok {
+			continue
+		}
+		if refersTo(raw, want) {
+			return objErr(o, field, "refers to %s pk %s, which is neither in the backup nor kept in the database (a dangling foreign key: was the backup cut, or taken while rows were being deleted?)", target, want)
+		}
+	}
+}
+
+func refersTo(raw []byte, want string) bool {
+	s := string(raw)
+	if s == want || s == `"`+want+`"` {
+		return true
+	}
+	if len(s) > 0 && s[0] == '[' {
+		var list []any
+		if err := jsonUnmarshal(raw, &list); err == nil {
+			for _, item := range list {
+				if fmt.Sprint(item) == want {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+var _ = pgx.Identifier{}
