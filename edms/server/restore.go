@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/edms"
+	"github.com/rehearse-dev/rehearse/reinit"
+	"github.com/rehearse-dev/rehearse/restore"
+)
+
+// restoreForm is a parsed restore_from_file request.
+type restoreForm struct {
+	path     string // spooled backup file, "" if none was sent
+	size     int64
+	filename string
+	fields   map[string]string // the other known fields, first value each
+}
+
+func (f *restoreForm) cleanup() {
+	if f.path != "" {
+		os.Remove(f.path)
+	}
+}
+
+func restoreErr(detail string) obj { return obj{{"status", "error"}, {"detail", detail}} }
+
+// restore is the seed's restore_from_file action: staff only, multipart.
+func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if !u.staff {
+		writeJSON(w, http.StatusForbidden, permissionDenied)
+		return
+	}
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "Restore From File", http.MethodPost)
+		return
+	}
+	s.emit(restore.Event{Phase: PhaseCallReceived, At: time.Now()})
+	respond := func(status int, body any) {
+		s.emit(restore.Event{Phase: PhaseResponseSent, At: time.Now()})
+		writeJSON(w, status, body)
+	}
+
+	form, status, body := s.readRestoreForm(w, r)
+	defer form.cleanup()
+	if body != nil {
+		respond(status, body)
+		return
+	}
+	rt := s.routes
+	if form.path == "" {
+		respond(http.StatusBadRequest, restoreErr(rt.BackupFileField+" is required"))
+		return
+	}
+	if v, given := form.fields[rt.RestoreTypeField]; given && v != "full" {
+		respond(http.StatusBadRequest, restoreErr(rt.RestoreTypeField+" must be 'full'"))
+		return
+	}
+	withReinit := false
+	if v, given := form.fields[rt.WithReinitField]; given {
+		switch strings.ToLower(v) {
+		case "true":
+			withReinit = true
+		case "false":
+		default:
+			respond(http.StatusBadRequest, restoreErr(rt.WithReinitField+" must be 'true' or 'false'"))
+			return
+		}
+	}
+	if withReinit && form.fields[rt.ConfirmField] != rt.ConfirmPhrase {
+		respond(http.StatusBadRequest, restoreErr(rt.ConfirmField+" must be '"+rt.ConfirmPhrase+"'"))
+		return
+	}
+
+	// One restore at a time; a waiting call gives up if its client leaves.
+	select {
+	case s.restoreSlot <- struct{}{}:
+	case <-r.Context().Done():
+		s.logf("restore: caller (user id %d) went away while waiting for another restore to finish", u.id)
+		return
+	}
+	defer func() { <-s.restoreSlot }()
+
+	// Like Django, a restore that started runs to its end even if the
+	// client disconnects: stopping between the reinit and the restore is
+	// the worst outcome. Only a server that gives up shutting down stops it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	defer context.AfterFunc(s.stopCtx, cancel)()
+
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		s.logf("restore: acquire a connection: %v", err)
+		respond(http.StatusInternalServerError, restoreErr("restore failed: cannot connect to the database: "+err.Error()))
+		return
+	}
+	defer func() {
+		// The restore may leave session state behind; never reuse its connection.
+		closeConn(pc.Conn())
+		pc.Release()
+	}()
+
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	opts := restore.Options{
+		Open:          func() (io.ReadCloser, error) { return os.Open(form.path) },
+		Strategy:      s.strategy,
+		Protected:     edms.Protected(),
+		BetweenPhases: s.hooks.BetweenPhases,
+		Defects:       s.defects.Engine(),
+		Progress: func(e restore.Event) {
+			mu.Lock()
+			seen[e.Phase] = true
+			mu.Unlock()
+			s.emit(e)
+		},
+	}
+	if withReinit {
+		cfg := edms.ReinitConfig(s.adminPW, !s.defects.NoRevocation)
+		opts.Reinit = func(ctx context.Context, tx pgx.Tx) error {
+			_, err := reinit.Apply(ctx, tx, cfg)
+			return err
+		}
+	}
+	start := time.Now()
+	res, err := restore.Restore(ctx, pc.Conn(), opts)
+	if err != nil {
+		mu.Lock()
+		halfway := seen[restore.PhaseReinitCommitted] && !seen[restore.PhaseRestoreCommitted]
+		mu.Unlock()
+		note := ""
+		if halfway {
+			note = "; the reinit had already committed, so the database is now in its reinitialized state (only admin, with the default password): restore the backup again"
+		}
+		var be *restore.BackupError
+		if errors.As(err, &be) {
+			s.logf("restore: user id %d: %s (%s, %d bytes)%s", u.id, be.Error(), s.strategy, form.size, note)
+			respond(http.StatusBadRequest, restoreErr(be.Error()+note))
+			return
+		}
+		s.logf("restore: user id %d: restore failed after %v (%s, with_reinit=%v, %d bytes): %v%s", u.id, time.Since(start).Round(time.Millisecond), s.strategy, withReinit, form.size, err, note)
+		respond(http.StatusInternalServerError, restoreErr("restore failed: "+err.Error()+note))
+		return
+	}
+	s.logf("restore: user id %d: %s, with_reinit=%v: %d objects from %d bytes in %v", u.id, res.Strategy, withReinit, res.Objects, form.size, res.Timings.Total.Round(time.Millisecond))
+	respond(http.StatusOK, obj{
+		{"status", "success"},
+		{"strategy", string(res.Strategy)},
+		{"with_reinit", withReinit},
+		{"objects", res.Objects},
+		{"rows", res.Rows},
+		{"sequences_fixed", len(res.Sequences)},
+		{"reinit_ms", millis(res.Timings.Reinit)},
+		{"restore_ms", millis(res.Timings.Total - res.Timings.Reinit)},
+		{"total_ms", millis(res.Timings.Total)},
+	})
+}
+
+func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+func (s *Server) emit(e restore.Event) {
+	if s.hooks.OnPhase != nil {
+		s.hooks.OnPhase(e)
+	}
+}
+
+// readRestoreForm streams a multipart body: the backup file goes to a temp
+// file, the other known fields are kept (first value each), everything else
+// is discarded. A body that is not multipart has no file (DRF's
+// request.FILES is empty then). On failure it returns the status and body.
+func (s *Server) readRestoreForm(w http.ResponseWriter, r *http.Request) (*restoreForm, int, any) {
+	form := &restoreForm{fields: map[string]string{}}
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxUpload)
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		return form, 0, nil
+	}
+	tooBig := func(err error) (int, any, bool) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return http.StatusRequestEntityTooLarge, restoreErr(fmt.Sprintf("the request is larger than the limit of %d bytes", mbe.Limit)), true
+		}
+		return 0, nil, false
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return form, http.StatusBadRequest, obj{{"detail", "Multipart form parse error - " + err.Error()}}
+	}
+	rt := s.routes
+	known := map[string]bool{rt.RestoreTypeField: true, rt.WithReinitField: true, rt.ConfirmField: true}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if st, b, ok := tooBig(err); ok {
+				return form, st, b
+			}
+			return form, http.StatusBadRequest, obj{{"detail", "Multipart form parse error - " + err.Error()}}
+		}
+		name := part.FormName()
+		switch {
+		case name == rt.BackupFileField && form.path == "":
+			f, err := os.CreateTemp(s.tempDir, "rehearse-restore-*.upload")
+			if err != nil {
+				part.Close()
+				s.logf("restore: spool upload: %v", err)
+				return form, http.StatusInternalServerError, restoreErr("restore failed: cannot store the upload: " + err.Error())
+			}
+			form.path = f.Name()
+			form.filename = part.FileName()
+			n, err := io.Copy(f, part)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			form.size = n
+			if err != nil {
+				part.Close()
+				if st, b, ok := tooBig(err); ok {
+					return form, st, b
+				}
+				return form, http.StatusBadRequest, restoreErr("cannot read " + rt.BackupFileField + ": " + err.Error())
+			}
+			if n == 0 && form.filename == "" {
+				// An empty file input of an HTML form: no file chosen.
+				form.cleanup()
+				form.path = ""
+			}
+		case known[name]:
+			v, err := io.ReadAll(io.LimitReader(part, maxFieldValue+1))
+			if err != nil {
+				part.Close()
+				if st, b, ok := tooBig(err); ok {
+					return form, st, b
+				}
+				return form, http.StatusBadRequest, obj{{"detail", "Multipart form parse error - " + err.Error()}}
+			}
+			if len(v) > maxFieldValue {
+				part.Close()
+				return form, http.StatusBadRequest, restoreErr(name + " is too long")
+			}
+			if _, dup := form.fields[name]; !dup {
+				form.fields[name] = string(v)
+			}
+		default:
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				part.Close()
+				if st, b, ok := tooBig(err); ok {
+					return form, st, b
+				}
+				return form, http.StatusBadRequest, obj{{"detail", "Multipart form parse error - " + err.Error()}}
+			}
+		}
+		part.Close()
+	}
+	return form, 0, nil
+}
