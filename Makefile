@@ -1,0 +1,32 @@
+# rehearse — make targets. `make test` is the test command CI runs.
+GO ?= go
+PKGS := ./...
+
+.PHONY: test vet fmt build bench run serve clean
+
+build:
+	$(GO) build -o bin/rehearse ./cmd/rehearse
+
+# The README's test command: formatting, vet, then every test against a real
+# PostgreSQL (a throwaway cluster started from the installed binaries).
+test: fmt vet
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+# Restores the ~1M-row edms-large backup three ways in one run and prints
+# rows/s, ratios and the engine's peak memory. REHEARSE_BENCH_USERS=1000 for a
+# quick, ~100k-row run.
+bench:
+	$(GO) test -run '^$$' -bench BenchmarkRestore -benchtime 1x -timeout 60m -v ./restore
+
+serve:
+	$(GO) run ./cmd/rehearse serve
+
+clean:
+	rm -rf bin

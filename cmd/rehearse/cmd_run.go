@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rehearse-dev/rehearse/harness"
+)
+
+func init() {
+	register("run", "run YAML scenarios (files or folders; default scenarios/) and report", cmdRun)
+	register("validate", "check scenario files without running them", cmdValidate)
+}
+
+// RunFile is the JSON written by --out: versioned, the input of reports.
+type RunFile struct {
+	Version  int               `json:"version"`
+	Started  time.Time         `json:"started"`
+	Duration time.Duration     `json:"duration_ns"`
+	Results  []*harness.Result `json:"results"`
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", `run [flags] [PATH...]
+
+Runs each scenario against its own PostgreSQL database (one throwaway cluster
+for the whole run, one database per scenario cloned from a seeded template),
+with probes sampling logins and tokens while the operation runs. Prints
+progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
+2 invalid input or the harness could not run a scenario.`, stderr)
+	out := fs.String("out", "", "write the results as JSON to this file")
+	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
+	verbose := fs.Bool("v", false, "print every expectation, not only failures")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	paths := fs.Args()
+	if len(paths) == 0 {
+		paths = []string{"scenarios"}
+	}
+	scenarios, err := harness.LoadPaths(paths)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		fmt.Fprintln(stderr, "rehearse run: invalid scenarios; nothing was run (check them with: rehearse validate PATH)")
+		return exitError
+	}
+	started := time.Now()
+	fmt.Fprintf(stdout, "rehearse: %d scenario(s); starting PostgreSQL...\n", len(scenarios))
+	prov, err := harness.NewLocalProvider(ctx, nil)
+	if err != nil {
+		return fail(stderr, "run", err)
+	}
+	defer prov.Close()
+	fmt.Fprintf(stdout, "rehearse: PostgreSQL ready in %s\n", time.Since(started).Round(time.Millisecond))
+	runner := &harness.Runner{Provider: prov}
+
+	results := make([]*harness.Result, len(scenarios))
+	var mu sync.Mutex
+	sem := make(chan struct{}, max(1, *parallel))
+	var wg sync.WaitGroup
+	for i, s := range scenarios {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			mu.Lock()
+			fmt.Fprintf(stdout, "  … %s\n", s.Name)
+			mu.Unlock()
+			res := runner.Run(ctx, s)
+			results[i] = res
+			mu.Lock()
+			defer mu.Unlock()
+			printResult(stdout, res, *verbose)
+		}()
+	}
+	wg.Wait()
+
+	passed, failed, errored := 0, 0, 0
+	for _, r := range results {
+		switch r.Status {
+		case harness.Passed:
+			passed++
+		case harness.Failed:
+			failed++
+		default:
+			errored++
+		}
+	}
+	if *out != "" {
+		rf := RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: results}
+		if err := writeJSON(*out, rf); err != nil {
+			return fail(stderr, "run", err)
+		}
+		fmt.Fprintf(stdout, "results written to %s\n", *out)
+	}
+	fmt.Fprintf(stdout, "%d passed, %d failed, %d errors in %s\n", passed, failed, errored, time.Since(started).Round(time.Millisecond))
+	switch {
+	case errored > 0 || ctx.Err() != nil:
+		return exitError
+	case failed > 0:
+		return exitFailed
+	}
+	return exitOK
+}
+
+func printResult(w io.Writer, r *harness.Result, verbose bool) {
+	mark := map[string]string{harness.Passed: "PASS", harness.Failed: "FAIL", harness.Errored: "ERROR"}[r.Status]
+	fmt.Fprintf(w, "%-5s %s (%s, setup %s)\n", mark, r.Name, r.Duration.Round(time.Millisecond), r.Setup.Round(time.Millisecond))
+	if r.Status == harness.Errored {
+		fmt.Fprintf(w, "      the harness could not run it: %s\n", r.Error)
+		return
+	}
+	for _, p := range r.Probes {
+		fmt.Fprintf(w, "      probe %-22s %4d samples, %3d failed, longest window %s\n", p.Name, p.Samples, p.Failures, time.Duration(p.LongestMS*float64(time.Millisecond)).Round(100*time.Microsecond))
+	}
+	for _, o := range r.Expectations {
+		if !o.Pass {
+			fmt.Fprintln(w, indent(harness.FormatFailure(o), "      "))
+		} else if verbose {
+			fmt.Fprintf(w, "      ok  %s: %s\n", o.Subject, o.Measured)
+		}
+	}
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("validate", `validate PATH...
+
+Loads and checks scenario files (keys, types, references between sections,
+durations) without running anything. Errors name file:line:col.`, stderr)
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	paths := fs.Args()
+	if len(paths) == 0 {
+		paths = []string{"scenarios"}
+	}
+	scenarios, err := harness.LoadPaths(paths)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitError
+	}
+	for _, s := range scenarios {
+		fmt.Fprintf(stdout, "ok  %s (%s)\n", s.Pos.File, s.Name)
+	}
+	return exitOK
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// dsnFlag returns the DSN from the flag or REHEARSE_DSN.
+func dsnFrom(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if env := os.Getenv("REHEARSE_DSN"); env != "" {
+		return env, nil
+	}
+	return "", errors.New("no database: pass --dsn 'host=... dbname=...' (or set REHEARSE_DSN)")
+}
+
+func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the database: %w", err)
+	}
+	return conn, nil
+}

@@ -1,0 +1,111 @@
+// Command rehearse rehearses a destructive "restore into a clean system" on a
+// web application backed by PostgreSQL, and measures what it does to logins,
+// tokens and foreign keys. This file only wires subcommands to packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes: 0 success, 1 an expectation failed, 2 bad input or the harness
+// could not run.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitError  = 2
+)
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
+	commands[name] = command{summary: summary, run: run}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "rehearse: rehearse a destructive restore-with-reinit against a real PostgreSQL and measure its auth impact.")
+	fmt.Fprintln(w, "\nUsage: rehearse <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'rehearse <command> -h' for the flags of a command.")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitError
+		}
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "rehearse: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitError
+	}
+	// Ctrl-C cancels the context: commands stop, throwaway clusters are removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return cmd.run(ctx, args[1:], stdout, stderr)
+}
+
+// newFlags makes a FlagSet whose -h prints the command's usage and flags.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: rehearse %s\n\n%s\n\nFlags:\n", name, strings.TrimSpace(synopsis))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags and returns an exit code when the command must stop.
+func parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitError, false
+	}
+	if fs.NArg() > 0 && fs.Name() != "run" && fs.Name() != "validate" && fs.Name() != "report" {
+		fmt.Fprintf(fs.Output(), "rehearse %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitError, false
+	}
+	return 0, true
+}
+
+// fail prints an error and returns the exit code for it.
+func fail(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "rehearse %s: %v\n", cmd, err)
+	return exitError
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

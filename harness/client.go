@@ -1,0 +1,98 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/rehearse-dev/rehearse/edms/server"
+)
+
+// client speaks the system's HTTP contract (DESIGN.md; paths and field names
+// from Routes). It only ever talks to the base URL it was given.
+type client struct {
+	base   string
+	routes server.Routes
+	http   *http.Client
+}
+
+func newClient(base string, routes server.Routes) *client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second}
+	return &client{base: base, routes: routes, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// reply is what one request got back.
+type reply struct {
+	Status int
+	Body   map[string]any
+	Err    error // transport error (no status)
+}
+
+func (r reply) field(name string) string {
+	if v, ok := r.Body[name]; ok {
+		switch x := v.(type) {
+		case string:
+			return x
+		case float64:
+			return strconv.FormatFloat(x, 'f', -1, 64)
+		default:
+			return fmt.Sprint(x)
+		}
+	}
+	return ""
+}
+
+func (c *client) do(ctx context.Context, req *http.Request) reply {
+	resp, err := c.http.Do(req.WithContext(ctx))
+	if err != nil {
+		return reply{Err: err}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	r := reply{Status: resp.StatusCode}
+	json.Unmarshal(b, &r.Body)
+	return r
+}
+
+func (c *client) login(ctx context.Context, user, password string) reply {
+	body, _ := json.Marshal(map[string]string{c.routes.UsernameField: user, c.routes.PasswordField: password})
+	req, _ := http.NewRequest(http.MethodPost, c.base+c.routes.Login, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return c.do(ctx, req)
+}
+
+func (c *client) profile(ctx context.Context, access string) reply {
+	req, _ := http.NewRequest(http.MethodGet, c.base+c.routes.Profile, nil)
+	req.Header.Set("Authorization", c.routes.AuthScheme+" "+access)
+	return c.do(ctx, req)
+}
+
+func (c *client) restoreFromFile(ctx context.Context, access, file string, withReinit bool, confirm string) reply {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile(c.routes.BackupFileField, filepath.Base(file))
+	f, err := os.Open(file)
+	if err != nil {
+		return reply{Err: err}
+	}
+	io.Copy(fw, f)
+	f.Close()
+	mw.WriteField(c.routes.RestoreTypeField, "full")
+	mw.WriteField(c.routes.WithReinitField, strconv.FormatBool(withReinit))
+	if withReinit {
+		mw.WriteField(c.routes.ConfirmField, confirm)
+	}
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, c.base+c.routes.Restore, &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", c.routes.AuthScheme+" "+access)
+	return c.do(ctx, req)
+}

@@ -1,0 +1,357 @@
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rehearse-dev/rehearse/edms/server"
+	"github.com/rehearse-dev/rehearse/fixtures"
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultProbeInterval is how often a probe samples unless it says otherwise.
+const DefaultProbeInterval = 10 * time.Millisecond
+
+// DefaultTimeout bounds a scenario unless it says otherwise.
+const DefaultTimeout = 60 * time.Second
+
+// Invariants a scenario can expect.
+var invariants = []string{"foreign_keys", "sequences", "ids_unchanged", "counts_match_backup", "hashes_match_backup"}
+
+// LoadFile reads, decodes and validates one scenario file. Every problem is
+// reported with file:line:col; nothing is run.
+func LoadFile(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &InputError{Pos: Pos{File: path}, Message: fmt.Sprintf("cannot read scenario: %v", err)}
+	}
+	return Parse(path, data)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes and validates a scenario from data; file names it in errors.
+func Parse(file string, data []byte) (*Scenario, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		msg := err.Error()
+		pos := Pos{File: file}
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			pos.Line, _ = strconv.Atoi(m[1])
+			pos.Col = 1
+			msg = m[2]
+		}
+		return nil, &InputError{Pos: pos, Message: "not valid YAML: " + msg}
+	}
+	if len(root.Content) == 0 {
+		return nil, &InputError{Pos: Pos{File: file, Line: 1, Col: 1}, Message: "the file is empty; a scenario needs at least operation: and expect:"}
+	}
+	var s Scenario
+	d := &decoder{file: file}
+	d.decode(&root, reflectValue(&s))
+	if len(d.errs) == 0 {
+		d.errs = validate(&s)
+	}
+	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool {
+			a, b := d.errs[i].Pos, d.errs[j].Pos
+			if a.Line != b.Line {
+				return a.Line < b.Line
+			}
+			return a.Col < b.Col
+		})
+		return nil, d.errs
+	}
+	if s.Name == "" {
+		s.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	}
+	s.Pos = Pos{File: file, Line: 1, Col: 1}
+	return &s, nil
+}
+
+// LoadPaths loads every .yaml/.yml file under the given files or folders, in
+// sorted order. Problems in one file do not stop the others: the errors come
+// back together.
+func LoadPaths(paths []string) ([]*Scenario, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, &InputError{Pos: Pos{File: p}, Message: "no such file or folder"}
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		matches, _ := filepath.Glob(filepath.Join(p, "*.yaml"))
+		more, _ := filepath.Glob(filepath.Join(p, "*.yml"))
+		files = append(files, append(matches, more...)...)
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		return nil, &InputError{Pos: Pos{File: strings.Join(paths, ", ")}, Message: "no scenario files (*.yaml) found"}
+	}
+	var out []*Scenario
+	var errs InputErrors
+	names := map[string]string{}
+	for _, f := range files {
+		s, err := LoadFile(f)
+		if err != nil {
+			var ie InputErrors
+			var one *InputError
+			switch {
+			case errors.As(err, &ie):
+				errs = append(errs, ie...)
+			case errors.As(err, &one):
+				errs = append(errs, one)
+			default:
+				errs = append(errs, &InputError{Pos: Pos{File: f}, Message: err.Error()})
+			}
+			continue
+		}
+		if prev, dup := names[s.Name]; dup {
+			errs = append(errs, &InputError{Pos: s.Pos, Message: fmt.Sprintf("scenario name %q is also used by %s; names must be unique", s.Name, prev)})
+			continue
+		}
+		names[s.Name] = f
+		out = append(out, s)
+	}
+	if len(errs) > 0 {
+		return out, errs
+	}
+	return out, nil
+}
+
+// validate checks what the types cannot: references between sections,
+// exactly-one-of choices, value ranges. It also fills defaults.
+func validate(s *Scenario) InputErrors {
+	var errs InputErrors
+	bad := func(p Pos, format string, args ...any) {
+		errs = append(errs, &InputError{Pos: p, Message: fmt.Sprintf(format, args...)})
+	}
+	if s.Fixture == "" {
+		s.Fixture = "edms-small"
+	}
+	fx, err := fixtures.Get(s.Fixture)
+	if err != nil {
+		bad(s.Pos, "%v", err)
+		return errs
+	}
+	userOK := func(p Pos, u string) {
+		if _, ok := fx.User(u); !ok {
+			bad(p, "unknown user %q: fixture %s has %s", u, fx.Name, userNames(fx))
+		}
+	}
+	if s.Target == "" {
+		s.Target = "embedded"
+	}
+	if s.Target != "embedded" {
+		bad(s.Pos, "unknown target %q; expected \"embedded\"", s.Target)
+	}
+	switch s.Strategy {
+	case "":
+		s.Strategy = "two-phase"
+	case "two-phase", "atomic":
+	default:
+		bad(s.Pos, "unknown strategy %q; expected two-phase or atomic", s.Strategy)
+	}
+	if _, err := server.ParseDefects(s.Defects); err != nil {
+		bad(s.Pos, "defects: %v", err)
+	}
+	if s.Timeout == 0 {
+		s.Timeout = Duration(DefaultTimeout)
+	}
+	for name, t := range s.Tokens {
+		if name == "" {
+			bad(t.Pos, "a token needs a name")
+		}
+		userOK(t.Pos, t.User)
+	}
+	tokenOK := func(p Pos, name string) {
+		if _, ok := s.Tokens[name]; !ok {
+			bad(p, "unknown token %q; define it under tokens: (known: %s)", name, strings.Join(sortedKeys(s.Tokens), ", "))
+		}
+	}
+	op := s.Operation
+	switch {
+	case op.RestoreFromFile != nil && op.Manual != nil:
+		bad(op.Pos, "operation: give either restore_from_file or manual, not both")
+	case op.RestoreFromFile != nil:
+		c := op.RestoreFromFile
+		if c.As != "" {
+			tokenOK(c.Pos, c.As)
+		}
+		if c.Confirm == "" {
+			c.Confirm = "RESTORE CLEAN"
+		}
+		if c.WithReinit == nil {
+			t := true
+			c.WithReinit = &t
+		}
+		if s.Strategy == "atomic" && len(s.During) > 0 {
+			bad(s.During[0].Pos, "during: the atomic strategy has no window between reinit and restore, so these actions would never run; remove them or use two-phase")
+		}
+	case op.Manual != nil:
+		if op.Manual.Strategy == "" {
+			op.Manual.Strategy = "two-phase"
+		}
+		if op.Manual.Strategy != "two-phase" && op.Manual.Strategy != "atomic" {
+			bad(op.Manual.Pos, "unknown strategy %q; expected two-phase or atomic", op.Manual.Strategy)
+		}
+	default:
+		bad(op.Pos, "operation: give restore_from_file (the API call) or manual (backup, reinit, restore as steps)")
+	}
+	for _, a := range s.During {
+		n := count(a.CreateUser != nil, a.Profile != nil, a.Sleep != 0)
+		if n != 1 {
+			bad(a.Pos, "an action is exactly one of create_user, profile, sleep")
+			continue
+		}
+		if a.CreateUser != nil {
+			if _, taken := fx.User(a.CreateUser.Username); taken {
+				bad(a.CreateUser.Pos, "user %q already exists in fixture %s; pick a new name", a.CreateUser.Username, fx.Name)
+			}
+			if a.CreateUser.Password == "" {
+				a.CreateUser.Password = a.CreateUser.Username + "_pw"
+			}
+		}
+		if a.Profile != nil {
+			tokenOK(a.Profile.Pos, a.Profile.Token)
+		}
+	}
+	probes := map[string]*Probe{}
+	for i := range s.Probes {
+		p := &s.Probes[i]
+		if probes[p.Name] != nil {
+			bad(p.Pos, "probe name %q is used twice", p.Name)
+		}
+		probes[p.Name] = p
+		if count(p.Login != nil, p.Profile != nil) != 1 {
+			bad(p.Pos, "probe %q: give exactly one of login or profile", p.Name)
+			continue
+		}
+		if p.Every == 0 {
+			p.Every = Duration(DefaultProbeInterval)
+		}
+		if p.Every.D() < time.Millisecond {
+			bad(p.Pos, "probe %q: every must be at least 1ms", p.Name)
+		}
+		if p.Login != nil {
+			userOK(p.Login.Pos, p.Login.User)
+			passwordKind(&p.Login.Password, p.Login.Pos, bad)
+		}
+		if p.Profile != nil {
+			tokenOK(p.Profile.Pos, p.Profile.Token)
+		}
+	}
+	probeOK := func(p Pos, name string) {
+		if probes[name] == nil {
+			bad(p, "unknown probe %q (known: %s)", name, strings.Join(sortedKeys(probes), ", "))
+		}
+	}
+	if len(s.Expect) == 0 {
+		bad(s.Pos, "expect: is empty; a scenario must check something")
+	}
+	for i := range s.Expect {
+		e := &s.Expect[i]
+		n := count(e.Profile != nil, e.Login != nil, e.Window != nil, e.Probe != nil, e.DuringWindow != nil, e.Invariant != "", e.AdminID != nil, e.PKReuse != nil)
+		if n != 1 {
+			bad(e.Pos, "an expectation is exactly one of profile, login, window, probe, during_window, invariant, admin_id, pk_reuse (found %d)", n)
+			continue
+		}
+		switch {
+		case e.Profile != nil:
+			tokenOK(e.Profile.Pos, e.Profile.Token)
+			statusOK(e.Profile.Pos, e.Profile.Status, bad)
+		case e.Login != nil:
+			if e.Login.User != "all" {
+				userOK(e.Login.Pos, e.Login.User)
+			}
+			passwordKind(&e.Login.Password, e.Login.Pos, bad)
+			statusOK(e.Login.Pos, e.Login.Status, bad)
+		case e.Window != nil:
+			probeOK(e.Window.Pos, e.Window.Probe)
+			if e.Window.Max == 0 && e.Window.Min == 0 {
+				// max: 0s is meaningful (no window); keep it.
+			}
+			if e.Window.Min > e.Window.Max && e.Window.Max != 0 {
+				bad(e.Window.Pos, "min %s is larger than max %s", e.Window.Min.D(), e.Window.Max.D())
+			}
+		case e.Probe != nil:
+			probeOK(e.Probe.Pos, e.Probe.Name)
+		case e.DuringWindow != nil:
+			probeOK(e.DuringWindow.Pos, e.DuringWindow.Probe)
+			if s.Strategy == "atomic" && s.Operation.RestoreFromFile != nil {
+				bad(e.DuringWindow.Pos, "during_window: the atomic strategy has no window to look into")
+			}
+		case e.Invariant != "":
+			if !contains(invariants, e.Invariant) {
+				bad(e.Pos, "unknown invariant %q%s; expected one of: %s", e.Invariant, suggest(e.Invariant, invariants), strings.Join(invariants, ", "))
+			}
+		}
+	}
+	return errs
+}
+
+func passwordKind(p *string, pos Pos, bad func(Pos, string, ...any)) {
+	switch *p {
+	case "":
+		*p = "original"
+	case "original", "default":
+	default:
+		bad(pos, "password must be \"original\" (the fixture's) or \"default\" (the reinit's test123), got %q", *p)
+	}
+}
+
+func statusOK(p Pos, status int, bad func(Pos, string, ...any)) {
+	if status < 100 || status > 599 {
+		bad(p, "status must be an HTTP status code such as 200 or 401, got %d", status)
+	}
+}
+
+func count(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func userNames(f *fixtures.Fixture) string {
+	var names []string
+	for i, u := range f.Users {
+		if i == 8 {
+			names = append(names, "...")
+			break
+		}
+		names = append(names, u.Username)
+	}
+	return strings.Join(names, ", ")
+}

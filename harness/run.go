@@ -1,0 +1,486 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/edms"
+	"github.com/rehearse-dev/rehearse/edms/server"
+	"github.com/rehearse-dev/rehearse/edms/token"
+	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/integrity"
+	"github.com/rehearse-dev/rehearse/pgcatalog"
+	"github.com/rehearse-dev/rehearse/reinit"
+	"github.com/rehearse-dev/rehearse/restore"
+)
+
+// Runner runs scenarios. One Runner (and so one PostgreSQL cluster) serves a
+// whole process; Run is safe to call from several goroutines.
+type Runner struct {
+	Provider Provider
+	// Logf receives progress lines; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Logf != nil {
+		r.Logf(format, args...)
+	}
+}
+
+// run is the state of one scenario run.
+type run struct {
+	s          *Scenario
+	res        *Result
+	fx         *fixtures.Fixture
+	conn       *pgx.Conn // checks, manual steps and window actions (serialised by mu)
+	mu         sync.Mutex
+	cl         *client
+	tokens     map[string]string // name → access token
+	idsBefore  map[string]int64
+	hashBefore map[string]string
+	sumsBefore map[string]integrity.Checksum
+	backupFile string
+	created    []createdUser
+	rec        *recorder
+}
+
+type createdUser struct {
+	username string
+	id       int64
+}
+
+// Run runs one scenario and returns its result. It never panics on bad
+// input; problems running it are reported as an Errored result.
+func (r *Runner) Run(ctx context.Context, s *Scenario) *Result {
+	res := &Result{Name: s.Name, File: s.Pos.File, Description: s.Description, Fixture: s.Fixture, Target: s.Target, Strategy: s.Strategy, Defects: s.Defects}
+	if s.Operation.Manual != nil {
+		res.Operation, res.Strategy = "manual", s.Operation.Manual.Strategy
+	} else {
+		res.Operation = "restore_from_file"
+	}
+	start := time.Now()
+	err := r.run(ctx, s, res)
+	res.Duration = time.Since(start)
+	switch {
+	case err != nil:
+		res.Status, res.Error = Errored, err.Error()
+	case anyFailed(res.Expectations):
+		res.Status = Failed
+	default:
+		res.Status = Passed
+	}
+	return res
+}
+
+func anyFailed(os []Outcome) bool {
+	for _, o := range os {
+		if !o.Pass {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Runner) run(ctx context.Context, s *Scenario, res *Result) error {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout.D())
+	defer cancel()
+	setup := time.Now()
+	fx, err := fixtures.Get(s.Fixture)
+	if err != nil {
+		return err
+	}
+	dsn, drop, err := r.Provider.Database(ctx, s.Fixture)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer drop()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to the scenario database: %w", err)
+	}
+	defer conn.Close(context.Background())
+
+	ru := &run{s: s, res: res, fx: fx, conn: conn, tokens: map[string]string{}, rec: newRecorder()}
+	srv, stopServer, err := ru.startEmbedded(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+	_ = srv
+	if err := ru.snapshotBefore(ctx); err != nil {
+		return err
+	}
+	if err := ru.obtainTokens(ctx); err != nil {
+		return err
+	}
+	res.Setup = time.Since(setup)
+	r.logf("%s: setup %s", s.Name, res.Setup.Round(time.Millisecond))
+
+	if err := ru.operate(ctx); err != nil {
+		return err
+	}
+	return ru.evaluate(ctx)
+}
+
+func (ru *run) startEmbedded(ctx context.Context, dsn string) (*server.Server, func(), error) {
+	defects, err := server.ParseDefects(ru.s.Defects)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := server.NewPool(ctx, dsn, 16)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the system's database: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	srv, err := server.New(server.Config{
+		Pool:       pool,
+		SigningKey: key,
+		Strategy:   restore.Strategy(ru.s.Strategy),
+		Defects:    defects,
+		Hooks: server.Hooks{
+			OnPhase: func(e restore.Event) {
+				if e.Phase != restore.PhaseTableLoaded {
+					ru.rec.phase(e.Phase, e.At)
+				}
+			},
+			BetweenPhases: ru.inWindow,
+		},
+	})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(sctx, ln); close(done) }()
+	ru.cl = newClient("http://"+ln.Addr().String(), srv.Routes())
+	return srv, func() { scancel(); <-done; pool.Close() }, nil
+}
+
+// snapshotBefore records what the operation must preserve: username → id,
+// password hashes, per-table checksums (the backup holds exactly this).
+func (ru *run) snapshotBefore(ctx context.Context) error {
+	var err error
+	if ru.idsBefore, ru.hashBefore, err = users(ctx, ru.conn); err != nil {
+		return err
+	}
+	ru.res.Facts.UsersBefore = len(ru.idsBefore)
+	ru.res.Facts.AdminIDBefore = ru.idsBefore["admin"]
+	ru.res.Facts.UsersInWindow = -1
+	cat, err := pgcatalog.Load(ctx, ru.conn, "")
+	if err != nil {
+		return err
+	}
+	ru.sumsBefore, err = integrity.TableChecksums(ctx, ru.conn, cat, edms.Protected())
+	return err
+}
+
+func users(ctx context.Context, q pgcatalog.Querier) (map[string]int64, map[string]string, error) {
+	rows, err := q.Query(ctx, `SELECT username, id, password FROM users_user`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read users: %w", err)
+	}
+	defer rows.Close()
+	ids, hashes := map[string]int64{}, map[string]string{}
+	for rows.Next() {
+		var u, h string
+		var id int64
+		if err := rows.Scan(&u, &id, &h); err != nil {
+			return nil, nil, err
+		}
+		ids[u], hashes[u] = id, h
+	}
+	return ids, hashes, rows.Err()
+}
+
+func (ru *run) password(user, kind string) string {
+	if kind == "default" {
+		return edms.DefaultAdminPassword
+	}
+	u, _ := ru.fx.User(user)
+	return u.Password
+}
+
+func (ru *run) obtainTokens(ctx context.Context) error {
+	for _, name := range sortedKeys(ru.s.Tokens) {
+		spec := ru.s.Tokens[name]
+		rep := ru.cl.login(ctx, spec.User, ru.password(spec.User, "original"))
+		if rep.Err != nil || rep.Status != 200 {
+			return fmt.Errorf("%s: token %q: login as %s before the operation failed (status %d, %v); the fixture or the system is broken", spec.Pos, name, spec.User, rep.Status, rep.Err)
+		}
+		ru.tokens[name] = rep.field(ru.cl.routes.AccessField)
+		before := ru.cl.profile(ctx, ru.tokens[name])
+		ru.res.Tokens = append(ru.res.Tokens, TokenFate{Name: name, User: spec.User, Fingerprint: token.Fingerprint(ru.tokens[name]), Before: before.Status})
+	}
+	return nil
+}
+
+// operate runs the operation while the probes sample.
+func (ru *run) operate(ctx context.Context) error {
+	// The backup the operation restores, taken as the seed's create_backup would.
+	f, err := os.CreateTemp("", "rehearse-backup-*.json")
+	if err != nil {
+		return err
+	}
+	ru.backupFile = f.Name()
+	defer os.Remove(ru.backupFile)
+	_, err = restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected()})
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("back up before the operation: %w", err)
+	}
+	var callToken string
+	if c := ru.s.Operation.RestoreFromFile; c != nil {
+		if c.As != "" {
+			callToken = ru.tokens[c.As]
+		} else {
+			rep := ru.cl.login(ctx, "admin", ru.password("admin", "original"))
+			if rep.Status != 200 {
+				return fmt.Errorf("log in as admin to make the call: status %d", rep.Status)
+			}
+			callToken = rep.field(ru.cl.routes.AccessField)
+		}
+	}
+
+	pctx, stopProbes := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	lead := ru.maxInterval() * 3
+	for i := range ru.s.Probes {
+		p := &ru.s.Probes[i]
+		wg.Add(1)
+		go func() { defer wg.Done(); ru.probe(pctx, p) }()
+	}
+	time.Sleep(lead)
+	ru.rec.phase("operation started", time.Now())
+	if c := ru.s.Operation.RestoreFromFile; c != nil {
+		rep := ru.cl.restoreFromFile(ctx, callToken, ru.backupFile, *c.WithReinit, c.Confirm)
+		ru.rec.phase("operation finished", time.Now())
+		ru.res.Facts.OperationStatus = rep.Status
+		if rep.Err != nil {
+			err = fmt.Errorf("restore_from_file: %w", rep.Err)
+		} else if rep.Status != 200 {
+			ru.res.Facts.OperationBody = rep.field("detail")
+		}
+	} else {
+		err = ru.manual(ctx)
+		ru.rec.phase("operation finished", time.Now())
+	}
+	time.Sleep(lead)
+	stopProbes()
+	wg.Wait()
+	ru.res.Timeline = ru.rec.timeline()
+	return err
+}
+
+func (ru *run) maxInterval() time.Duration {
+	d := DefaultProbeInterval
+	for _, p := range ru.s.Probes {
+		d = max(d, p.Every.D())
+	}
+	return d
+}
+
+// manual is the seed's 3-step path: create_backup (done), system_reinit
+// --confirm, restore_backup --from-file, each committed on its own.
+func (ru *run) manual(ctx context.Context) error {
+	m := ru.s.Operation.Manual
+	defects, _ := server.ParseDefects(ru.s.Defects)
+	ru.mu.Lock()
+	_, err := reinit.Run(ctx, ru.conn, edms.ReinitConfig("", !defects.NoRevocation))
+	ru.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("system_reinit: %w", err)
+	}
+	ru.rec.phase(restore.PhaseReinitCommitted, time.Now())
+	if err := ru.inWindow(ctx); err != nil {
+		return err
+	}
+	if m.Pause > 0 {
+		time.Sleep(m.Pause.D())
+	}
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	_, err = restore.Restore(ctx, ru.conn, restore.Options{
+		Open:      func() (io.ReadCloser, error) { return os.Open(ru.backupFile) },
+		Strategy:  restore.Strategy(m.Strategy),
+		Protected: edms.Protected(),
+		Defects:   defects.Engine(),
+	})
+	if err != nil {
+		return fmt.Errorf("restore_backup: %w", err)
+	}
+	ru.rec.phase(restore.PhaseRestoreCommitted, time.Now())
+	return nil
+}
+
+// inWindow runs after the reinit committed and before the restore: it
+// measures the in-between state and runs the scenario's during: actions.
+func (ru *run) inWindow(ctx context.Context) error {
+	ru.mu.Lock()
+	err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT id FROM users_user WHERE username = 'admin'), 0), (SELECT count(*) FROM users_user)`).Scan(&ru.res.Facts.AdminIDAfterReinit, &ru.res.Facts.UsersInWindow)
+	ru.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("look into the window: %w", err)
+	}
+	for _, a := range ru.s.During {
+		switch {
+		case a.CreateUser != nil:
+			if err := ru.createUser(ctx, a.CreateUser); err != nil {
+				return fmt.Errorf("%s: %w", a.Pos, err)
+			}
+		case a.Profile != nil:
+			rep := ru.cl.profile(ctx, ru.tokens[a.Profile.Token])
+			who := rep.field("username")
+			ru.rec.phase(fmt.Sprintf("profile %s: %d %s", a.Profile.Token, rep.Status, who), time.Now())
+			owner := ru.s.Tokens[a.Profile.Token].User
+			if rep.Status == 200 && who != owner {
+				ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, fmt.Sprintf("in the window, %s's old token %q authenticated as %s (id %s): its user_id now names another user", owner, a.Profile.Token, who, rep.field("id")))
+			}
+		case a.Sleep > 0:
+			time.Sleep(a.Sleep.D())
+		}
+	}
+	return nil
+}
+
+func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
+	hash, err := edms.HashPassword(c.Password)
+	if err != nil {
+		return err
+	}
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	var id int64
+	err = ru.conn.QueryRow(ctx, `INSERT INTO users_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
+VALUES ($1, false, $2, '', '', $2 || '@example.org', false, true, now()) RETURNING id`, hash, c.Username).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("create user %s in the window: %w", c.Username, err)
+	}
+	ru.rec.phase(fmt.Sprintf("user %s created with id %d", c.Username, id), time.Now())
+	ru.created = append(ru.created, createdUser{username: c.Username, id: id})
+	for u, old := range ru.idsBefore {
+		if old == id {
+			ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, fmt.Sprintf("new user %s got id %d, which belonged to %s before the reinit (the sequence was reset)", c.Username, id, u))
+		}
+	}
+	return nil
+}
+
+// probe samples until ctx ends. Requests go one after another: a slow
+// answer delays the next sample instead of piling up requests.
+func (ru *run) probe(ctx context.Context, p *Probe) {
+	tick := time.NewTicker(p.Every.D())
+	defer tick.Stop()
+	for {
+		sent := time.Now()
+		var rep reply
+		if p.Login != nil {
+			rep = ru.cl.login(ctx, p.Login.User, ru.password(p.Login.User, p.Login.Password))
+		} else {
+			rep = ru.cl.profile(ctx, ru.tokens[p.Profile.Token])
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		smp := Sample{Probe: p.Name, Status: rep.Status, OK: rep.Status == 200}
+		switch {
+		case rep.Err != nil:
+			smp.Detail = rep.Err.Error()
+		case p.Profile != nil && rep.Status == 200:
+			smp.Detail = fmt.Sprintf("id=%s username=%s", rep.field("id"), rep.field("username"))
+		case rep.Status != 200:
+			smp.Detail = rep.field("detail")
+		}
+		ru.rec.sample(smp, sent, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// recorder collects phases and samples on the monotonic clock; the timeline
+// expresses them relative to the start of the operation.
+type recorder struct {
+	mu      sync.Mutex
+	phases  []stamped[string]
+	samples []stamped[Sample]
+}
+
+type stamped[T any] struct {
+	v          T
+	sent, done time.Time
+}
+
+func newRecorder() *recorder { return &recorder{} }
+
+func (r *recorder) phase(name string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.phases = append(r.phases, stamped[string]{v: name, sent: at})
+}
+
+func (r *recorder) sample(s Sample, sent, done time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.samples = append(r.samples, stamped[Sample]{v: s, sent: sent, done: done})
+}
+
+func (r *recorder) timeline() Timeline {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var origin time.Time
+	for _, p := range r.phases {
+		if p.v == "operation started" {
+			origin = p.sent
+		}
+	}
+	ms := func(t time.Time) float64 { return float64(t.Sub(origin).Microseconds()) / 1000 }
+	t := Timeline{Start: origin}
+	for _, p := range r.phases {
+		t.Phases = append(t.Phases, PhaseMark{Name: p.v, AtMS: ms(p.sent)})
+		if p.v == "operation finished" {
+			t.EndMS = ms(p.sent)
+		}
+	}
+	for _, s := range r.samples {
+		smp := s.v
+		smp.AtMS = ms(s.sent)
+		smp.TookMS = float64(s.done.Sub(s.sent).Microseconds()) / 1000
+		t.Samples = append(t.Samples, smp)
+	}
+	sort.SliceStable(t.Phases, func(i, j int) bool { return t.Phases[i].AtMS < t.Phases[j].AtMS })
+	sort.SliceStable(t.Samples, func(i, j int) bool { return t.Samples[i].AtMS < t.Samples[j].AtMS })
+	return t
+}
+
+var errNoPhase = errors.New("no such phase")
+
+func (t Timeline) phaseAt(name string) (float64, error) {
+	for _, p := range t.Phases {
+		if p.Name == name {
+			return p.AtMS, nil
+		}
+	}
+	return 0, errNoPhase
+}
+
+var _ = filepath.Base

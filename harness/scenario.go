@@ -1,0 +1,195 @@
+// Package harness runs declarative YAML scenarios that rehearse a restore with
+// reinit and assert the auth timeline: it gives each scenario a database,
+// starts the target, obtains tokens, runs the operation while probes sample
+// logins and tokens, then checks expectations and invariants. It returns
+// results; it prints no reports (package reports does).
+package harness
+
+// Scenario is one YAML file. Field comments are the language reference: the
+// JSON Schema shipped beside this file is generated from them.
+type Scenario struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Name of the scenario (defaults to the file name).
+	Name string `yaml:"name" json:"name,omitempty"`
+	// What the scenario shows, for people reading it in a review.
+	Description string `yaml:"description" json:"description,omitempty"`
+	// Fixture to seed (see fixtures/): edms-small (default), edms-medium, edms-large.
+	Fixture string `yaml:"fixture" json:"fixture,omitempty"`
+	// System under test: "embedded" (default) runs the reference system in-process.
+	Target string `yaml:"target" json:"target,omitempty" enum:"embedded"`
+	// Engine strategy of the embedded system: two-phase (default; the seed's behaviour) or atomic.
+	Strategy string `yaml:"strategy" json:"strategy,omitempty" enum:"two-phase,atomic"`
+	// Named defects the embedded system is started with, to prove a check can fail:
+	// no-revocation, skip-sequences, skip-table=<table>, dangling-fk, password-from=<field>.
+	Defects []string `yaml:"defects" json:"defects,omitempty"`
+	// Tokens obtained before the operation by logging in; named for later use.
+	Tokens map[string]TokenSpec `yaml:"tokens" json:"tokens,omitempty"`
+	// The operation under test.
+	Operation Operation `yaml:"operation" json:"operation" required:"true"`
+	// Actions run in the window: after the reinit committed, before the restore starts.
+	During []Action `yaml:"during" json:"during,omitempty"`
+	// Probes sample concurrently while the operation runs.
+	Probes []Probe `yaml:"probes" json:"probes,omitempty"`
+	// Expectations checked against the measurements.
+	Expect []Expectation `yaml:"expect" json:"expect" required:"true"`
+	// Time limit for the whole scenario (default 60s).
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// TokenSpec obtains an access token by logging in with the user's original password.
+type TokenSpec struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// A user of the fixture.
+	User string `yaml:"user" json:"user" shorthand:"true"`
+}
+
+// Operation is exactly one of restore_from_file or manual.
+type Operation struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// The seed's API call: POST restore_from_file with with_reinit, as its curl does.
+	RestoreFromFile *RestoreCall `yaml:"restore_from_file" json:"restore_from_file,omitempty"`
+	// The seed's manual path: create_backup, system_reinit --confirm, restore_backup, as separate steps.
+	Manual *Manual `yaml:"manual" json:"manual,omitempty"`
+}
+
+// RestoreCall is the API call. The backup uploaded is taken from the system just before.
+type RestoreCall struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Token (from tokens:) that authorises the call; default: log in as admin first.
+	As string `yaml:"as" json:"as,omitempty"`
+	// Reinit first (default true).
+	WithReinit *bool `yaml:"with_reinit" json:"with_reinit,omitempty"`
+	// Confirmation phrase sent as reinit_confirm (default "RESTORE CLEAN").
+	Confirm string `yaml:"confirm" json:"confirm,omitempty"`
+}
+
+// Manual runs backup, reinit and restore as three steps against the database.
+type Manual struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Time an operator takes between reinit and restore (default 0s).
+	Pause Duration `yaml:"pause" json:"pause,omitempty"`
+	// Strategy of the restore step (default two-phase; the reinit has committed already).
+	Strategy string `yaml:"strategy" json:"strategy,omitempty" enum:"two-phase,atomic"`
+}
+
+// Probe samples one kind of request at an interval while the operation runs.
+type Probe struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Name used by expectations.
+	Name string `yaml:"name" json:"name" required:"true"`
+	// Log in as a user.
+	Login *LoginProbe `yaml:"login" json:"login,omitempty"`
+	// Call profile with a named token.
+	Profile *ProfileProbe `yaml:"profile" json:"profile,omitempty"`
+	// Interval between samples (default 10ms).
+	Every Duration `yaml:"every" json:"every,omitempty"`
+}
+
+// LoginProbe logs in; it succeeds on 200.
+type LoginProbe struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// A user of the fixture.
+	User string `yaml:"user" json:"user" shorthand:"true"`
+	// "original" (the fixture's password, default) or "default" (the reinit's, test123).
+	Password string `yaml:"password" json:"password,omitempty" enum:"original,default"`
+}
+
+// ProfileProbe calls profile with a token; it succeeds on 200.
+type ProfileProbe struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// A token name from tokens:.
+	Token string `yaml:"token" json:"token" shorthand:"true"`
+}
+
+// Action is something done in the window.
+type Action struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Create a user directly in the database, as a sign-up or an admin would.
+	CreateUser *CreateUser `yaml:"create_user" json:"create_user,omitempty"`
+	// Call profile with a named token and record whom it authenticates as.
+	Profile *ProfileProbe `yaml:"profile" json:"profile,omitempty"`
+	// Wait this long.
+	Sleep Duration `yaml:"sleep" json:"sleep,omitempty"`
+}
+
+// CreateUser inserts a user; its id comes from the table's sequence.
+type CreateUser struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Username of the new user.
+	Username string `yaml:"username" json:"username" required:"true"`
+	// Its password (default "<username>_pw").
+	Password string `yaml:"password" json:"password,omitempty"`
+}
+
+// Expectation is exactly one check.
+type Expectation struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// After the operation, profile with a named token returns this status.
+	Profile *ExpectProfile `yaml:"profile" json:"profile,omitempty"`
+	// After the operation, logging in returns this status.
+	Login *ExpectLogin `yaml:"login" json:"login,omitempty"`
+	// The longest failing stretch of a probe during the operation (the outage window).
+	Window *ExpectWindow `yaml:"window" json:"window,omitempty"`
+	// Whether a probe ever failed during the operation.
+	Probe *ExpectProbe `yaml:"probe" json:"probe,omitempty"`
+	// What a probe saw while the window was open (after reinit committed, before restore committed).
+	DuringWindow *ExpectDuring `yaml:"during_window" json:"during_window,omitempty"`
+	// A database invariant after the operation.
+	Invariant string `yaml:"invariant" json:"invariant,omitempty" enum:"foreign_keys,sequences,ids_unchanged,counts_match_backup,hashes_match_backup"`
+	// Whether admin keeps its id through the reinit (measured at the first sample after reinit).
+	AdminID *ExpectAdminID `yaml:"admin_id" json:"admin_id,omitempty"`
+	// Whether primary-key reuse was detected: a user created in the window got an
+	// id from the backup, an old token authenticated as that user, or the restore
+	// overwrote that user's row.
+	PKReuse *ExpectPKReuse `yaml:"pk_reuse" json:"pk_reuse,omitempty"`
+}
+
+// ExpectProfile: profile with token returns status.
+type ExpectProfile struct {
+	Pos    Pos    `yaml:"-" json:"-"`
+	Token  string `yaml:"token" json:"token" required:"true"`
+	Status int    `yaml:"status" json:"status" required:"true"`
+}
+
+// ExpectLogin: login as user ("all" = every fixture user) with a password kind returns status.
+type ExpectLogin struct {
+	Pos      Pos    `yaml:"-" json:"-"`
+	User     string `yaml:"user" json:"user" required:"true"`
+	Password string `yaml:"password" json:"password,omitempty" enum:"original,default"`
+	Status   int    `yaml:"status" json:"status" required:"true"`
+}
+
+// ExpectWindow bounds the longest failing stretch of a probe.
+type ExpectWindow struct {
+	Pos   Pos      `yaml:"-" json:"-"`
+	Probe string   `yaml:"probe" json:"probe" required:"true"`
+	Max   Duration `yaml:"max" json:"max,omitempty"`
+	// The window must be at least this long (to assert that one exists).
+	Min Duration `yaml:"min" json:"min,omitempty"`
+}
+
+// ExpectProbe says whether a probe ever failed.
+type ExpectProbe struct {
+	Pos        Pos    `yaml:"-" json:"-"`
+	Name       string `yaml:"name" json:"name" required:"true"`
+	EverFailed bool   `yaml:"ever_failed" json:"ever_failed" required:"true"`
+}
+
+// ExpectDuring says whether a probe succeeded at least once inside the window.
+type ExpectDuring struct {
+	Pos       Pos    `yaml:"-" json:"-"`
+	Probe     string `yaml:"probe" json:"probe" required:"true"`
+	Succeeded bool   `yaml:"succeeded" json:"succeeded" required:"true"`
+}
+
+// ExpectAdminID says whether admin's id survives the reinit.
+type ExpectAdminID struct {
+	Pos       Pos  `yaml:"-" json:"-"`
+	Unchanged bool `yaml:"unchanged" json:"unchanged" required:"true"`
+}
+
+// ExpectPKReuse says whether the pk-reuse hazard was observed.
+type ExpectPKReuse struct {
+	Pos      Pos  `yaml:"-" json:"-"`
+	Detected bool `yaml:"detected" json:"detected" required:"true"`
+}
