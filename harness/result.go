@@ -13,6 +13,15 @@ const (
 	Errored = "error"  // the harness could not run the scenario
 )
 
+// RunFile is the JSON that `rehearse run --out` writes: versioned, and the
+// only input of reports.
+type RunFile struct {
+	Version  int           `json:"version"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+	Results  []*Result     `json:"results"`
+}
+
 // Result is everything measured in one scenario run; reports are made from it.
 type Result struct {
 	Name        string        `json:"name"`

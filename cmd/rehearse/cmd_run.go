@@ -19,14 +19,6 @@ func init() {
 	register("validate", "check scenario files without running them", cmdValidate)
 }
 
-// RunFile is the JSON written by --out: versioned, the input of reports.
-type RunFile struct {
-	Version  int               `json:"version"`
-	Started  time.Time         `json:"started"`
-	Duration time.Duration     `json:"duration_ns"`
-	Results  []*harness.Result `json:"results"`
-}
-
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", `run [flags] [PATH...]
 
@@ -95,7 +87,7 @@ progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
 		}
 	}
 	if *out != "" {
-		rf := RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: results}
+		rf := harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: results}
 		if err := writeJSON(*out, rf); err != nil {
 			return fail(stderr, "run", err)
 		}
