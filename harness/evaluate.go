@@ -51,6 +51,14 @@ func (ru *run) evaluate(ctx context.Context) error {
 	if err := ru.checkInvariants(ctx); err != nil {
 		return err
 	}
+	if c := ru.s.Operation.RestoreFromFile; c != nil {
+		// Implicit: the call itself must succeed, or every other verdict is moot.
+		o := Outcome{Pos: c.Pos, Kind: "operation", Subject: "restore_from_file response", Expected: "200", Measured: fmt.Sprint(res.Facts.OperationStatus), Pass: res.Facts.OperationStatus == 200}
+		if !o.Pass {
+			o.Measured += ": " + res.Facts.OperationBody
+		}
+		res.Expectations = append(res.Expectations, o)
+	}
 	for _, e := range ru.s.Expect {
 		res.Expectations = append(res.Expectations, ru.judge(ctx, e, hasWindow, winStart, winEnd))
 	}
@@ -205,11 +213,11 @@ func (ru *run) checkInvariants(ctx context.Context) error {
 			return err
 		}
 		if name != c.username {
-			what := "deleted"
+			what := fmt.Sprintf("the restore deleted %s's row (id %d)", c.username, c.id)
 			if name != "" {
-				what = "overwritten by " + name
+				what = fmt.Sprintf("the restore overwrote %s's row (id %d) with %s's", c.username, c.id, name)
 			}
-			res.Facts.PKReuse = append(res.Facts.PKReuse, fmt.Sprintf("the restore %s the row of %s (id %d), created in the window: that account is lost", what, c.username, c.id))
+			res.Facts.PKReuse = append(res.Facts.PKReuse, what+": the account created in the window is lost")
 		}
 	}
 	return nil

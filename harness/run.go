@@ -52,7 +52,10 @@ type run struct {
 	sumsBefore map[string]integrity.Checksum
 	backupFile string
 	created    []createdUser
-	rec        *recorder
+	// actionErr is a failure of the harness's own window actions: it makes
+	// the run an error, not a failure of the system.
+	actionErr error
+	rec       *recorder
 }
 
 type createdUser struct {
@@ -286,6 +289,9 @@ func (ru *run) operate(ctx context.Context) error {
 	stopProbes()
 	wg.Wait()
 	ru.res.Timeline = ru.rec.timeline()
+	if ru.actionErr != nil {
+		return ru.actionErr
+	}
 	return err
 }
 
@@ -343,7 +349,8 @@ func (ru *run) inWindow(ctx context.Context) error {
 		switch {
 		case a.CreateUser != nil:
 			if err := ru.createUser(ctx, a.CreateUser); err != nil {
-				return fmt.Errorf("%s: %w", a.Pos, err)
+				ru.actionErr = fmt.Errorf("%s: %w", a.Pos, err)
+				return ru.actionErr
 			}
 		case a.Profile != nil:
 			rep := ru.cl.profile(ctx, ru.tokens[a.Profile.Token])
@@ -369,7 +376,7 @@ func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
 	defer ru.mu.Unlock()
 	var id int64
 	err = ru.conn.QueryRow(ctx, `INSERT INTO users_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
-VALUES ($1, false, $2, '', '', $2 || '@example.org', false, true, now()) RETURNING id`, hash, c.Username).Scan(&id)
+VALUES ($1, false, $2, '', '', $3, false, true, now()) RETURNING id`, hash, c.Username, c.Username+"@example.org").Scan(&id)
 	if err != nil {
 		return fmt.Errorf("create user %s in the window: %w", c.Username, err)
 	}

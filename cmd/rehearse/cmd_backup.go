@@ -26,8 +26,10 @@ and pk so the same data always gives the same file. Gzipped when FILE ends in
 .gz. Token bookkeeping is never backed up.`, stderr)
 	dsnFlag := fs.String("dsn", "", "database to back up (or REHEARSE_DSN)")
 	output := fs.String("output", "", "file to write (.json or .json.gz)")
-	if code, ok := parse(fs, args); !ok {
+	if pos, code, ok := parse(fs, args); !ok {
 		return code
+	} else if !noArgs(fs, pos) {
+		return exitError
 	}
 	dsn, err := dsnFrom(*dsnFlag)
 	if err != nil {

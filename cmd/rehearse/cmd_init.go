@@ -20,8 +20,10 @@ Creates the reference EDMS schema (Django-shaped tables) in an empty database
 and seeds a fixture into it. Fixtures: `+fmt.Sprint(fixtures.Names()), stderr)
 	dsnFlag := fs.String("dsn", "", "database to initialise (or REHEARSE_DSN)")
 	fixture := fs.String("fixture", "edms-small", "fixture to seed; \"none\" for the schema only")
-	if code, ok := parse(fs, args); !ok {
+	if pos, code, ok := parse(fs, args); !ok {
 		return code
+	} else if !noArgs(fs, pos) {
+		return exitError
 	}
 	dsn, err := dsnFrom(*dsnFlag)
 	if err != nil {

@@ -27,8 +27,10 @@ would be deleted and changes nothing.`, stderr)
 	dry := fs.Bool("dry-run", false, "print what would be deleted; change nothing")
 	confirm := fs.Bool("confirm", false, "really delete")
 	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after the reinit")
-	if code, ok := parse(fs, args); !ok {
+	if pos, code, ok := parse(fs, args); !ok {
 		return code
+	} else if !noArgs(fs, pos) {
+		return exitError
 	}
 	if *dry == *confirm {
 		return fail(stderr, "reinit", fmt.Errorf("say either --dry-run (show what would be deleted) or --confirm (delete it)"))

@@ -34,8 +34,10 @@ max(id). With --with-reinit the system is emptied first, as the seed's API does:
 	withReinit := fs.Bool("with-reinit", false, "empty the system first (keep admin, delete everyone else)")
 	strategy := fs.String("strategy", string(restore.TwoPhase), "two-phase or atomic")
 	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after the reinit")
-	if code, ok := parse(fs, args); !ok {
+	if pos, code, ok := parse(fs, args); !ok {
 		return code
+	} else if !noArgs(fs, pos) {
+		return exitError
 	}
 	st, err := restore.ParseStrategy(*strategy)
 	if err != nil {

@@ -30,10 +30,10 @@ progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
 	out := fs.String("out", "", "write the results as JSON to this file")
 	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
 	verbose := fs.Bool("v", false, "print every expectation, not only failures")
-	if code, ok := parse(fs, args); !ok {
+	paths, code, ok := parse(fs, args)
+	if !ok {
 		return code
 	}
-	paths := fs.Args()
 	if len(paths) == 0 {
 		paths = []string{"scenarios"}
 	}
@@ -143,10 +143,10 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 Loads and checks scenario files (keys, types, references between sections,
 durations) without running anything. Errors name file:line:col.`, stderr)
-	if code, ok := parse(fs, args); !ok {
+	paths, code, ok := parse(fs, args)
+	if !ok {
 		return code
 	}
-	paths := fs.Args()
 	if len(paths) == 0 {
 		paths = []string{"scenarios"}
 	}

@@ -84,19 +84,32 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags and returns an exit code when the command must stop.
-func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
+// parse parses flags, which may come before, between or after positional
+// arguments, and returns the positional ones. ok is false when the command
+// must stop with code.
+func parse(fs *flag.FlagSet, args []string) (positional []string, code int, ok bool) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitError, false
 		}
-		return exitError, false
+		if fs.NArg() == 0 {
+			return positional, 0, true
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 && fs.Name() != "run" && fs.Name() != "validate" && fs.Name() != "report" {
-		fmt.Fprintf(fs.Output(), "rehearse %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return exitError, false
+}
+
+// noArgs refuses positional arguments for commands that take none.
+func noArgs(fs *flag.FlagSet, positional []string) bool {
+	if len(positional) > 0 {
+		fmt.Fprintf(fs.Output(), "rehearse %s: unexpected argument %q (see rehearse %s -h)\n", fs.Name(), positional[0], fs.Name())
+		return false
 	}
-	return 0, true
+	return true
 }
 
 // fail prints an error and returns the exit code for it.
