@@ -174,7 +174,7 @@ func templateDir(ctx context.Context, base, binDir string, v binVersion, r runAs
 		return "", false, err
 	}
 	logf("pglocal: initdb done in %v", time.Since(t0).Round(time.Millisecond))
-	if err := writeManifest(data); err != nil {
+	if err := writeManifest(data, r); err != nil {
 		return "", false, err
 	}
 	if err := os.Rename(data, final); err != nil {
@@ -287,7 +287,7 @@ type manifest struct {
 
 func (m manifest) String() string { return fmt.Sprintf("files=%d bytes=%d", m.files, m.bytes) }
 
-func writeManifest(dir string) error {
+func writeManifest(dir string, r runAs) error {
 	var m manifest
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -305,6 +305,9 @@ func writeManifest(dir string) error {
 	})
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, manifestFile), []byte(m.String()+"\n"), 0o600)
+	}
+	if err == nil {
+		err = r.chown(filepath.Join(dir, manifestFile)) // readable when the same server user runs us non-root
 	}
 	if err != nil {
 		return fmt.Errorf("pglocal: write template manifest: %w", err)

@@ -1,0 +1,124 @@
+package harness_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rehearse-dev/rehearse/harness"
+)
+
+// Every check the harness makes must be able to fail. Each case starts from a
+// shipped scenario, breaks the system (a named defect of the reference
+// system) or the expectation, and shows that exactly the matching
+// expectation fails, with a message that says what was measured.
+func TestChecksFailWhenTheSystemIsBroken(t *testing.T) {
+	cases := []struct {
+		name     string
+		file     string
+		mutate   func(t *testing.T, file string) *harness.Scenario
+		kind     string // the expectation that must fail
+		subject  string // ... its subject contains this
+		measured string // ... its measured value contains this
+	}{
+		{"tokens not revoked", "seed-flow-two-phase.yaml", defect("no-revocation"),
+			"profile", "author_old", "200 (authenticated as author01)"},
+		{"sequences not moved", "seed-flow-two-phase.yaml", defect("skip-sequences"),
+			"invariant", "sequences", "users_user.id: next 6 ≤ max 7"},
+		{"one table not restored", "seed-flow-two-phase.yaml", defect("skip-table=workflows_workflowassignment"),
+			"invariant", "counts_match_backup", "workflows_workflowassignment"},
+		{"foreign key left dangling", "seed-flow-two-phase.yaml", defect("dangling-fk"),
+			"invariant", "foreign_keys", "orphan rows"},
+		{"passwords from the wrong field: logins", "seed-flow-two-phase.yaml", defect("password-from=last_name"),
+			"login", "with the original password", "author01: 401"},
+		{"passwords from the wrong field: hashes", "seed-flow-two-phase.yaml", defect("password-from=last_name"),
+			"invariant", "hashes_match_backup", "author01"},
+		{"users not restored: ids", "seed-flow-two-phase.yaml", defect("skip-table=users_user"),
+			"invariant", "ids_unchanged", "author01 missing"},
+		// The expectation is the thing broken: the system did what it does.
+		{"an outage where none is allowed", "seed-flow-two-phase.yaml", expect("window: {probe: author01-login, max: 0s}"),
+			"window", "author01-login", "samples failed"},
+		{"no outage where one is expected", "seed-flow-atomic.yaml", expect("window: {probe: author01-login, min: 1ms, max: 30s}"),
+			"window", "author01-login", "(0 of"},
+		{"a probe that never failed", "seed-flow-atomic.yaml", expect("probe: {name: author01-login, ever_failed: true}"),
+			"probe", "author01-login", "ever_failed: false"},
+		{"test123 during the window", "seed-flow-two-phase.yaml", expect("during_window: {probe: admin-test123, succeeded: false}"),
+			"during_window", "admin-test123", "succeeded: true"},
+		{"admin id claim", "seed-flow-atomic.yaml", expect("admin_id: {unchanged: false}"),
+			"admin_id", "admin", "id 5 before, 5 after"},
+		{"pk reuse flagged", "pk-reuse.yaml", expect("pk_reuse: {detected: false}"),
+			"pk_reuse", "primary-key", "authenticated as mallory"},
+	}
+	runner := &harness.Runner{Provider: provider(t)}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := c.mutate(t, "../scenarios/"+c.file)
+			res := runner.Run(context.Background(), s)
+			if res.Status == harness.Errored {
+				t.Fatalf("harness error: %s", res.Error)
+			}
+			var hit *harness.Outcome
+			for i, o := range res.Expectations {
+				if !o.Pass && o.Kind == c.kind && strings.Contains(o.Subject, c.subject) {
+					hit = &res.Expectations[i]
+				}
+			}
+			if hit == nil {
+				t.Fatalf("no failed %s expectation about %q; outcomes: %+v", c.kind, c.subject, res.Expectations)
+			}
+			if !strings.Contains(hit.Measured, c.measured) {
+				t.Errorf("measured %q does not contain %q", hit.Measured, c.measured)
+			}
+			msg := harness.FormatFailure(*hit)
+			if !strings.Contains(msg, c.file+":") || !strings.Contains(msg, "expected:") {
+				t.Errorf("failure message lacks file:line or expected/measured:\n%s", msg)
+			}
+			t.Logf("caught as expected:\n%s", msg)
+		})
+	}
+}
+
+// defect loads a shipped scenario and starts its system with a defect.
+func defect(name string) func(*testing.T, string) *harness.Scenario {
+	return func(t *testing.T, file string) *harness.Scenario {
+		s, err := harness.LoadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Defects = append(s.Defects, name)
+		return s
+	}
+}
+
+// expect appends one expectation (YAML) to a copy of a shipped scenario, so
+// that it keeps a file:line like any other.
+func expect(yamlLine string) func(*testing.T, string) *harness.Scenario {
+	return func(t *testing.T, file string) *harness.Scenario {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), filepath.Base(file))
+		data = append(bytes.TrimRight(data, "\n"), []byte("\n  - "+yamlLine+"\n")...)
+		if err := os.WriteFile(out, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := harness.LoadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+func provider(t *testing.T) harness.Provider {
+	p, err := harness.SharedProvider(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

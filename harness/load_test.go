@@ -1,0 +1,112 @@
+package harness_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rehearse-dev/rehearse/harness"
+)
+
+var updateSchema = flag.Bool("update-schema", false, "rewrite harness/scenario.schema.json")
+
+// The shipped JSON Schema must be what the Go types generate: change the
+// types, then run go test ./harness -run TestSchema -update-schema.
+func TestSchemaMatchesTypes(t *testing.T) {
+	got, err := harness.JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *updateSchema {
+		if err := os.WriteFile("scenario.schema.json", got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shipped, err := os.ReadFile("scenario.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, shipped) {
+		t.Fatal("harness/scenario.schema.json drifted from the scenario types; run: go test ./harness -run TestSchema -update-schema")
+	}
+	for _, want := range []string{`"restore_from_file"`, `"additionalProperties": false`, `"during_window"`, `Engine strategy of the embedded system`} {
+		if !bytes.Contains(got, []byte(want)) {
+			t.Errorf("schema lacks %s", want)
+		}
+	}
+}
+
+func TestShippedScenariosValidate(t *testing.T) {
+	scenarios, err := harness.LoadPaths([]string{"../scenarios"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scenarios) < 5 {
+		t.Fatalf("only %d shipped scenarios", len(scenarios))
+	}
+}
+
+// Malformed scenarios get errors that name file:line:col and what to do.
+func TestLoaderErrors(t *testing.T) {
+	base := `name: x
+operation:
+  restore_from_file: {}
+tokens:
+  old: {user: author01}
+probes:
+  - name: p
+    login: {user: author01}
+expect:
+  - profile: {token: old, status: 401}
+`
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level key", "nmae: x\n" + base, `f.yaml:1:1: unknown key "nmae" (did you mean "name"?)`},
+		{"unknown nested key", strings.Replace(base, "{user: author01}\nexpect", "{user: author01, pasword: default}\nexpect", 1), `f.yaml:8:29: unknown key "pasword" (did you mean "password"?)`},
+		{"bad duration", strings.Replace(base, "  - name: p\n", "  - name: p\n    every: 10 ms\n", 1), `f.yaml:8:12: expected a duration such as 10ms, 1.5s or 2m, got "10 ms"`},
+		{"wrong type", strings.Replace(base, "status: 401", "status: fourohone", 1), `f.yaml:10:35: expected a whole number, got "fourohone"`},
+		{"unknown user", strings.Replace(base, "old: {user: author01}", "old: {user: nobody}", 1), `f.yaml:5:8: unknown user "nobody": fixture edms-small has`},
+		{"unknown token", strings.Replace(base, "token: old", "token: olde", 1), `f.yaml:10:14: unknown token "olde"`},
+		{"unknown probe", base + "  - window: {probe: q, max: 0s}\n", `f.yaml:11:13: unknown probe "q"`},
+		{"two kinds in one expectation", base + "  - {invariant: sequences, probe: {name: p, ever_failed: true}}\n", `f.yaml:11:5: an expectation is exactly one of`},
+		{"missing required", strings.Replace(base, "status: 401", "", 1), `f.yaml:10:14: missing required key "status"`},
+		{"unknown invariant", base + "  - invariant: sequence\n", `unknown invariant "sequence" (did you mean "sequences"?)`},
+		{"no operation", "expect:\n  - invariant: sequences\n", `f.yaml:1:1: missing required key "operation"`},
+		{"bad strategy", "strategy: fast\n" + base, `unknown strategy "fast"`},
+		{"bad defect", "defects: [no-revocaton]\n" + base, `defects:`},
+		{"not yaml", "name: [unclosed\n", `f.yaml:1:1: not valid YAML`},
+		{"a list at the top", "- 1\n- 2\n", `f.yaml:1:1: expected a mapping with keys`},
+		{"empty", "", `a scenario needs at least operation: and expect:`},
+		{"atomic with window actions", "strategy: atomic\n" + base + "during:\n  - sleep: 1ms\n", `the atomic strategy has no window`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := harness.Parse("f.yaml", []byte(c.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, c.want)
+			}
+			if !harness.IsInputError(err) {
+				t.Errorf("error %T is not an input error", err)
+			}
+		})
+	}
+	if _, err := harness.Parse("f.yaml", []byte(base)); err != nil {
+		t.Fatalf("the base scenario is valid: %v", err)
+	}
+}
+
+// No input may panic the loader.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"name: x\n", "operation: {manual: {pause: 1s}}\nexpect: [{invariant: sequences}]\n", "[", "a: *b", "probes: [{name: p, every: -1s}]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		harness.Parse("f.yaml", data)
+	})
+}
