@@ -141,3 +141,8 @@ func isIdent(s string) bool {
 	}
 	return true
 }
+
+// DefectNames lists the defect names ParseDefects accepts, for help texts.
+func DefectNames() []string {
+	return []string{"no-revocation", "skip-sequences", "skip-table=<table>", "dangling-fk", "password-from=<field>"}
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/edms"
+	"github.com/rehearse-dev/rehearse/edms/server"
+	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/pglocal"
+	"github.com/rehearse-dev/rehearse/restore"
+)
+
+func init() {
+	register("serve", "run the reference system's HTTP API on loopback (embedded PostgreSQL by default)", cmdServe)
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("serve", `serve [--addr 127.0.0.1:8000] [--dsn DSN] [--strategy two-phase|atomic] [--defect NAME]...
+
+Runs the reference EDMS system (Django REST Framework + simplejwt contract):
+  POST /api/v1/auth/login/                            {"username","password"} -> {"access","refresh"}
+  GET  /api/v1/auth/profile/                          Authorization: Bearer <access>
+  POST /api/v1/backup/restores/restore_from_file/     multipart backup_file, with_reinit, reinit_confirm
+With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
+(removed on exit and on Ctrl-C). Only loopback addresses are accepted.`, stderr)
+	addr := fs.String("addr", "127.0.0.1:8000", "loopback address to listen on (port 0 picks a free one)")
+	dsnFlag := fs.String("dsn", "", "the system's database, initialised with 'rehearse init' (default: a throwaway one)")
+	fixture := fs.String("fixture", "edms-small", "fixture for the throwaway database")
+	strategy := fs.String("strategy", string(restore.TwoPhase), "engine strategy of restore_from_file: two-phase or atomic")
+	keyFile := fs.String("signing-key-file", "", "file holding the HS256 key (default: a random key per run)")
+	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after a reinit")
+	routesFile := fs.String("routes", "", "YAML/JSON file overriding endpoint paths and field names")
+	quiet := fs.Bool("quiet", false, "do not log requests")
+	var defects stringList
+	fs.Var(&defects, "defect", "start with a named defect (repeatable): "+strings.Join(server.DefectNames(), ", "))
+	if pos, code, ok := parse(fs, args); !ok {
+		return code
+	} else if !noArgs(fs, pos) {
+		return exitError
+	}
+	st, err := restore.ParseStrategy(*strategy)
+	if err != nil {
+		return fail(stderr, "serve", err)
+	}
+	d, err := server.ParseDefects(defects)
+	if err != nil {
+		return fail(stderr, "serve", err)
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fail(stderr, "serve", fmt.Errorf("--addr %q: %v", *addr, err))
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fail(stderr, "serve", fmt.Errorf("--addr %q is not a loopback address; rehearse serves on 127.0.0.1 or ::1 only", *addr))
+	}
+	routes, err := loadRoutes(*routesFile)
+	if err != nil {
+		return fail(stderr, "serve", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if *keyFile != "" {
+		if key, err = os.ReadFile(*keyFile); err != nil {
+			return fail(stderr, "serve", err)
+		}
+		key = []byte(strings.TrimSpace(string(key)))
+	}
+
+	dsn := *dsnFlag
+	if dsn == "" {
+		dsn = os.Getenv("REHEARSE_DSN")
+	}
+	if dsn == "" {
+		f, err := fixtures.Get(*fixture)
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL...")
+		cl, err := pglocal.Start(ctx, pglocal.Options{})
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		defer cl.Close()
+		dsn = cl.DSN("edms")
+		if err := initDatabase(ctx, cl.DSN("postgres"), dsn, f); err != nil {
+			return fail(stderr, "serve", err)
+		}
+		fmt.Fprintf(stdout, "database: %s (seeded with %s; removed on exit)\n", cl.TCPDSN("edms"), f.Name)
+		printUsers(stdout, f)
+	}
+	pool, err := server.NewPool(ctx, dsn, 16)
+	if err != nil {
+		return fail(stderr, "serve", err)
+	}
+	defer pool.Close()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, time.Now().Format("15:04:05.000 ")+format+"\n", args...)
+	}
+	if *quiet {
+		logf = nil
+	}
+	srv, err := server.New(server.Config{Pool: pool, SigningKey: key, Strategy: st, DefaultAdminPassword: *adminPW, Defects: d, Routes: routes, Logf: logf})
+	if err != nil {
+		return fail(stderr, "serve", err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(stderr, "serve", err)
+	}
+	r := srv.Routes()
+	fmt.Fprintf(stdout, "serving http://%s (strategy %s%s); Ctrl-C stops\n", ln.Addr(), st, defectNote(d))
+	fmt.Fprintf(stdout, "  login    POST %s\n  profile  GET  %s\n  restore  POST %s\n", r.Login, r.Profile, r.Restore)
+	if err := srv.Serve(ctx, ln); err != nil {
+		return fail(stderr, "serve", err)
+	}
+	fmt.Fprintln(stdout, "stopped")
+	return exitOK
+}
+
+func defectNote(d server.Defects) string {
+	if !d.Any() {
+		return ""
+	}
+	return ", DEFECTS: " + strings.Join(d.Names(), ", ")
+}
+
+// initDatabase creates dbname, installs the schema and seeds the fixture.
+func initDatabase(ctx context.Context, adminDSN, dsn string, f *fixtures.Fixture) error {
+	admin, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return err
+	}
+	cfg, _ := pgx.ParseConfig(dsn)
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cfg.Database}.Sanitize())
+	admin.Close(context.Background())
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if err := edms.Install(ctx, conn); err != nil {
+		return err
+	}
+	_, err = edms.Seed(ctx, conn, f)
+	return err
+}
+
+func printUsers(w io.Writer, f *fixtures.Fixture) {
+	var names []string
+	for i, u := range f.Users {
+		if i == 7 {
+			names = append(names, fmt.Sprintf("... %d more", len(f.Users)-7))
+			break
+		}
+		names = append(names, u.Username)
+	}
+	fmt.Fprintf(w, "users: %s (passwords: see fixtures/README.md)\n", strings.Join(names, ", "))
+}
+
+// loadRoutes reads endpoint paths and field names from a target file.
+func loadRoutes(path string) (server.Routes, error) {
+	if path == "" {
+		return server.DefaultRoutes(), nil
+	}
+	t, err := harness.LoadTargetFile(path)
+	if err != nil {
+		return server.Routes{}, err
+	}
+	return t.Routes(), nil
+}

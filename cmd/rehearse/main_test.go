@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func rehearse(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageAndUnknownCommand(t *testing.T) {
+	if code, out, _ := rehearse(t, "help"); code != exitOK || !strings.Contains(out, "restore") || !strings.Contains(out, "run") {
+		t.Errorf("help: %d %s", code, out)
+	}
+	if code, _, errs := rehearse(t, "frobnicate"); code != exitError || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %d %s", code, errs)
+	}
+	if code, _, errs := rehearse(t, "restore", "--strategy", "fast", "--dsn", "x", "--from-file", "y"); code != exitError || !strings.Contains(errs, `unknown strategy "fast"`) {
+		t.Errorf("bad strategy: %d %s", code, errs)
+	}
+	if code, _, errs := rehearse(t, "reinit", "--dsn", "x"); code != exitError || !strings.Contains(errs, "--dry-run") {
+		t.Errorf("reinit without --dry-run/--confirm: %d %s", code, errs)
+	}
+	if code, _, errs := rehearse(t, "serve", "--addr", "10.1.2.3:80"); code != exitError || !strings.Contains(errs, "not a loopback address") {
+		t.Errorf("serve on a non-loopback address: %d %s", code, errs)
+	}
+}
+
+// A malformed scenario: exit 2, file:line:col, nothing run, no panic.
+func TestMalformedScenarioExits2(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("operation:\n  restore_from_file: {as: nobody}\nexpect:\n  - invariant: sequences\n  - windw: {probe: p}\n"), 0o644)
+	for _, cmd := range []string{"validate", "run"} {
+		code, _, errs := rehearse(t, cmd, bad)
+		if code != exitError {
+			t.Errorf("%s: exit %d, want 2", cmd, code)
+		}
+		if !strings.Contains(errs, "bad.yaml:5:5: unknown key \"windw\" (did you mean \"window\"?)") {
+			t.Errorf("%s: stderr lacks the positioned error:\n%s", cmd, errs)
+		}
+	}
+	if code, _, errs := rehearse(t, "run", filepath.Join(dir, "missing.yaml")); code != exitError || !strings.Contains(errs, "no such file") {
+		t.Errorf("missing file: %d %s", code, errs)
+	}
+}
+
+// Pass → 0 with a summary and JSON results; a failed expectation → 1.
+func TestRunExitCodesAndResults(t *testing.T) {
+	dir := t.TempDir()
+	good, _ := os.ReadFile("../../scenarios/seed-flow-atomic.yaml")
+	os.WriteFile(filepath.Join(dir, "good.yaml"), good, 0o644)
+	out := filepath.Join(dir, "results.json")
+	code, stdout, stderr := rehearse(t, "run", dir, "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "1 passed, 0 failed, 0 errors") || !strings.Contains(stdout, "PASS  seed-flow-atomic") {
+		t.Errorf("no summary:\n%s", stdout)
+	}
+	var rf harness.RunFile
+	b, err := os.ReadFile(out)
+	if err != nil || json.Unmarshal(b, &rf) != nil || rf.Version != harness.ResultsVersion || len(rf.Results) != 1 {
+		t.Fatalf("results file: %v %s", err, b)
+	}
+
+	broken := strings.Replace(string(good), "strategy: atomic", "strategy: atomic\ndefects: [no-revocation]", 1)
+	os.WriteFile(filepath.Join(dir, "good.yaml"), []byte(broken), 0o644)
+	code, stdout, _ = rehearse(t, "run", dir)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1\n%s", code, stdout)
+	}
+	if !strings.Contains(stdout, "good.yaml:") || !strings.Contains(stdout, "measured: 200") {
+		t.Errorf("failure output lacks position or measured value:\n%s", stdout)
+	}
+}
+
+// backup → reinit --dry-run → restore --with-reinit through the CLI.
+func TestEngineCommands(t *testing.T) {
+	dsn := pgtest.SeededDB(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "backup.json.gz")
+	code, out, errs := rehearse(t, "backup", "--dsn", dsn, "--output", file)
+	if code != exitOK || !strings.Contains(out, "wrote "+file+": 40 objects") {
+		t.Fatalf("backup: %d %s %s", code, out, errs)
+	}
+	f, _ := os.Open(file)
+	if _, err := gzip.NewReader(f); err != nil {
+		t.Errorf("backup is not gzipped: %v", err)
+	}
+	f.Close()
+	code, out, _ = rehearse(t, "reinit", "--dsn", dsn, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "dry run: nothing was changed") || !strings.Contains(out, "users_user") {
+		t.Fatalf("dry run: %d %s", code, out)
+	}
+	code, out, errs = rehearse(t, "restore", "--dsn", dsn, "--from-file", file, "--with-reinit", "--strategy", "atomic")
+	if code != exitOK || !strings.Contains(out, "restored 40 objects (atomic)") {
+		t.Fatalf("restore: %d %s %s", code, out, errs)
+	}
+	// A damaged backup is refused with the object named, and exit 2.
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`[{"model": "users.user", "pk": 1, "fields": {"username": 5}}]`), 0o644)
+	code, _, errs = rehearse(t, "restore", "--dsn", dsn, "--from-file", bad, "--with-reinit")
+	if code != exitError || !strings.Contains(errs, "object #0 (users.user pk=1)") {
+		t.Errorf("bad backup: %d %s", code, errs)
+	}
+	conn := pgtest.Connect(t, dsn)
+	var users int
+	conn.QueryRow(context.Background(), "SELECT count(*) FROM users_user").Scan(&users)
+	if users != 7 {
+		t.Errorf("users after a refused restore = %d, want 7", users)
+	}
+}

@@ -1,0 +1,128 @@
+package harness
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+
+	"github.com/rehearse-dev/rehearse/edms/server"
+	"gopkg.in/yaml.v3"
+)
+
+// TargetFile describes a running system to rehearse against: where it is,
+// how it speaks, and optionally its database. Every key is optional; the
+// defaults are the DRF + simplejwt contract of DESIGN.md.
+type TargetFile struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Base URL of the system; only loopback addresses are accepted.
+	BaseURL string `yaml:"base_url" json:"base_url,omitempty"`
+	// DSN of the system's database, for seeding and for the database invariants.
+	DSN string `yaml:"dsn" json:"dsn,omitempty"`
+	// The login endpoint.
+	Login LoginEndpoint `yaml:"login" json:"login,omitempty"`
+	// The endpoint that authenticates a token.
+	Profile ProfileEndpoint `yaml:"profile" json:"profile,omitempty"`
+	// The restore endpoint.
+	Restore RestoreEndpoint `yaml:"restore" json:"restore,omitempty"`
+	// The admin account the reinit keeps.
+	Admin AdminAccount `yaml:"admin" json:"admin,omitempty"`
+}
+
+// LoginEndpoint: POST JSON {username_field, password_field}.
+type LoginEndpoint struct {
+	Pos           Pos    `yaml:"-" json:"-"`
+	Path          string `yaml:"path" json:"path,omitempty"`
+	UsernameField string `yaml:"username_field" json:"username_field,omitempty"`
+	PasswordField string `yaml:"password_field" json:"password_field,omitempty"`
+	// Where the access token is in the response (a dotted path such as "data.access").
+	AccessField  string `yaml:"access_field" json:"access_field,omitempty"`
+	RefreshField string `yaml:"refresh_field" json:"refresh_field,omitempty"`
+}
+
+// ProfileEndpoint: GET with "Authorization: <auth_scheme> <token>".
+type ProfileEndpoint struct {
+	Pos        Pos    `yaml:"-" json:"-"`
+	Path       string `yaml:"path" json:"path,omitempty"`
+	AuthScheme string `yaml:"auth_scheme" json:"auth_scheme,omitempty"`
+}
+
+// RestoreEndpoint: POST multipart with the backup and the reinit fields.
+type RestoreEndpoint struct {
+	Pos              Pos    `yaml:"-" json:"-"`
+	Path             string `yaml:"path" json:"path,omitempty"`
+	FileField        string `yaml:"file_field" json:"file_field,omitempty"`
+	RestoreTypeField string `yaml:"restore_type_field" json:"restore_type_field,omitempty"`
+	WithReinitField  string `yaml:"with_reinit_field" json:"with_reinit_field,omitempty"`
+	ConfirmField     string `yaml:"confirm_field" json:"confirm_field,omitempty"`
+	ConfirmPhrase    string `yaml:"confirm_phrase" json:"confirm_phrase,omitempty"`
+}
+
+// AdminAccount is the user the reinit keeps and its default password.
+type AdminAccount struct {
+	Pos             Pos    `yaml:"-" json:"-"`
+	Username        string `yaml:"username" json:"username,omitempty"`
+	DefaultPassword string `yaml:"default_password" json:"default_password,omitempty"`
+}
+
+// Routes converts the file's endpoint settings (defaults filled in).
+func (t *TargetFile) Routes() server.Routes {
+	d := server.DefaultRoutes()
+	pick := func(v, def string) string {
+		if v != "" {
+			return v
+		}
+		return def
+	}
+	return server.Routes{
+		Login: pick(t.Login.Path, d.Login), Profile: pick(t.Profile.Path, d.Profile), Restore: pick(t.Restore.Path, d.Restore),
+		UsernameField: pick(t.Login.UsernameField, d.UsernameField), PasswordField: pick(t.Login.PasswordField, d.PasswordField),
+		AccessField: pick(t.Login.AccessField, d.AccessField), RefreshField: pick(t.Login.RefreshField, d.RefreshField),
+		BackupFileField: pick(t.Restore.FileField, d.BackupFileField), RestoreTypeField: pick(t.Restore.RestoreTypeField, d.RestoreTypeField),
+		WithReinitField: pick(t.Restore.WithReinitField, d.WithReinitField), ConfirmField: pick(t.Restore.ConfirmField, d.ConfirmField),
+		ConfirmPhrase: pick(t.Restore.ConfirmPhrase, d.ConfirmPhrase), AuthScheme: pick(t.Profile.AuthScheme, d.AuthScheme),
+	}
+}
+
+// LoadTargetFile reads a target file strictly (unknown keys are errors with file:line:col).
+func LoadTargetFile(path string) (*TargetFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &InputError{Pos: Pos{File: path}, Message: fmt.Sprintf("cannot read target file: %v", err)}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &InputError{Pos: Pos{File: path, Line: 1, Col: 1}, Message: "not valid YAML: " + err.Error()}
+	}
+	var t TargetFile
+	d := &decoder{file: path}
+	if len(root.Content) > 0 {
+		d.decode(&root, reflectValue(&t))
+	}
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	if t.BaseURL != "" {
+		if err := CheckLoopback(t.BaseURL); err != nil {
+			return nil, &InputError{Pos: Pos{File: path, Line: 1, Col: 1}, Message: err.Error()}
+		}
+	}
+	return &t, nil
+}
+
+// CheckLoopback refuses any URL whose host is not a loopback address: a
+// rehearsal never sends traffic anywhere else.
+func CheckLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("base URL %q is not an http(s) URL", raw)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("base URL %q is not on loopback; rehearse only talks to 127.0.0.0/8, ::1 or localhost (rehearse a staging system through a tunnel or on a copy)", raw)
+}
