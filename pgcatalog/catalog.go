@@ -58,7 +58,9 @@ type Table struct {
 	PrimaryKey  []string
 	ForeignKeys []ForeignKey
 	Sequences   []Sequence
-	colIndex    map[string]int
+	// Unique lists single-column UNIQUE constraints and indexes (not the primary key).
+	Unique   []string
+	colIndex map[string]int
 }
 
 // Column returns the named column.
@@ -148,6 +150,9 @@ func Load(ctx context.Context, q Querier, schema string) (*Catalog, error) {
 		return nil, err
 	}
 	if err := loadForeignKeys(ctx, q, cat); err != nil {
+		return nil, err
+	}
+	if err := loadUnique(ctx, q, cat); err != nil {
 		return nil, err
 	}
 	if err := loadSequences(ctx, q, cat); err != nil {
@@ -324,4 +329,30 @@ func (c *Catalog) ManyToManyOf(t *Table) (ManyToMany, bool) {
 		}
 	}
 	return ManyToMany{}, false
+}
+
+func loadUnique(ctx context.Context, q Querier, cat *Catalog) error {
+	rows, err := q.Query(ctx, `
+SELECT c.relname, a.attname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+WHERE n.nspname = $1 AND i.indisunique AND NOT i.indisprimary AND i.indnatts = 1
+  AND i.indpred IS NULL AND i.indexprs IS NULL
+ORDER BY c.relname, a.attname`, cat.Schema)
+	if err != nil {
+		return fmt.Errorf("read unique indexes from pg_index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table, col string
+		if err := rows.Scan(&table, &col); err != nil {
+			return err
+		}
+		if t := cat.Tables[table]; t != nil {
+			t.Unique = append(t.Unique, col)
+		}
+	}
+	return rows.Err()
 }

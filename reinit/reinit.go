@@ -320,7 +320,9 @@ func resetSequences(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, tabl
 			if err != nil {
 				return nil, err
 			}
-			if _, err := tx.Exec(ctx, `SELECT setval($1::regclass, $2, false)`, s.Name, r.After); err != nil {
+			// ALTER SEQUENCE is transactional (setval is not): a reinit that
+			// rolls back leaves the sequence where it was.
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER SEQUENCE %s RESTART WITH %d`, s.Name, r.After)); err != nil {
 				return nil, err
 			}
 			out = append(out, r)

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -140,20 +141,7 @@ func restoreAtomic(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, 
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if opts.Reinit != nil {
-		t := time.Now()
-		if err := opts.Reinit(ctx, tx); err != nil {
-			return fmt.Errorf("reinit: %w", err)
-		}
-		res.Timings.Reinit = time.Since(t)
-	}
-	// Validation happens inside the transaction, after the reinit it will
-	// commit with: nothing is visible to anyone unless every check passes.
-	sm, err := validate(ctx, tx, cat, opts, res)
-	if err != nil {
-		return err
-	}
-	if err := load(ctx, tx, cat, sm, opts, res); err != nil {
+	if err := reinitAndLoad(ctx, tx, cat, opts, res); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -166,25 +154,58 @@ func restoreAtomic(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, 
 	return nil
 }
 
+// reinitAndLoad runs the reinit (if any) and the restore inside tx, which the
+// caller commits or rolls back. The backup is validated inside the
+// transaction, after the reinit it will commit with, so nothing is visible to
+// anyone unless every check passes. When few rows exist (the usual case after
+// a reinit) one pass validates and loads; otherwise the backup is validated
+// first, then loaded.
+func reinitAndLoad(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
+	if opts.Reinit != nil {
+		t := time.Now()
+		if err := opts.Reinit(ctx, tx); err != nil {
+			return fmt.Errorf("reinit: %w", err)
+		}
+		res.Timings.Reinit = time.Since(t)
+	}
+	return loadInTx(ctx, tx, cat, opts, res)
+}
+
+func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
+	existing, err := existingRows(ctx, tx, cat, opts.Protected)
+	if err != nil {
+		return err
+	}
+	if existing <= inlineLimit {
+		sm := newSchemaMap(cat, opts.Protected)
+		sm.columnFrom = opts.Defects.ColumnFrom
+		return load(ctx, tx, cat, sm, opts, res, true)
+	}
+	sm, err := validate(ctx, tx, cat, opts, res)
+	if err != nil {
+		return err
+	}
+	return load(ctx, tx, cat, sm, opts, res, false)
+}
+
 func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
-	// 1. Validate against what will survive the reinit: rehearse the reinit in
-	//    a transaction that is rolled back, so nothing is deleted before the
-	//    whole backup is known to be good.
+	// 1. Rehearse: reinit and restore in a transaction that is rolled back.
+	//    Nothing is deleted before the whole backup has been loaded once
+	//    without error, so a bad backup is refused with the database intact.
+	rehearsal := *opts
+	rehearsal.Progress = nil
+	start := time.Now()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	if opts.Reinit != nil {
-		if err := opts.Reinit(ctx, tx); err != nil {
-			tx.Rollback(context.Background())
-			return fmt.Errorf("reinit (dry run before validation): %w", err)
-		}
-	}
-	sm, err := validate(ctx, tx, cat, opts, res)
+	err = reinitAndLoad(ctx, tx, cat, &rehearsal, &Result{Rows: map[string]int64{}})
 	tx.Rollback(context.Background())
 	if err != nil {
 		return err
 	}
+	res.Timings.Validate = time.Since(start)
+	opts.emit(PhaseValidated, "", 0)
 	// 2. The reinit commits on its own: the window opens.
 	if opts.Reinit != nil {
 		t := time.Now()
@@ -205,7 +226,13 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if err := load(ctx, tx, cat, sm, opts, res); err != nil {
+	quiet := *opts
+	quiet.Progress = func(e Event) {
+		if e.Phase != PhaseValidated && opts.Progress != nil {
+			opts.Progress(e)
+		}
+	}
+	if err := loadInTx(ctx, tx, cat, &quiet, res); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -213,4 +240,28 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 	}
 	opts.emit(PhaseRestoreCommitted, "", 0)
 	return nil
+}
+
+// inlineLimit bounds the rows an inline pass may hold back in memory: rows
+// whose keys already exist are replaced after the pass.
+const inlineLimit = 100_000
+
+// existingRows counts the rows of every table a backup may write.
+func existingRows(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected []string) (int64, error) {
+	skip := map[string]bool{}
+	for _, t := range protected {
+		skip[t] = true
+	}
+	var parts []string
+	for _, name := range cat.TableNames() {
+		if !skip[name] {
+			parts = append(parts, "(SELECT count(*) FROM "+cat.QualifiedIdent(name)+")")
+		}
+	}
+	if len(parts) == 0 {
+		return 0, nil
+	}
+	var n int64
+	err := tx.QueryRow(ctx, "SELECT "+strings.Join(parts, " + ")).Scan(&n)
+	return n, err
 }

@@ -26,7 +26,12 @@ type SequenceFix struct {
 // load writes a validated backup inside tx: it replaces rows whose keys already
 // exist, streams each run of same-model objects through COPY, writes the
 // many-to-many rows, checks foreign keys, and fixes sequences.
-func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, opts *Options, res *Result) error {
+//
+// With inline set (atomic, small existing tables), the backup has not been
+// validated yet: this single pass validates while it loads, rows whose keys
+// already exist are held back and written after the pass, and the foreign
+// key cross-check runs before the caller commits. Any failure rolls back.
+func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, opts *Options, res *Result, inline bool) error {
 	start := time.Now()
 	skip := map[string]bool{}
 	for _, t := range opts.Defects.SkipTables {
@@ -47,11 +52,17 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 		return err
 	}
 	touched := map[string]bool{}
-	if err := replaceExisting(ctx, tx, cat, sm, super, touched); err != nil {
-		return err
-	}
-	for _, p := range sm.models {
-		p.columns, p.colField, p.keys = nil, nil, newKeySet()
+	if !inline {
+		if err := replaceExisting(ctx, tx, cat, sm, super, touched); err != nil {
+			return err
+		}
+		for _, p := range sm.models {
+			p.columns, p.colField, p.keys = nil, nil, newKeySet()
+			p.existing = nil
+		}
+	} else {
+		sm.readExisting = func(t *pgcatalog.Table) (*keySet, error) { return existingKeys(ctx, tx, cat, t, t.PK()) }
+		sm.readUnique = func(t *pgcatalog.Table) (map[string]map[string]key, error) { return uniqueValues(ctx, tx, cat, t) }
 	}
 
 	r, err := newDumpReader(opts.Open)
@@ -96,16 +107,30 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 	if !errors.Is(err, io.EOF) {
 		return err
 	}
-	for mp, rows := range m2m {
-		if skip[mp.through.Name] || skip[strings.TrimSuffix(mp.through.Name, "_"+mp.field)] {
-			continue
+	if inline {
+		res.Objects = r.next
+		if !opts.Defects.SkipFKCheck {
+			if err := checkReferences(ctx, sm, opts, func(t string) (*keySet, error) { return sm.existingOf(t) }); err != nil {
+				return err
+			}
 		}
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{cat.Schema, mp.through.Name}, []string{mp.srcCol, mp.tgtCol}, pgx.CopyFromRows(rows))
-		if err != nil {
-			return fmt.Errorf("load many-to-many %s: %w", mp.through.Name, err)
+		opts.emit(PhaseValidated, "", int64(r.next))
+		if err := writeDiverted(ctx, tx, cat, sm, super, touched, skip, res); err != nil {
+			return err
 		}
-		res.Rows[mp.through.Name] += n
-		touched[mp.through.Name] = true
+	}
+	for _, p := range sm.models {
+		for _, mp := range p.m2m {
+			if skip[mp.through.Name] || skip[p.table.Name] {
+				continue
+			}
+			n, err := syncManyToMany(ctx, tx, cat, mp, m2m[mp], p.reinserted)
+			if err != nil {
+				return fmt.Errorf("load many-to-many %s: %w", mp.through.Name, err)
+			}
+			res.Rows[mp.through.Name] += n
+			touched[mp.through.Name] = true
+		}
 	}
 	if super {
 		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = origin`); err != nil {
@@ -152,24 +177,40 @@ func replaceExisting(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm 
 		if len(clash) == 0 {
 			continue
 		}
-		if !super {
-			for _, fk := range cat.Referencing(p.table.Name) {
-				if fk.OnDelete == "c" || fk.OnDelete == "n" || fk.OnDelete == "d" || !fk.Deferrable {
-					return fmt.Errorf("cannot replace %d existing rows of %s without superuser rights: foreign key %s on %s would act on delete (ON DELETE or not deferrable); run the restore as a superuser or empty the table first", len(clash), p.table.Name, fk.Name, fk.Table)
-				}
-			}
+		if err := deleteKeys(ctx, tx, cat, p, clash, nil, super, touched); err != nil {
+			return err
 		}
-		for _, mp := range p.m2m {
-			if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", cat.QualifiedIdent(mp.through.Name), pgcatalog.Ident(mp.srcCol)), clash); err != nil {
-				return fmt.Errorf("replace many-to-many rows of %s: %w", mp.through.Name, err)
-			}
-			touched[mp.through.Name] = true
-		}
-		if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", cat.QualifiedIdent(p.table.Name), pgcatalog.Ident(p.pk.Name)), clash); err != nil {
-			return fmt.Errorf("replace existing rows of %s: %w", p.table.Name, err)
-		}
-		touched[p.table.Name] = true
 	}
+	return nil
+}
+
+// deleteKeys deletes the rows of p's table with these keys, and their
+// many-to-many rows, so that the backup's versions can be inserted.
+func deleteKeys(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, p *modelPlan, clash, gone []any, super bool, touched map[string]bool) error {
+	if !super {
+		for _, fk := range cat.Referencing(p.table.Name) {
+			if fk.OnDelete == "c" || fk.OnDelete == "n" || fk.OnDelete == "d" || !fk.Deferrable {
+				return fmt.Errorf("cannot replace %d existing rows of %s without superuser rights: foreign key %s on %s would act on delete (ON DELETE or not deferrable); run the restore as a superuser or empty the table first", len(clash), p.table.Name, fk.Name, fk.Table)
+			}
+		}
+	}
+	// Rows that come back keep their many-to-many rows (synced after the
+	// load, as Django's m2m set() does); rows replaced by another key lose them.
+	p.reinserted = append(p.reinserted, clash...)
+	for _, mp := range p.m2m {
+		if len(gone) == 0 {
+			break
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", cat.QualifiedIdent(mp.through.Name), pgcatalog.Ident(mp.srcCol)), gone); err != nil {
+			return fmt.Errorf("replace many-to-many rows of %s: %w", mp.through.Name, err)
+		}
+		touched[mp.through.Name] = true
+	}
+	all := append(append([]any(nil), clash...), gone...)
+	if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", cat.QualifiedIdent(p.table.Name), pgcatalog.Ident(p.pk.Name)), all); err != nil {
+		return fmt.Errorf("replace existing rows of %s: %w", p.table.Name, err)
+	}
+	touched[p.table.Name] = true
 	return nil
 }
 
@@ -187,32 +228,40 @@ type runSource struct {
 }
 
 func (s *runSource) Next() bool {
-	o := s.first
-	s.first = nil
-	if o == nil {
-		var err error
-		o, err = s.r.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				s.err = err
+	for {
+		o := s.first
+		s.first = nil
+		if o == nil {
+			var err error
+			o, err = s.r.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					s.err = err
+				}
+				return false
 			}
+		}
+		if o.Model != s.plan.label {
+			s.pending = o
 			return false
 		}
+		vals, pairs, err := s.sm.row(s.plan, o, s.vals)
+		if err != nil {
+			s.err = err
+			return false
+		}
+		for _, pr := range pairs {
+			s.m2m[pr.plan] = append(s.m2m[pr.plan], []any{pr.src, pr.tgt})
+		}
+		if s.plan.clashes(vals) {
+			// The key exists already: hold the row back, replace it after the pass.
+			s.plan.diverted = append(s.plan.diverted, append([]any(nil), vals...))
+			s.vals = vals
+			continue
+		}
+		s.vals = vals
+		return true
 	}
-	if o.Model != s.plan.label {
-		s.pending = o
-		return false
-	}
-	vals, pairs, err := s.sm.row(s.plan, o, s.vals)
-	if err != nil {
-		s.err = err
-		return false
-	}
-	s.vals = vals
-	for _, pr := range pairs {
-		s.m2m[pr.plan] = append(s.m2m[pr.plan], []any{pr.src, pr.tgt})
-	}
-	return true
 }
 
 func (s *runSource) Values() ([]any, error) { return s.vals, nil }
@@ -235,10 +284,101 @@ func FixSequences(ctx context.Context, q interface {
 		if st.Max != nil && *st.Max+1 > want {
 			want = *st.Max + 1
 		}
-		if _, err := q.Exec(ctx, `SELECT setval($1::regclass, $2, false)`, st.Sequence, want); err != nil {
+		if want == st.Next {
+			continue
+		}
+		// ALTER SEQUENCE is transactional (setval is not): a restore that
+		// rolls back leaves the sequence where it was.
+		if _, err := q.Exec(ctx, fmt.Sprintf(`ALTER SEQUENCE %s RESTART WITH %d`, st.Sequence, want)); err != nil {
 			return nil, fmt.Errorf("move sequence %s: %w", st.Sequence, err)
 		}
 		fixes = append(fixes, SequenceFix{Sequence: st.Sequence, Table: st.Table, Column: st.Column, Before: st.Next, After: want})
 	}
 	return fixes, nil
+}
+
+// writeDiverted replaces the rows held back by an inline pass: it deletes the
+// existing rows with those keys (and their many-to-many rows), then copies
+// the backup's versions.
+func writeDiverted(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, super bool, touched, skip map[string]bool, res *Result) error {
+	for _, p := range sm.models {
+		if len(p.diverted) == 0 || skip[p.table.Name] {
+			continue
+		}
+		keys := make([]any, 0, len(p.diverted))
+		for _, row := range p.diverted {
+			keys = append(keys, row[0])
+		}
+		var gone []any
+		p.replace.each(func(k key) bool { gone = append(gone, k.value()); return true })
+		if err := deleteKeys(ctx, tx, cat, p, keys, gone, super, touched); err != nil {
+			return err
+		}
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{cat.Schema, p.table.Name}, p.columns, pgx.CopyFromRows(p.diverted))
+		if err != nil {
+			return fmt.Errorf("load %s (model %s): %w", p.table.Name, p.label, err)
+		}
+		res.Rows[p.table.Name] += n
+		touched[p.table.Name] = true
+	}
+	return nil
+}
+
+// uniqueValues reads, for each single-column unique index of t, the text of
+// every existing value and the key of its row.
+func uniqueValues(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, t *pgcatalog.Table) (map[string]map[string]key, error) {
+	out := map[string]map[string]key{}
+	for _, col := range t.Unique {
+		rows, err := tx.Query(ctx, fmt.Sprintf("SELECT %s, %s::text FROM %s WHERE %s IS NOT NULL", pgcatalog.Ident(t.PK()), pgcatalog.Ident(col), cat.QualifiedIdent(t.Name), pgcatalog.Ident(col)))
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]key{}
+		for rows.Next() {
+			var pk any
+			var v string
+			if err := rows.Scan(&pk, &v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			m[v] = scannedKey(pk)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		out[col] = m
+	}
+	return out, nil
+}
+
+// syncManyToMany makes the through table hold the backup's pairs: for
+// objects that existed before (reinserted), pairs the backup does not list
+// are deleted; pairs not yet present are inserted. Existing pairs keep their
+// rows and ids, as with Django's m2m set().
+func syncManyToMany(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, mp *m2mPlan, pairs [][]any, reinserted []any) (int64, error) {
+	srcCol, _ := mp.through.Column(mp.srcCol)
+	tgtCol, _ := mp.through.Column(mp.tgtCol)
+	srcs := make([]any, len(pairs))
+	tgts := make([]any, len(pairs))
+	for i, p := range pairs {
+		srcs[i], tgts[i] = p[0], p[1]
+	}
+	t := cat.QualifiedIdent(mp.through.Name)
+	sc, tc := pgcatalog.Ident(mp.srcCol), pgcatalog.Ident(mp.tgtCol)
+	unnest := fmt.Sprintf("unnest($1::%s[], $2::%s[]) AS p(s, g)", srcCol.Display, tgtCol.Display)
+	if len(reinserted) > 0 {
+		_, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s t WHERE t.%s = ANY($3) AND NOT EXISTS (SELECT 1 FROM %s WHERE p.s = t.%s AND p.g = t.%s)", t, sc, unnest, sc, tc), srcs, tgts, reinserted)
+		if err != nil {
+			return 0, err
+		}
+	}
+	if len(pairs) == 0 {
+		return 0, nil
+	}
+	tag, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s, %s) SELECT DISTINCT p.s, p.g FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE t.%s = p.s AND t.%s = p.g)", t, sc, tc, unnest, t, sc, tc), srcs, tgts)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }

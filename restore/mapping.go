@@ -14,10 +14,14 @@ import (
 // column "author_id"; many-to-many field "groups" of users_user → through table
 // "users_user_groups" with one FK to users_user and one to the target.
 type schemaMap struct {
-	cat        *pgcatalog.Catalog
-	columnFrom map[string]string // defect: "table.column" → field to read instead
-	protected  map[string]bool
-	models     map[string]*modelPlan
+	// readExisting, when set (inline pass), reads a table's existing keys the
+	// first time one of its models is met.
+	readExisting func(t *pgcatalog.Table) (*keySet, error)
+	readUnique   func(t *pgcatalog.Table) (map[string]map[string]key, error)
+	cat          *pgcatalog.Catalog
+	columnFrom   map[string]string // defect: "table.column" → field to read instead
+	protected    map[string]bool
+	models       map[string]*modelPlan
 }
 
 func newSchemaMap(cat *pgcatalog.Catalog, protected []string) *schemaMap {
@@ -44,6 +48,14 @@ type modelPlan struct {
 	columns  []string     // COPY column list, pk first; fixed by the first object seen
 	colField []*fieldPlan // per column after the pk
 	keys     *keySet      // pks seen in the backup
+	existing *keySet      // inline pass: keys already in the table
+	diverted [][]any      // inline pass: rows whose keys exist, written after the pass
+	// inline pass: existing rows by the text of a unique column's value, so a
+	// backup row with the same unique value (a recreated admin, say) replaces
+	// the existing row instead of failing on the unique index.
+	uniqueVals map[string]map[string]key
+	replace    *keySet // existing keys to delete because of such a clash
+	reinserted []any   // keys that existed and were replaced by the backup's rows
 }
 
 type fieldPlan struct {
@@ -110,8 +122,34 @@ func (m *schemaMap) model(o *object) (*modelPlan, error) {
 			p.fields[c.Name] = f // accept "author_id" as well as "author"
 		}
 	}
+	if m.readExisting != nil {
+		if p.existing, err = m.readExisting(t); err != nil {
+			return nil, err
+		}
+		p.replace = newKeySet()
+		if p.existing.len() > 0 && m.readUnique != nil && len(t.Unique) > 0 {
+			if p.uniqueVals, err = m.readUnique(t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	m.models[o.Model] = p
 	return p, nil
+}
+
+// existingOf returns the keys a table held before an inline pass (empty when
+// none of its models was met).
+func (m *schemaMap) existingOf(table string) (*keySet, error) {
+	for _, p := range m.models {
+		if p.table.Name == table && p.existing != nil {
+			return p.existing, nil
+		}
+	}
+	t, ok := m.cat.Table(table)
+	if !ok || t.PK() == "" || m.readExisting == nil {
+		return newKeySet(), nil
+	}
+	return m.readExisting(t)
 }
 
 // m2mFor finds the through table of a many-to-many field.
@@ -321,4 +359,26 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// clashes reports whether a row must be held back: its key exists, or one of
+// its unique values belongs to an existing row (which is then marked for
+// replacement).
+func (p *modelPlan) clashes(vals []any) bool {
+	if p.existing == nil {
+		return false
+	}
+	hold := p.existing.has(keyOf(vals[0]))
+	for col, byVal := range p.uniqueVals {
+		for i, f := range p.colField {
+			if f.column.Name != col || vals[i+1] == nil {
+				continue
+			}
+			if owner, ok := byVal[fmt.Sprint(vals[i+1])]; ok && owner != keyOf(vals[0]) {
+				p.replace.add(owner)
+				hold = true
+			}
+		}
+	}
+	return hold
 }

@@ -48,7 +48,20 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 	}
 	res.Objects = n
 	if !opts.Defects.SkipFKCheck {
-		if err := checkReferences(ctx, q, sm, opts); err != nil {
+		kept := map[string]*keySet{}
+		keptKeys := func(table string) (*keySet, error) {
+			if ks, ok := kept[table]; ok {
+				return ks, nil
+			}
+			t, ok := sm.cat.Table(table)
+			if !ok || t.PK() == "" {
+				return newKeySet(), nil
+			}
+			ks, err := existingKeys(ctx, q, sm.cat, t, t.PK())
+			kept[table] = ks
+			return ks, err
+		}
+		if err := checkReferences(ctx, sm, opts, keptKeys); err != nil {
 			return nil, err
 		}
 	}
@@ -59,26 +72,10 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 
 // checkReferences compares the keys every FK column refers to with the keys of
 // its target: those in the backup plus those kept in the database.
-func checkReferences(ctx context.Context, q pgcatalog.Querier, sm *schemaMap, opts *Options) error {
+func checkReferences(ctx context.Context, sm *schemaMap, opts *Options, keptKeys func(table string) (*keySet, error)) error {
 	byTable := map[string]*modelPlan{}
 	for _, p := range sm.models {
 		byTable[p.table.Name] = p
-	}
-	kept := map[string]*keySet{}
-	keptKeys := func(table string) (*keySet, error) {
-		if ks, ok := kept[table]; ok {
-			return ks, nil
-		}
-		t, ok := sm.cat.Table(table)
-		if !ok || t.PK() == "" {
-			return newKeySet(), nil
-		}
-		ks, err := existingKeys(ctx, q, sm.cat, t, t.PK())
-		if err != nil {
-			return nil, err
-		}
-		kept[table] = ks
-		return ks, nil
 	}
 	check := func(p *modelPlan, field string, fc *fkCheck) error {
 		target := byTable[fc.fk.RefTable]
@@ -130,20 +127,25 @@ func existingKeys(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catal
 		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		switch x := v.(type) {
-		case int16:
-			ks.addInt(int64(x))
-		case int32:
-			ks.addInt(int64(x))
-		case int64:
-			ks.addInt(x)
-		case [16]byte:
-			ks.addStr(fmt.Sprintf("%x", x))
-		default:
-			ks.addStr(fmt.Sprint(x))
-		}
+		ks.add(scannedKey(v))
 	}
 	return ks, rows.Err()
+}
+
+// scannedKey turns a key read from the database into its comparable form.
+func scannedKey(v any) key {
+	switch x := v.(type) {
+	case int16:
+		return key{isInt: true, i: int64(x)}
+	case int32:
+		return key{isInt: true, i: int64(x)}
+	case int64:
+		return key{isInt: true, i: x}
+	case [16]byte:
+		return key{s: fmt.Sprintf("%x", x)}
+	default:
+		return key{s: fmt.Sprint(x)}
+	}
 }
 
 // findDangling reads the backup again to name the first object that refers to
