@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms/password"
 	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/guard"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
 )
@@ -30,13 +31,15 @@ const UserTable = "users_user"
 // DefaultAdminPassword is what the seed's reinit sets for admin.
 const DefaultAdminPassword = "test123"
 
-// Protected lists the tables that backups skip and restores refuse.
-func Protected() []string { return []string{RevocationTable} }
+// Protected lists the tables that backups skip and restores refuse: token
+// bookkeeping and the rehearsal-target marker.
+func Protected() []string { return []string{RevocationTable, guard.Table} }
 
 // SchemaSQL returns the DDL of the reference schema.
 func SchemaSQL() string { return schemaSQL }
 
-// Install creates the reference schema in an empty database.
+// Install creates the reference schema in an empty database and marks the
+// database as a rehearsal target (package guard).
 func Install(ctx context.Context, conn *pgx.Conn) error {
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('users_user') IS NOT NULL`).Scan(&exists); err != nil {
@@ -45,8 +48,10 @@ func Install(ctx context.Context, conn *pgx.Conn) error {
 	if exists {
 		return fmt.Errorf("the database already has a users_user table; rehearse init wants an empty database (create one with: createdb NAME)")
 	}
-	_, err := conn.Exec(ctx, schemaSQL)
-	return err
+	if _, err := conn.Exec(ctx, schemaSQL); err != nil {
+		return err
+	}
+	return guard.Mark(ctx, conn, "created by rehearse init")
 }
 
 // Seed loads a fixture into a database that has the reference schema.

@@ -27,6 +27,7 @@ would be deleted and changes nothing.`, stderr)
 	dry := fs.Bool("dry-run", false, "print what would be deleted; change nothing")
 	confirm := fs.Bool("confirm", false, "really delete")
 	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after the reinit")
+	allow := fs.Bool("allow-unmarked", false, "run even if the database is not marked as a rehearsal target (see rehearse mark)")
 	if pos, code, ok := parse(fs, args); !ok {
 		return code
 	} else if !noArgs(fs, pos) {
@@ -44,6 +45,11 @@ would be deleted and changes nothing.`, stderr)
 		return fail(stderr, "reinit", err)
 	}
 	defer conn.Close(context.Background())
+	if *confirm {
+		if err := checkTarget(ctx, conn, "reinit", *allow); err != nil {
+			return fail(stderr, "reinit", err)
+		}
+	}
 	cfg := edms.ReinitConfig(*adminPW, true)
 	var plan *reinit.Plan
 	if *dry {

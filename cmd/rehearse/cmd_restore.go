@@ -34,6 +34,7 @@ max(id). With --with-reinit the system is emptied first, as the seed's API does:
 	withReinit := fs.Bool("with-reinit", false, "empty the system first (keep admin, delete everyone else)")
 	strategy := fs.String("strategy", string(restore.TwoPhase), "two-phase or atomic")
 	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after the reinit")
+	allow := fs.Bool("allow-unmarked", false, "run even if the database is not marked as a rehearsal target (see rehearse mark)")
 	if pos, code, ok := parse(fs, args); !ok {
 		return code
 	} else if !noArgs(fs, pos) {
@@ -58,6 +59,9 @@ max(id). With --with-reinit the system is emptied first, as the seed's API does:
 		return fail(stderr, "restore", err)
 	}
 	defer conn.Close(context.Background())
+	if err := checkTarget(ctx, conn, "restore", *allow); err != nil {
+		return fail(stderr, "restore", err)
+	}
 	opts := restore.Options{
 		Open:      func() (io.ReadCloser, error) { return os.Open(*from) },
 		Strategy:  st,

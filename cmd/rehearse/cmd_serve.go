@@ -40,6 +40,7 @@ With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
 	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after a reinit")
 	routesFile := fs.String("routes", "", "YAML/JSON file overriding endpoint paths and field names")
 	quiet := fs.Bool("quiet", false, "do not log requests")
+	allow := fs.Bool("allow-unmarked", false, "serve (and so allow restore_from_file on) a database not marked as a rehearsal target")
 	var defects stringList
 	fs.Var(&defects, "defect", "start with a named defect (repeatable): "+strings.Join(server.DefectNames(), ", "))
 	if pos, code, ok := parse(fs, args); !ok {
@@ -96,6 +97,15 @@ With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
 		}
 		fmt.Fprintf(stdout, "database: %s (seeded with %s; removed on exit)\n", cl.TCPDSN("edms"), f.Name)
 		printUsers(stdout, f)
+	}
+	if conn, err := connect(ctx, dsn); err != nil {
+		return fail(stderr, "serve", err)
+	} else {
+		err = checkTarget(ctx, conn, "serve restore_from_file on", *allow)
+		conn.Close(context.Background())
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
 	}
 	pool, err := server.NewPool(ctx, dsn, 16)
 	if err != nil {

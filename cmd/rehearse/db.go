@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/guard"
 )
 
 // dsnFlag returns the DSN from the flag or REHEARSE_DSN.
@@ -29,4 +30,13 @@ func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("connect to the database: %w", err)
 	}
 	return conn, nil
+}
+
+// checkTarget refuses destructive steps on unmarked databases unless allowed.
+func checkTarget(ctx context.Context, conn *pgx.Conn, step string, allow bool) error {
+	err := guard.Check(ctx, conn, step)
+	if err != nil && allow && errors.Is(err, guard.ErrNotMarked) {
+		return nil
+	}
+	return err
 }

@@ -126,3 +126,51 @@ func TestEngineCommands(t *testing.T) {
 		t.Errorf("users after a refused restore = %d, want 7", users)
 	}
 }
+
+// Destructive commands refuse a database that is not marked as a rehearsal
+// target, and change nothing in it; once marked, they work.
+func TestGuardRefusesUnmarkedDatabase(t *testing.T) {
+	dsn := pgtest.SeededDB(t)
+	conn := pgtest.Connect(t, dsn)
+	if _, err := conn.Exec(context.Background(), "DROP TABLE rehearse_target"); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		var s string
+		conn.QueryRow(context.Background(), `SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM (
+			SELECT u::text AS t FROM users_user u UNION ALL SELECT d::text FROM documents_document d
+			UNION ALL SELECT a::text FROM audit_auditevent a UNION ALL SELECT last_value::text FROM users_user_id_seq) x`).Scan(&s)
+		return s
+	}
+	before := state()
+	file := filepath.Join(t.TempDir(), "b.json")
+	if code, _, errs := rehearse(t, "backup", "--dsn", dsn, "--output", file); code != exitOK {
+		t.Fatal(errs)
+	}
+	for _, args := range [][]string{
+		{"reinit", "--dsn", dsn, "--confirm"},
+		{"restore", "--dsn", dsn, "--from-file", file, "--with-reinit"},
+		{"serve", "--dsn", dsn, "--addr", "127.0.0.1:0"},
+	} {
+		code, _, errs := rehearse(t, args...)
+		if code != exitError || !strings.Contains(errs, "is not marked as a rehearsal target") || !strings.Contains(errs, "rehearse mark") {
+			t.Errorf("%s: exit %d, stderr %s", args[0], code, errs)
+		}
+	}
+	if after := state(); after != before {
+		t.Fatal("a refused command changed the database")
+	}
+	// A dry run only reads: allowed.
+	if code, _, errs := rehearse(t, "reinit", "--dsn", dsn, "--dry-run"); code != exitOK {
+		t.Errorf("dry run refused: %s", errs)
+	}
+	if code, _, errs := rehearse(t, "restore", "--dsn", dsn, "--from-file", file, "--with-reinit", "--allow-unmarked"); code != exitOK {
+		t.Errorf("--allow-unmarked: %s", errs)
+	}
+	if code, _, errs := rehearse(t, "mark", "--dsn", dsn); code != exitOK {
+		t.Fatal(errs)
+	}
+	if code, _, errs := rehearse(t, "reinit", "--dsn", dsn, "--confirm"); code != exitOK {
+		t.Errorf("reinit on a marked database: %s", errs)
+	}
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/rehearse-dev/rehearse/guard"
+)
+
+func init() {
+	register("mark", "mark a database as a rehearsal target, allowing destructive steps on it", cmdMark)
+}
+
+func cmdMark(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("mark", `mark --dsn DSN [--note TEXT]
+
+Creates the table `+guard.Table+` in the database. reinit, restore and serve
+refuse databases without it, so production is never reinitialised by mistake.
+The marker is a table, so databases cloned from a marked one are marked too.
+Only mark disposable copies.`, stderr)
+	dsnFlag := fs.String("dsn", "", "database to mark (or REHEARSE_DSN)")
+	note := fs.String("note", "marked by rehearse mark", "why this database may be destroyed")
+	if pos, code, ok := parse(fs, args); !ok {
+		return code
+	} else if !noArgs(fs, pos) {
+		return exitError
+	}
+	dsn, err := dsnFrom(*dsnFlag)
+	if err != nil {
+		return fail(stderr, "mark", err)
+	}
+	conn, err := connect(ctx, dsn)
+	if err != nil {
+		return fail(stderr, "mark", err)
+	}
+	defer conn.Close(context.Background())
+	if err := guard.Mark(ctx, conn, *note); err != nil {
+		return fail(stderr, "mark", err)
+	}
+	fmt.Fprintln(stdout, "marked as a rehearsal target")
+	return exitOK
+}
