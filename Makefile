@@ -30,3 +30,11 @@ serve:
 
 clean:
 	rm -rf bin
+
+# Builds the PostgreSQL 15 image the container provider (pgcontainer) runs —
+# rehearse/postgres:15, or the REHEARSE_PG_IMAGE env var — from Debian packages with
+# mmdebstrap + docker import: no image registry needed. Skips when the image
+# exists; FORCE=1 rebuilds. Installs mmdebstrap with apt-get when missing.
+.PHONY: pg-image
+pg-image:
+	bash images/postgres/build.sh

@@ -1,0 +1,133 @@
+package pgcontainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+const dockerTimeout = 10 * time.Second
+
+// dockerClient connects to the engine testcontainers would use (DOCKER_HOST,
+// docker context, ~/.testcontainers.properties) and checks that it answers.
+func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
+	disableRyuk()
+	ctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	defer cancel()
+	cli, err := newDockerClient(ctx)
+	if err == nil {
+		if _, err = cli.Ping(ctx, client.PingOptions{}); err != nil {
+			_ = cli.Close()
+		}
+	}
+	if err != nil {
+		where := "the default socket"
+		if h := os.Getenv("DOCKER_HOST"); h != "" {
+			where = "DOCKER_HOST=" + h
+		}
+		return nil, fmt.Errorf("pgcontainer: no Docker engine answers (%s): %v; start Docker (or use the local provider)", where, err)
+	}
+	return cli, nil
+}
+
+// newDockerClient wraps testcontainers.NewDockerClientWithOpts, which panics
+// in some versions when no engine can be found.
+func newDockerClient(ctx context.Context) (cli *testcontainers.DockerClient, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cli, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
+	return testcontainers.NewDockerClientWithOpts(ctx)
+}
+
+// Available returns nil when a Docker engine answers, and an error that says
+// what failed otherwise. Like Start, it disables Ryuk for the process (see
+// the package doc).
+func Available(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return err
+	}
+	return cli.Close()
+}
+
+// ImagePresent reports whether image (resolved as by ImageName) exists in
+// the local engine. The error is nil when the engine answered.
+func ImagePresent(ctx context.Context, image string) (bool, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cli.Close()
+	_, err = checkImage(ctx, cli, ImageName(image))
+	if errors.Is(err, ErrImageMissing) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// checkImage fails fast when image is not in the local engine (no registry
+// is reachable: testcontainers would try to pull it, with retries). It
+// returns the image's PGDATA (default /var/lib/postgresql/data).
+func checkImage(ctx context.Context, cli *testcontainers.DockerClient, image string) (pgdata string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	defer cancel()
+	res, err := cli.ImageInspect(ctx, image)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			hint := makeHint + " (it builds " + DefaultImage + " from Debian packages; no registry is needed)"
+			if image != DefaultImage {
+				hint = makeHint + " with " + ImageEnv + "=" + image + ", or load that image into Docker, or unset " + ImageEnv
+			}
+			return "", fmt.Errorf("pgcontainer: %w: %q is not in the local Docker engine and nothing is pulled: %s", ErrImageMissing, image, hint)
+		}
+		return "", fmt.Errorf("pgcontainer: inspect image %q: %w", image, err)
+	}
+	pgdata = defaultPGDATA
+	if res.Config != nil {
+		for _, e := range res.Config.Env {
+			if v, ok := strings.CutPrefix(e, "PGDATA="); ok && strings.HasPrefix(v, "/") {
+				pgdata = v
+			}
+		}
+	}
+	return pgdata, nil
+}
+
+// forceRemove removes a container (SIGKILL if running); gone already is fine.
+func forceRemove(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	return removeContainer(ctx, cli, id)
+}
+
+func removeContainer(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+	_, err := cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"):
+		return nil
+	}
+	return err
+}

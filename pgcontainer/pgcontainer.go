@@ -1,0 +1,506 @@
+// Package pgcontainer starts a throwaway PostgreSQL server in a Docker
+// container, with testcontainers-go, for tests and as the rehearse CLI's
+// "container" provider. It is the container counterpart of package pglocal
+// (same settings, same DSN shape) for machines where Docker runs.
+//
+// # Image
+//
+// No image registry is reachable on rehearse's machines, so nothing is ever
+// pulled. The image is built locally from Debian packages by "make pg-image"
+// (images/postgres/build.sh): rehearse/postgres:15 by default, or the name in
+// $REHEARSE_PG_IMAGE, or Options.Image. Start checks that the image exists in
+// the local engine first and fails at once, saying "run: make pg-image",
+// instead of letting testcontainers try (and retry) a pull.
+//
+// The image's entrypoint starts the server exactly once (no temporary
+// server as in the official image), so "database system is ready to accept
+// connections" is logged once: Start waits for ONE occurrence of that line,
+// then for port 5432 to listen, then for a real pgx login over the mapped
+// port. (testcontainers' postgres.BasicWaitStrategies waits for two and
+// would time out.) An official postgres image (REHEARSE_PG_IMAGE=postgres:15
+// where a registry is reachable and the image was pulled beforehand) works
+// too: its temporary server does not listen on TCP, so the port and login
+// checks wait for the real one.
+//
+// Each container gets: POSTGRES_USER=postgres with a random password, PGDATA
+// on a tmpfs, server settings fsync=off, full_page_writes=off,
+// synchronous_commit=on (a killed server never loses an acknowledged
+// commit), max_connections=300 and the other pglocal defaults (overridable
+// with Options.Settings), port 5432 published on 127.0.0.1 only (random host
+// port), StopSignal SIGINT (fast shutdown; the image has it too where
+// "docker import" accepts it), and no volume.
+//
+// # Cleanup (there is no Ryuk)
+//
+// testcontainers' reaper (Ryuk) needs the testcontainers/ryuk image, which
+// cannot be pulled here, so Start sets TESTCONTAINERS_RYUK_DISABLED=true in
+// the process environment when it is unset. testcontainers reads its
+// configuration once per process, so that must happen before any other
+// testcontainers call: a program that uses testcontainers elsewhere should
+// call Available or Start first (or set the variable itself). Without Ryuk:
+//
+//   - Close stops (SIGINT, SIGKILL after 2 s) and removes the container. It is
+//     idempotent. Tests register it with t.Cleanup, which also runs when the
+//     test fails.
+//   - The package installs no signal handler: on Ctrl-C (SIGINT/SIGTERM) the
+//     harness cancels its context and calls Close on every Server (for
+//     example through signal.NotifyContext). Ctrl-C kills a "go test" binary
+//     without running t.Cleanup, and a SIGKILL skips everything.
+//   - What such a death leaves behind is removed by Sweep, which every Start
+//     calls: each container carries the labels dev.rehearse.run (run id),
+//     dev.rehearse.pid, dev.rehearse.created (unix seconds) and the owner's
+//     process start time, boot id and PID namespace; a container whose owner
+//     process is gone is removed, and one whose owner cannot be checked
+//     (another machine or PID namespace) once it is older than StaleAfter.
+//     By hand: docker rm -f $(docker ps -aq --filter label=dev.rehearse.run)
+package pgcontainer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+const (
+	// DefaultImage is the image "make pg-image" builds.
+	DefaultImage = "rehearse/postgres:15"
+	// ImageEnv names the environment variable that overrides DefaultImage.
+	ImageEnv = "REHEARSE_PG_IMAGE"
+
+	// Labels put on every container Start creates.
+	LabelRun     = "dev.rehearse.run"      // random run id
+	LabelPID     = "dev.rehearse.pid"      // pid of the process that called Start
+	LabelCreated = "dev.rehearse.created"  // unix seconds
+	LabelStart   = "dev.rehearse.pidstart" // that process's start time (clock ticks since boot)
+	LabelBoot    = "dev.rehearse.boot"     // its kernel boot id
+	LabelPIDNS   = "dev.rehearse.pidns"    // its PID namespace, e.g. "pid:[4026531836]"
+
+	// User is the superuser the DSN logs in as.
+	User = "postgres"
+
+	// ReadyLog is the line the server logs when it accepts connections. The
+	// rehearse image logs it once per container start.
+	ReadyLog = "database system is ready to accept connections"
+
+	defaultPGDATA = "/var/lib/postgresql/data"
+	containerPort = "5432/tcp"
+	startTimeout  = 60 * time.Second // wait strategies + login
+	stopGrace     = 2 * time.Second  // SIGINT (fast shutdown), then SIGKILL
+	shmSize       = 512 << 20        // /dev/shm: Docker's 64 MB default is too small for parallel queries
+	ryukEnv       = "TESTCONTAINERS_RYUK_DISABLED"
+	makeHint      = "run: make pg-image"
+)
+
+var defaultSettings = map[string]string{
+	"fsync":                     "off",
+	"full_page_writes":          "off",
+	"synchronous_commit":        "on", // never off: rehearse checks that killed servers lose no commit
+	"max_connections":           "300",
+	"shared_buffers":            "128MB",
+	"wal_level":                 "minimal",
+	"max_wal_senders":           "0",
+	"max_locks_per_transaction": "256",
+}
+
+// Settings the container layout owns.
+var managedSettings = []string{"port", "listen_addresses", "data_directory", "config_file", "hba_file", "ident_file", "unix_socket_directories"}
+
+var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+
+// ErrImageMissing is returned (wrapped) by Start when the image is not in the
+// local Docker engine.
+var ErrImageMissing = errors.New("image not present locally")
+
+// Options configures Start. The zero value is ready to use.
+type Options struct {
+	// Image to run. "" means $REHEARSE_PG_IMAGE, or DefaultImage when that
+	// is unset. It must already exist in the local engine (make pg-image).
+	Image string
+	// Logf, if set, receives progress lines (sweep, container id, timings).
+	// Passwords are never logged. testcontainers' own messages go here too.
+	Logf func(format string, args ...any)
+	// Settings are extra server settings passed as "-c key=value"; they
+	// override the defaults (fsync=off, full_page_writes=off,
+	// synchronous_commit=on, max_connections=300, shared_buffers=128MB,
+	// wal_level=minimal, max_wal_senders=0, max_locks_per_transaction=256).
+	// port, listen_addresses and the file locations are rejected.
+	Settings map[string]string
+}
+
+// Server is a running PostgreSQL container. Its methods are safe for
+// concurrent use.
+type Server struct {
+	ctr      *tcpostgres.PostgresContainer
+	id, name string
+	image    string
+	runID    string
+	password string
+	port     int
+	logf     func(string, ...any)
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ImageName returns the image Start uses for opts.Image: the argument, else
+// $REHEARSE_PG_IMAGE, else DefaultImage.
+func ImageName(image string) string {
+	if image != "" {
+		return image
+	}
+	if v := strings.TrimSpace(os.Getenv(ImageEnv)); v != "" {
+		return v
+	}
+	return DefaultImage
+}
+
+// disableRyuk sets TESTCONTAINERS_RYUK_DISABLED=true unless the variable is
+// set. It must run before the first testcontainers call of the process.
+func disableRyuk() {
+	if _, ok := os.LookupEnv(ryukEnv); !ok {
+		_ = os.Setenv(ryukEnv, "true")
+	}
+}
+
+// Start creates and starts a new container and waits until PostgreSQL
+// accepts a login over TCP. ctx bounds only the start-up (also capped at
+// 60 s); cancelling it later does not stop the container: call Close. On
+// error nothing is left behind.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pgcontainer: not starting: %w", err)
+	}
+	disableRyuk()
+	t0 := time.Now()
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	args, err := serverArgs(opts.Settings)
+	if err != nil {
+		return nil, err
+	}
+	image := ImageName(opts.Image)
+
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pgdata, err := checkImage(ctx, cli, image)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := sweep(ctx, cli, logf); err != nil {
+		logf("pgcontainer: sweeping stale containers: %v", err)
+	} else if n > 0 {
+		logf("pgcontainer: removed %d stale container(s)", n)
+	}
+
+	runID, err := randomHex(6)
+	if err != nil {
+		return nil, err
+	}
+	password, err := randomHex(16)
+	if err != nil {
+		return nil, err
+	}
+	labels := ownerLabels(runID, time.Now())
+	return run(ctx, runSpec{
+		image: image, pgdata: pgdata, args: args, labels: labels,
+		runID: runID, password: password, logf: logf, t0: t0,
+	})
+}
+
+type runSpec struct {
+	image, pgdata   string
+	args            []string
+	labels          map[string]string
+	runID, password string
+	logf            func(string, ...any)
+	t0              time.Time
+}
+
+func run(ctx context.Context, sp runSpec) (*Server, error) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	name := "rehearse-pg-" + sp.runID
+	localhost := netip.MustParseAddr("127.0.0.1")
+	port := network.MustParsePort(containerPort)
+
+	ctr, err := tcpostgres.Run(ctx, sp.image,
+		testcontainers.WithLogger(logAdapter(sp.logf)),
+		testcontainers.WithName(name),
+		tcpostgres.WithUsername(User),
+		tcpostgres.WithPassword(sp.password),
+		tcpostgres.WithDatabase("postgres"),
+		testcontainers.WithCmd(append([]string{"postgres"}, sp.args...)...),
+		testcontainers.WithExposedPorts(containerPort),
+		testcontainers.WithTmpfs(map[string]string{sp.pgdata: "rw"}),
+		testcontainers.WithLabels(sp.labels),
+		testcontainers.WithConfigModifier(func(c *container.Config) {
+			// The image has STOPSIGNAL SIGINT where "docker import" accepts
+			// it (Docker 20.10 does not); set it here in any case. SIGTERM
+			// would be a "smart" shutdown that waits for clients.
+			c.StopSignal = "SIGINT"
+		}),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.PortBindings = network.PortMap{port: {{HostIP: localhost, HostPort: "0"}}}
+			hc.ShmSize = shmSize
+		}),
+		// The rehearse image logs the ready line ONCE (see the package doc).
+		// The port check runs inside the container only: testcontainers'
+		// external check dials the host it infers for the engine, which is
+		// the default gateway when /.dockerenv exists, while the port is
+		// published on 127.0.0.1 only. The login in ping is the external
+		// check.
+		testcontainers.WithWaitStrategyAndDeadline(startTimeout,
+			wait.ForLog(ReadyLog).WithOccurrence(1).WithPollInterval(20*time.Millisecond),
+			wait.ForListeningPort(containerPort).SkipExternalCheck().WithPollInterval(20*time.Millisecond),
+		),
+	)
+	s := &Server{image: sp.image, runID: sp.runID, password: sp.password, name: name, logf: sp.logf}
+	if ctr != nil {
+		s.ctr = ctr
+		s.id = ctr.GetContainerID()
+	}
+	fail := func(err error) (*Server, error) {
+		tail := s.logTail(20)
+		if cerr := s.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		if tail != "" {
+			err = fmt.Errorf("%w\ncontainer log (last lines):\n%s", err, tail)
+		}
+		return nil, err
+	}
+	if err != nil {
+		return fail(fmt.Errorf("pgcontainer: start %s from %s: %w", name, sp.image, err))
+	}
+	insp, err := ctr.Inspect(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("pgcontainer: inspect %s: %w", name, err))
+	}
+	if insp.NetworkSettings != nil {
+		for _, b := range insp.NetworkSettings.Ports[port] {
+			if p, err := strconv.Atoi(b.HostPort); err == nil && p > 0 {
+				s.port = p
+				break
+			}
+		}
+	}
+	if s.port == 0 {
+		return fail(fmt.Errorf("pgcontainer: %s: no host port published for %s", name, containerPort))
+	}
+	if err := s.ping(ctx); err != nil {
+		return fail(err)
+	}
+	sp.logf("pgcontainer: %s (%s, %.12s) ready in %v on 127.0.0.1:%d",
+		name, sp.image, s.id, time.Since(sp.t0).Round(time.Millisecond), s.port)
+	return s, nil
+}
+
+// ping logs in over TCP until it works: the last readiness check, and the
+// one that matters when the image logs the ready line more than once.
+func (s *Server) ping(ctx context.Context) error {
+	var last error
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := pgconn.Connect(cctx, s.DSN("postgres"))
+		if err == nil {
+			err = conn.Exec(cctx, "SELECT 1").Close()
+			_ = conn.Close(cctx)
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pgcontainer: %s: no login over 127.0.0.1:%d: %v (%w)", s.name, s.port, last, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// DSN returns a keyword/value connection string for database dbname over
+// 127.0.0.1 and the container's published port, as the superuser "postgres"
+// with its password (which this process alone knows):
+// "host=127.0.0.1 port=<port> user=postgres password=<pw> dbname=<db> sslmode=disable".
+// Do not log it.
+func (s *Server) DSN(dbname string) string {
+	if s == nil {
+		return ""
+	}
+	return fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=%s sslmode=disable",
+		s.port, User, s.password, quoteDSN(dbname))
+}
+
+// TCPDSN is DSN (a container is only reachable over TCP); it exists so that
+// a Server and a pglocal.Cluster can be used through the same interface.
+func (s *Server) TCPDSN(dbname string) string { return s.DSN(dbname) }
+
+// Port returns the host port on 127.0.0.1 that reaches the server.
+func (s *Server) Port() int {
+	if s == nil {
+		return 0
+	}
+	return s.port
+}
+
+// ContainerID returns the Docker container id.
+func (s *Server) ContainerID() string {
+	if s == nil {
+		return ""
+	}
+	return s.id
+}
+
+// Name returns the container name, "rehearse-pg-<run id>".
+func (s *Server) Name() string {
+	if s == nil {
+		return ""
+	}
+	return s.name
+}
+
+// RunID returns the value of the container's dev.rehearse.run label.
+func (s *Server) RunID() string {
+	if s == nil {
+		return ""
+	}
+	return s.runID
+}
+
+// Image returns the image the container runs.
+func (s *Server) Image() string {
+	if s == nil {
+		return ""
+	}
+	return s.image
+}
+
+// Close stops (SIGINT = fast shutdown, SIGKILL after 2 s) and removes the
+// container with its tmpfs. It is idempotent and safe to call from several
+// goroutines; all calls return the first call's result. A container that is
+// already gone counts as removed.
+func (s *Server) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.closeOnce.Do(func() {
+		if s.ctr == nil {
+			return
+		}
+		t0 := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := testcontainers.TerminateContainer(s.ctr, testcontainers.StopContext(ctx), testcontainers.StopTimeout(stopGrace))
+		if err != nil {
+			// Try once more without the stop step, straight through the API.
+			if rerr := forceRemove(ctx, s.id); rerr == nil {
+				err = nil
+			} else {
+				err = fmt.Errorf("pgcontainer: remove container %s (%.12s): %w; remove it by hand: docker rm -f %s", s.name, s.id, errors.Join(err, rerr), s.id)
+			}
+		}
+		s.closeErr = err
+		if err == nil {
+			s.logf("pgcontainer: removed %s in %v", s.name, time.Since(t0).Round(time.Millisecond))
+		}
+	})
+	return s.closeErr
+}
+
+// logTail returns the last n lines of the container's log ("" if none).
+func (s *Server) logTail(n int) string {
+	if s.ctr == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := s.ctr.Logs(ctx)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	lines := strings.Split(strings.TrimRight(string(bytes.ToValidUTF8(b, nil)), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	out := strings.Join(lines, "\n")
+	if s.password != "" {
+		out = strings.ReplaceAll(out, s.password, "********")
+	}
+	return strings.TrimSpace(out)
+}
+
+// serverArgs merges the defaults with extra and returns "-c key=value" args
+// in a stable order.
+func serverArgs(extra map[string]string) ([]string, error) {
+	m := maps.Clone(defaultSettings)
+	for k, v := range extra {
+		if !settingName.MatchString(k) {
+			return nil, fmt.Errorf("pgcontainer: invalid setting name %q", k)
+		}
+		if slices.Contains(managedSettings, strings.ToLower(k)) {
+			return nil, fmt.Errorf("pgcontainer: setting %q is managed by the container and cannot be set", k)
+		}
+		if strings.ContainsAny(v, "\x00\n") {
+			return nil, fmt.Errorf("pgcontainer: setting %s: value contains a NUL or newline", k)
+		}
+		m[k] = v
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	args := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, "-c", k+"="+m[k])
+	}
+	return args, nil
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("pgcontainer: random: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func quoteDSN(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\n\r'\\=") {
+		return v
+	}
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+// logAdapter sends testcontainers' messages to logf.
+type logAdapter func(string, ...any)
+
+func (l logAdapter) Printf(format string, args ...any) {
+	l("testcontainers: "+strings.TrimRight(format, "\n"), args...)
+}
