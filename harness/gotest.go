@@ -20,7 +20,7 @@ var (
 // SharedProvider returns the process-wide provider, starting it on first use.
 func SharedProvider(ctx context.Context) (Provider, error) {
 	sharedOnce.Do(func() {
-		sharedProvider, sharedErr = NewLocalProvider(ctx, nil)
+		sharedProvider, sharedErr = OpenProvider(ctx, ProviderConfigFromEnv())
 	})
 	return sharedProvider, sharedErr
 }
@@ -36,15 +36,24 @@ func CloseShared() {
 // after the scenario, so `go test -run 'TestScenarios/seed'` selects
 // scenarios. A failed expectation is reported at the scenario's file:line
 // with the expected and measured values and the relevant timeline.
+//
+// The databases come from the process-wide provider: a local throwaway
+// cluster, or what REHEARSE_PROVIDER / REHEARSE_DSN name.
 func Run(t *testing.T, dir string) []*Result {
+	t.Helper()
+	prov, err := SharedProvider(context.Background())
+	if err != nil {
+		t.Fatalf("start PostgreSQL: %v", err)
+	}
+	return RunWith(t, dir, prov)
+}
+
+// RunWith is Run on a given provider.
+func RunWith(t *testing.T, dir string, prov Provider) []*Result {
 	t.Helper()
 	scenarios, err := LoadPaths([]string{dir})
 	if err != nil {
 		t.Fatalf("load scenarios:\n%v", err)
-	}
-	prov, err := SharedProvider(context.Background())
-	if err != nil {
-		t.Fatalf("start PostgreSQL: %v", err)
 	}
 	runner := &Runner{Provider: prov}
 	results := make([]*Result, len(scenarios))

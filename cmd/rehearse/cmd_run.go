@@ -30,6 +30,7 @@ progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
 	out := fs.String("out", "", "write the results as JSON to this file")
 	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
 	verbose := fs.Bool("v", false, "print every expectation, not only failures")
+	provider := addProviderFlags(fs)
 	paths, code, ok := parse(fs, args)
 	if !ok {
 		return code
@@ -44,13 +45,12 @@ progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
 		return exitError
 	}
 	started := time.Now()
-	fmt.Fprintf(stdout, "rehearse: %d scenario(s); starting PostgreSQL...\n", len(scenarios))
-	prov, err := harness.NewLocalProvider(ctx, nil)
+	fmt.Fprintf(stdout, "rehearse: %d scenario(s)\n", len(scenarios))
+	prov, err := provider.open(ctx, stdout)
 	if err != nil {
 		return fail(stderr, "run", err)
 	}
 	defer prov.Close()
-	fmt.Fprintf(stdout, "rehearse: PostgreSQL ready in %s\n", time.Since(started).Round(time.Millisecond))
 	runner := &harness.Runner{Provider: prov}
 
 	results := make([]*harness.Result, len(scenarios))

@@ -1,0 +1,99 @@
+package harness_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/pgcontainer"
+	"github.com/rehearse-dev/rehearse/pglocal"
+)
+
+// The shipped scenarios pass with their databases in a Docker container.
+// Skipped without a Docker engine; without the image it fails (run make
+// pg-image) unless REHEARSE_SKIP_CONTAINER=1.
+func TestScenariosOnContainer(t *testing.T) {
+	ctx := context.Background()
+	if err := pgcontainer.Available(ctx); err != nil {
+		t.Skipf("no Docker engine: %v", err)
+	}
+	if os.Getenv("REHEARSE_SKIP_CONTAINER") == "1" {
+		t.Skip("REHEARSE_SKIP_CONTAINER=1")
+	}
+	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderContainer})
+	if errors.Is(err, pgcontainer.ErrImageMissing) {
+		t.Fatalf("%v\n(build it with: make pg-image; or set REHEARSE_SKIP_CONTAINER=1)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prov.Close() })
+	harness.RunWith(t, "../scenarios", prov)
+}
+
+// The shipped scenarios pass on an existing server reached by DSN: the one
+// in REHEARSE_TEST_DSN (CI starts one), else a cluster started here. The
+// provider leaves no database of its own behind.
+func TestScenariosOnDSN(t *testing.T) {
+	ctx := context.Background()
+	dsn := os.Getenv("REHEARSE_TEST_DSN")
+	if dsn == "" {
+		c, err := pglocal.Start(ctx, pglocal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		dsn = c.TCPDSN("postgres")
+	}
+	before := rehearseDatabases(t, dsn)
+	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prov.Name() != harness.ProviderDSN {
+		t.Fatalf("provider = %s, want dsn (a DSN alone selects it)", prov.Name())
+	}
+	t.Run("shipped", func(t *testing.T) { harness.RunWith(t, "../scenarios", prov) })
+	if err := prov.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if after := rehearseDatabases(t, dsn); after != before {
+		t.Errorf("the server holds %d rehearse databases after the run, %d before: the provider leaked some", after, before)
+	}
+}
+
+func rehearseDatabases(t *testing.T, dsn string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname LIKE 'rehearse\_%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestOpenProviderErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: "cloud"}); err == nil || !contains(err.Error(), "unknown provider \"cloud\": use local, container, dsn") {
+		t.Errorf("unknown kind: %v", err)
+	}
+	if _, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderDSN}); err == nil || !contains(err.Error(), "REHEARSE_DSN") {
+		t.Errorf("dsn without DSN: %v", err)
+	}
+	if _, err := harness.OpenProvider(ctx, harness.ProviderConfig{DSN: "postgres://nobody:secret@127.0.0.1:1/postgres?connect_timeout=2"}); err == nil || contains(err.Error(), "secret") {
+		t.Errorf("unreachable server: err %v (must fail and never show the password)", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
