@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rehearse-dev/rehearse/edms/server"
@@ -36,8 +37,20 @@ type reply struct {
 	Err    error // transport error (no status)
 }
 
+// field returns a response field as text; a dotted name ("data.access")
+// walks into nested objects.
 func (r reply) field(name string) string {
-	if v, ok := r.Body[name]; ok {
+	var cur any = r.Body
+	for _, part := range strings.Split(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		if cur, ok = m[part]; !ok {
+			return ""
+		}
+	}
+	if v := cur; v != nil {
 		switch x := v.(type) {
 		case string:
 			return x

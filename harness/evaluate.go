@@ -20,6 +20,18 @@ func (ru *run) evaluate(ctx context.Context) error {
 	winStart, errA := tl.phaseAt(restore.PhaseReinitCommitted)
 	winEnd, errB := tl.phaseAt(restore.PhaseRestoreCommitted)
 	hasWindow := errA == nil && errB == nil && ru.s.Strategy != "atomic" || (ru.s.Operation.Manual != nil && errA == nil && errB == nil)
+	if ru.s.Target == TargetHTTP {
+		// The target's strategy is its own setting: say what was observed.
+		hasWindow = errA == nil && errB == nil
+		switch {
+		case hasWindow:
+			res.Strategy = "two-phase"
+		case ru.conn != nil:
+			res.Strategy = "atomic"
+		default:
+			res.Strategy = "unknown"
+		}
+	}
 	if hasWindow {
 		res.Facts.WindowMS = winEnd - winStart
 	}
@@ -32,7 +44,7 @@ func (ru *run) evaluate(ctx context.Context) error {
 		rep := ru.cl.profile(ctx, ru.tokens[f.Name])
 		f.After = rep.Status
 		if rep.Status == 200 {
-			f.AfterAs = rep.field("username")
+			f.AfterAs = rep.field(ru.profileUserField)
 		}
 		seen := map[int]bool{}
 		for _, p := range ru.s.Probes {
@@ -48,8 +60,10 @@ func (ru *run) evaluate(ctx context.Context) error {
 		}
 		sort.Ints(f.During)
 	}
-	if err := ru.checkInvariants(ctx); err != nil {
-		return err
+	if ru.conn != nil {
+		if err := ru.checkInvariants(ctx); err != nil {
+			return err
+		}
 	}
 	if c := ru.s.Operation.RestoreFromFile; c != nil {
 		// Implicit: the call itself must succeed, or every other verdict is moot.
@@ -161,11 +175,11 @@ func (ru *run) checkInvariants(ctx context.Context) error {
 	} else {
 		add("sequences", true, "%d sequences, all ahead of max(id)", len(seqs))
 	}
-	ids, hashes, err := users(ctx, ru.conn)
+	ids, hashes, err := users(ctx, ru.conn, ru.usersTable)
 	if err != nil {
 		return err
 	}
-	res.Facts.AdminIDAfter = ids["admin"]
+	res.Facts.AdminIDAfter = ids[ru.adminUser]
 	var moved, changed []string
 	for u, id := range ru.idsBefore {
 		if now, ok := ids[u]; !ok {
@@ -208,7 +222,7 @@ func (ru *run) checkInvariants(ctx context.Context) error {
 	// Rows of users created in the window that the restore overwrote.
 	for _, c := range ru.created {
 		var name string
-		err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT username FROM users_user WHERE id = $1), '')`, c.id).Scan(&name)
+		err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT username FROM `+ru.usersTable+` WHERE id = $1), '')`, c.id).Scan(&name)
 		if err != nil {
 			return err
 		}

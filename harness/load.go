@@ -150,20 +150,27 @@ func validate(s *Scenario) InputErrors {
 		}
 	}
 	if s.Target == "" {
-		s.Target = "embedded"
+		s.Target = TargetEmbedded
 	}
-	if s.Target != "embedded" {
-		bad(s.Pos, "unknown target %q; expected \"embedded\"", s.Target)
-	}
-	switch s.Strategy {
-	case "":
-		s.Strategy = "two-phase"
-	case "two-phase", "atomic":
+	switch s.Target {
+	case TargetEmbedded:
+		if s.TargetFile != "" || s.HTTP != nil || s.Seed != "" {
+			bad(s.Pos, "target_file, http and seed describe a running system: set target: http, or remove them")
+		}
+		switch s.Strategy {
+		case "":
+			s.Strategy = "two-phase"
+		case "two-phase", "atomic":
+		default:
+			bad(s.Pos, "unknown strategy %q; expected two-phase or atomic", s.Strategy)
+		}
+		if _, err := server.ParseDefects(s.Defects); err != nil {
+			bad(s.Pos, "defects: %v", err)
+		}
+	case TargetHTTP:
+		validateHTTP(s, bad, &errs)
 	default:
-		bad(s.Pos, "unknown strategy %q; expected two-phase or atomic", s.Strategy)
-	}
-	if _, err := server.ParseDefects(s.Defects); err != nil {
-		bad(s.Pos, "defects: %v", err)
+		bad(s.Pos, "unknown target %q; expected \"embedded\" or \"http\"", s.Target)
 	}
 	if s.Timeout == 0 {
 		s.Timeout = Duration(DefaultTimeout)
@@ -188,8 +195,11 @@ func validate(s *Scenario) InputErrors {
 		if c.As != "" {
 			tokenOK(c.Pos, c.As)
 		}
-		if c.Confirm == "" {
-			c.Confirm = "RESTORE CLEAN"
+		if c.BackupFile != "" {
+			c.BackupFile = resolve(s.Pos.File, c.BackupFile)
+			if _, err := os.Stat(c.BackupFile); err != nil {
+				bad(c.Pos, "backup_file: %v", err)
+			}
 		}
 		if c.WithReinit == nil {
 			t := true
@@ -298,6 +308,66 @@ func validate(s *Scenario) InputErrors {
 		}
 	}
 	return errs
+}
+
+// validateHTTP checks the parts of a scenario with target http and loads its
+// target file.
+func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors) {
+	switch {
+	case s.TargetFile != "" && s.HTTP != nil:
+		bad(s.Pos, "give target_file or http, not both")
+	case s.TargetFile != "":
+		tf, err := LoadTargetFile(resolve(s.Pos.File, s.TargetFile))
+		if err != nil {
+			var ie InputErrors
+			var one *InputError
+			switch {
+			case errors.As(err, &ie):
+				*errs = append(*errs, ie...)
+			case errors.As(err, &one):
+				*errs = append(*errs, one)
+			default:
+				bad(s.Pos, "target_file: %v", err)
+			}
+			return
+		}
+		s.HTTP = tf
+	case s.HTTP != nil:
+		s.HTTP.dir = filepath.Dir(s.Pos.File)
+		if s.HTTP.BaseURL != "" {
+			if err := CheckLoopback(s.HTTP.BaseURL); err != nil {
+				bad(s.HTTP.Pos, "%v", err)
+			}
+		}
+	default:
+		// Everything defaults to DESIGN.md's contract; the base URL may come
+		// from rehearse rehearse --target.
+		s.HTTP = &TargetFile{dir: filepath.Dir(s.Pos.File)}
+	}
+	if s.Strategy != "" {
+		bad(s.Pos, "strategy: a running system's strategy is its own setting; remove it (the report says which behaviour was observed)")
+	}
+	if len(s.Defects) > 0 {
+		bad(s.Pos, "defects: only the embedded system can be started with defects (for a server: rehearse serve --defect NAME)")
+	}
+	if s.Operation.Manual != nil {
+		bad(s.Operation.Manual.Pos, "manual: the 3-step path runs rehearse's own engine on the database; a running system is rehearsed through its restore_from_file call")
+	}
+	switch s.Seed {
+	case "":
+		s.Seed = "present"
+	case "present", "restore":
+	default:
+		bad(s.Pos, "seed must be present or restore, got %q", s.Seed)
+	}
+}
+
+// resolve makes a path given in a file relative to that file's folder.
+func resolve(from, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(from), path)
 }
 
 func passwordKind(p *string, pos Pos, bad func(Pos, string, ...any)) {

@@ -81,6 +81,15 @@ expect:
 		{"a list at the top", "- 1\n- 2\n", `f.yaml:1:1: expected a mapping with keys`},
 		{"empty", "", `a scenario needs at least operation: and expect:`},
 		{"atomic with window actions", "strategy: atomic\n" + base + "during:\n  - sleep: 1ms\n", `the atomic strategy has no window`},
+		{"http with a strategy", "target: http\nstrategy: atomic\n" + base, `f.yaml:1:1: strategy: a running system's strategy is its own setting`},
+		{"http with defects", "target: http\ndefects: [no-revocation]\n" + base, `only the embedded system can be started with defects`},
+		{"http with manual", "target: http\nexpect: [{invariant: sequences}]\noperation: {manual: {}}\n", `f.yaml:3:21: manual: the 3-step path runs rehearse's own engine`},
+		{"http target file missing", "target: http\ntarget_file: nowhere.yaml\n" + base, `nowhere.yaml: cannot read target file`},
+		{"http inline unknown key", "target: http\nhttp: {login: {paht: /x}}\n" + base, `f.yaml:2:16: unknown key "paht" (did you mean "path"?)`},
+		{"http not loopback", "target: http\nhttp: {base_url: \"http://10.0.0.1:8000\"}\n" + base, `is not on loopback`},
+		{"http seed", "target: http\nseed: fresh\n" + base, `seed must be present or restore, got "fresh"`},
+		{"target options on embedded", "target_file: t.yaml\n" + base, `set target: http, or remove them`},
+		{"backup file missing", strings.Replace(base, "restore_from_file: {}", "restore_from_file: {backup_file: gone.json}", 1), `f.yaml:3:22: backup_file:`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

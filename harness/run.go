@@ -30,6 +30,12 @@ type Runner struct {
 	Provider Provider
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
+	// BaseURL and DSN, when set, override those of http targets
+	// (rehearse rehearse --target URL --dsn DSN).
+	BaseURL, DSN string
+	// AllowUnmarked lets an http target's database be used although it is
+	// not marked as a rehearsal target.
+	AllowUnmarked bool
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -40,18 +46,28 @@ func (r *Runner) logf(format string, args ...any) {
 
 // run is the state of one scenario run.
 type run struct {
-	s          *Scenario
-	res        *Result
-	fx         *fixtures.Fixture
-	conn       *pgx.Conn // checks, manual steps and window actions (serialised by mu)
-	mu         sync.Mutex
-	cl         *client
-	tokens     map[string]string // name → access token
-	idsBefore  map[string]int64
-	hashBefore map[string]string
-	sumsBefore map[string]integrity.Checksum
-	backupFile string
-	created    []createdUser
+	s      *Scenario
+	res    *Result
+	fx     *fixtures.Fixture
+	conn   *pgx.Conn // checks, manual steps and window actions (serialised by mu)
+	mu     sync.Mutex
+	cl     *client
+	routes server.Routes
+	tokens map[string]string // name → access token
+	// How the system is addressed; defaults for the embedded one.
+	adminUser, adminDefault          string
+	profileUserField, profileIDField string
+	usersName, usersTable            string // raw and quoted
+	signingKey                       []byte
+	watchDSN                         string               // http target with a database: the watcher's
+	windowDone                       chan error           // errors of the watcher and of the window's actions
+	windowWG                         sync.WaitGroup       // the window's actions, started by the watcher
+	kicks                            []chan chan struct{} // one per probe: sample now, then close the ack
+	idsBefore                        map[string]int64
+	hashBefore                       map[string]string
+	sumsBefore                       map[string]integrity.Checksum
+	backupFile                       string
+	created                          []createdUser
 	// actionErr is a failure of the harness's own window actions: it makes
 	// the run an error, not a failure of the system.
 	actionErr error
@@ -103,26 +119,23 @@ func (r *Runner) run(ctx context.Context, s *Scenario, res *Result) error {
 	if err != nil {
 		return err
 	}
-	dsn, drop, err := r.Provider.Database(ctx, s.Fixture)
-	if err != nil {
-		return fmt.Errorf("database: %w", err)
+	ru := &run{s: s, res: res, fx: fx, tokens: map[string]string{}, rec: newRecorder(),
+		adminUser: "admin", adminDefault: edms.DefaultAdminPassword, profileUserField: "username", profileIDField: "id",
+		usersName: "users_user", usersTable: "users_user"}
+	var stop func()
+	if s.Target == TargetHTTP {
+		stop, err = ru.connectHTTP(ctx, r)
+	} else {
+		stop, err = ru.startEmbedded(ctx, r.Provider)
 	}
-	defer drop()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("connect to the scenario database: %w", err)
-	}
-	defer conn.Close(context.Background())
-
-	ru := &run{s: s, res: res, fx: fx, conn: conn, tokens: map[string]string{}, rec: newRecorder()}
-	srv, stopServer, err := ru.startEmbedded(ctx, dsn)
 	if err != nil {
 		return err
 	}
-	defer stopServer()
-	_ = srv
-	if err := ru.snapshotBefore(ctx); err != nil {
-		return err
+	defer stop()
+	if ru.conn != nil {
+		if err := ru.snapshotBefore(ctx); err != nil {
+			return err
+		}
 	}
 	if err := ru.obtainTokens(ctx); err != nil {
 		return err
@@ -136,15 +149,43 @@ func (r *Runner) run(ctx context.Context, s *Scenario, res *Result) error {
 	return ru.evaluate(ctx)
 }
 
-func (ru *run) startEmbedded(ctx context.Context, dsn string) (*server.Server, func(), error) {
+// startEmbedded gives the scenario a database of its own and serves the
+// reference system on it, in-process, with hooks that stamp its phases.
+func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), err error) {
+	if prov == nil {
+		return nil, errors.New("no provider for the embedded target's database")
+	}
+	dsn, drop, err := prov.Database(ctx, ru.s.Fixture)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	var undo []func()
+	stop = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	undo = append(undo, drop)
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the scenario database: %w", err)
+	}
+	ru.conn = conn
+	undo = append(undo, func() { conn.Close(context.Background()) })
 	defects, err := server.ParseDefects(ru.s.Defects)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	pool, err := server.NewPool(ctx, dsn, 16)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open the system's database: %w", err)
+		return nil, fmt.Errorf("open the system's database: %w", err)
 	}
+	undo = append(undo, pool.Close)
 	key := make([]byte, 32)
 	rand.Read(key)
 	srv, err := server.New(server.Config{
@@ -162,30 +203,30 @@ func (ru *run) startEmbedded(ctx context.Context, dsn string) (*server.Server, f
 		},
 	})
 	if err != nil {
-		pool.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		pool.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	sctx, scancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.Serve(sctx, ln); close(done) }()
-	ru.cl = newClient("http://"+ln.Addr().String(), srv.Routes())
-	return srv, func() { scancel(); <-done; pool.Close() }, nil
+	undo = append(undo, func() { scancel(); <-done })
+	ru.routes = srv.Routes()
+	ru.cl = newClient("http://"+ln.Addr().String(), ru.routes)
+	return stop, nil
 }
 
 // snapshotBefore records what the operation must preserve: username → id,
 // password hashes, per-table checksums (the backup holds exactly this).
 func (ru *run) snapshotBefore(ctx context.Context) error {
 	var err error
-	if ru.idsBefore, ru.hashBefore, err = users(ctx, ru.conn); err != nil {
+	if ru.idsBefore, ru.hashBefore, err = users(ctx, ru.conn, ru.usersTable); err != nil {
 		return err
 	}
 	ru.res.Facts.UsersBefore = len(ru.idsBefore)
-	ru.res.Facts.AdminIDBefore = ru.idsBefore["admin"]
+	ru.res.Facts.AdminIDBefore = ru.idsBefore[ru.adminUser]
 	ru.res.Facts.UsersInWindow = -1
 	cat, err := pgcatalog.Load(ctx, ru.conn, "")
 	if err != nil {
@@ -195,8 +236,8 @@ func (ru *run) snapshotBefore(ctx context.Context) error {
 	return err
 }
 
-func users(ctx context.Context, q pgcatalog.Querier) (map[string]int64, map[string]string, error) {
-	rows, err := q.Query(ctx, `SELECT username, id, password FROM users_user`)
+func users(ctx context.Context, q pgcatalog.Querier, table string) (map[string]int64, map[string]string, error) {
+	rows, err := q.Query(ctx, `SELECT username, id, password FROM `+table)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read users: %w", err)
 	}
@@ -215,7 +256,7 @@ func users(ctx context.Context, q pgcatalog.Querier) (map[string]int64, map[stri
 
 func (ru *run) password(user, kind string) string {
 	if kind == "default" {
-		return edms.DefaultAdminPassword
+		return ru.adminDefault
 	}
 	u, _ := ru.fx.User(user)
 	return u.Password
@@ -224,11 +265,27 @@ func (ru *run) password(user, kind string) string {
 func (ru *run) obtainTokens(ctx context.Context) error {
 	for _, name := range sortedKeys(ru.s.Tokens) {
 		spec := ru.s.Tokens[name]
-		rep := ru.cl.login(ctx, spec.User, ru.password(spec.User, "original"))
-		if rep.Err != nil || rep.Status != 200 {
-			return fmt.Errorf("%s: token %q: login as %s before the operation failed (status %d, %v); the fixture or the system is broken", spec.Pos, name, spec.User, rep.Status, rep.Err)
+		if spec.Mint {
+			tok, err := ru.mint(ctx, spec)
+			if err != nil {
+				return err
+			}
+			ru.tokens[name] = tok
+		} else {
+			rep := ru.cl.login(ctx, spec.User, ru.password(spec.User, "original"))
+			switch {
+			case rep.Err != nil:
+				return fmt.Errorf("%s: token %q: login as %s before the operation: %v", spec.Pos, name, spec.User, rep.Err)
+			case rep.Status == 404 || rep.Status == 405:
+				return fmt.Errorf("%s: token %q: POST %s answered %d: is that the login endpoint? (set login.path in the target file)", spec.Pos, name, ru.routes.Login, rep.Status)
+			case rep.Status != 200:
+				return fmt.Errorf("%s: token %q: login as %s before the operation failed with status %d; is the fixture's user present in the system with its password (seed: present), and are login.username_field/password_field right?", spec.Pos, name, spec.User, rep.Status)
+			}
+			ru.tokens[name] = rep.field(ru.routes.AccessField)
+			if ru.tokens[name] == "" {
+				return fmt.Errorf("%s: token %q: the login response has no %q field; set login.access_field in the target", spec.Pos, name, ru.routes.AccessField)
+			}
 		}
-		ru.tokens[name] = rep.field(ru.cl.routes.AccessField)
 		before := ru.cl.profile(ctx, ru.tokens[name])
 		ru.res.Tokens = append(ru.res.Tokens, TokenFate{Name: name, User: spec.User, Fingerprint: token.Fingerprint(ru.tokens[name]), Before: before.Status})
 	}
@@ -237,43 +294,64 @@ func (ru *run) obtainTokens(ctx context.Context) error {
 
 // operate runs the operation while the probes sample.
 func (ru *run) operate(ctx context.Context) error {
-	// The backup the operation restores, taken as the seed's create_backup would.
-	f, err := os.CreateTemp("", "rehearse-backup-*.json")
-	if err != nil {
-		return err
-	}
-	ru.backupFile = f.Name()
-	defer os.Remove(ru.backupFile)
-	_, err = restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected()})
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("back up before the operation: %w", err)
+	if c := ru.s.Operation.RestoreFromFile; c != nil && c.BackupFile != "" {
+		ru.backupFile = c.BackupFile
+	} else {
+		// The backup the operation restores, taken as the seed's create_backup would.
+		f, err := os.CreateTemp("", "rehearse-backup-*.json")
+		if err != nil {
+			return err
+		}
+		ru.backupFile = f.Name()
+		defer os.Remove(ru.backupFile)
+		_, err = restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected()})
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("back up before the operation: %w", err)
+		}
 	}
 	var callToken string
 	if c := ru.s.Operation.RestoreFromFile; c != nil {
 		if c.As != "" {
 			callToken = ru.tokens[c.As]
 		} else {
-			rep := ru.cl.login(ctx, "admin", ru.password("admin", "original"))
+			rep := ru.cl.login(ctx, ru.adminUser, ru.password(ru.adminUser, "original"))
 			if rep.Status != 200 {
-				return fmt.Errorf("log in as admin to make the call: status %d", rep.Status)
+				return fmt.Errorf("log in as %s to make the call: status %d", ru.adminUser, rep.Status)
 			}
-			callToken = rep.field(ru.cl.routes.AccessField)
+			callToken = rep.field(ru.routes.AccessField)
 		}
 	}
+	var err error
 
 	pctx, stopProbes := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	lead := ru.maxInterval() * 3
+	ru.kicks = make([]chan chan struct{}, len(ru.s.Probes))
 	for i := range ru.s.Probes {
 		p := &ru.s.Probes[i]
+		kick := make(chan chan struct{})
+		ru.kicks[i] = kick
 		wg.Add(1)
-		go func() { defer wg.Done(); ru.probe(pctx, p) }()
+		go func() { defer wg.Done(); ru.probe(pctx, p, kick) }()
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watched := make(chan struct{})
+	if ru.watchDSN != "" {
+		ru.windowDone = make(chan error, 2)
+		go func() { defer close(watched); ru.watch(wctx, ru.res.Facts.UsersBefore, ru.windowDone) }()
+	} else {
+		close(watched)
 	}
 	time.Sleep(lead)
 	ru.rec.phase("operation started", time.Now())
 	if c := ru.s.Operation.RestoreFromFile; c != nil {
-		rep := ru.cl.restoreFromFile(ctx, callToken, ru.backupFile, *c.WithReinit, c.Confirm)
+		confirm := c.Confirm
+		if confirm == "" {
+			confirm = ru.routes.ConfirmPhrase
+		}
+		rep := ru.cl.restoreFromFile(ctx, callToken, ru.backupFile, *c.WithReinit, confirm)
 		ru.rec.phase("operation finished", time.Now())
 		ru.res.Facts.OperationStatus = rep.Status
 		if rep.Err != nil {
@@ -288,6 +366,18 @@ func (ru *run) operate(ctx context.Context) error {
 	time.Sleep(lead)
 	stopProbes()
 	wg.Wait()
+	stopWatch()
+	<-watched
+	ru.windowWG.Wait()
+	if ru.windowDone != nil {
+		select {
+		case e := <-ru.windowDone:
+			if err == nil {
+				err = e
+			}
+		default:
+		}
+	}
 	ru.res.Timeline = ru.rec.timeline()
 	if ru.actionErr != nil {
 		return ru.actionErr
@@ -340,11 +430,12 @@ func (ru *run) manual(ctx context.Context) error {
 // measures the in-between state and runs the scenario's during: actions.
 func (ru *run) inWindow(ctx context.Context) error {
 	ru.mu.Lock()
-	err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT id FROM users_user WHERE username = 'admin'), 0), (SELECT count(*) FROM users_user)`).Scan(&ru.res.Facts.AdminIDAfterReinit, &ru.res.Facts.UsersInWindow)
+	err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT id FROM `+ru.usersTable+` WHERE username = $1), 0), (SELECT count(*) FROM `+ru.usersTable+`)`, ru.adminUser).Scan(&ru.res.Facts.AdminIDAfterReinit, &ru.res.Facts.UsersInWindow)
 	ru.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("look into the window: %w", err)
 	}
+	ru.sampleAll(ctx)
 	for _, a := range ru.s.During {
 		switch {
 		case a.CreateUser != nil:
@@ -354,11 +445,11 @@ func (ru *run) inWindow(ctx context.Context) error {
 			}
 		case a.Profile != nil:
 			rep := ru.cl.profile(ctx, ru.tokens[a.Profile.Token])
-			who := rep.field("username")
+			who := rep.field(ru.profileUserField)
 			ru.rec.phase(fmt.Sprintf("profile %s: %d %s", a.Profile.Token, rep.Status, who), time.Now())
 			owner := ru.s.Tokens[a.Profile.Token].User
 			if rep.Status == 200 && who != owner {
-				ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, fmt.Sprintf("in the window, %s's old token %q authenticated as %s (id %s): its user_id now names another user", owner, a.Profile.Token, who, rep.field("id")))
+				ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, fmt.Sprintf("in the window, %s's old token %q authenticated as %s (id %s): its user_id now names another user", owner, a.Profile.Token, who, rep.field(ru.profileIDField)))
 			}
 		case a.Sleep > 0:
 			time.Sleep(a.Sleep.D())
@@ -375,7 +466,7 @@ func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
 	var id int64
-	err = ru.conn.QueryRow(ctx, `INSERT INTO users_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
+	err = ru.conn.QueryRow(ctx, `INSERT INTO `+ru.usersTable+` (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
 VALUES ($1, false, $2, '', '', $3, false, true, now()) RETURNING id`, hash, c.Username, c.Username+"@example.org").Scan(&id)
 	if err != nil {
 		return fmt.Errorf("create user %s in the window: %w", c.Username, err)
@@ -390,11 +481,42 @@ VALUES ($1, false, $2, '', '', $3, false, true, now()) RETURNING id`, hash, c.Us
 	return nil
 }
 
-// probe samples until ctx ends. Requests go one after another: a slow
-// answer delays the next sample instead of piling up requests.
-func (ru *run) probe(ctx context.Context, p *Probe) {
+// sampleAll makes every probe take one sample now and waits for them. It
+// runs as the window opens, so that a window shorter than a probe's interval
+// is still seen by every probe; on the embedded system, which waits for the
+// harness between its phases, it lengthens the window by about one request.
+func (ru *run) sampleAll(ctx context.Context) {
+	acks := make([]chan struct{}, 0, len(ru.kicks))
+	for _, k := range ru.kicks {
+		ack := make(chan struct{})
+		select {
+		case k <- ack:
+			acks = append(acks, ack)
+		case <-ctx.Done():
+			return
+		}
+	}
+	for _, ack := range acks {
+		select {
+		case <-ack:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// probe samples until ctx ends, at its interval and whenever kicked.
+// Requests go one after another: a slow answer delays the next sample
+// instead of piling up requests.
+func (ru *run) probe(ctx context.Context, p *Probe, kick <-chan chan struct{}) {
 	tick := time.NewTicker(p.Every.D())
 	defer tick.Stop()
+	var ack chan struct{}
+	defer func() {
+		if ack != nil {
+			close(ack)
+		}
+	}()
 	for {
 		sent := time.Now()
 		var rep reply
@@ -411,15 +533,20 @@ func (ru *run) probe(ctx context.Context, p *Probe) {
 		case rep.Err != nil:
 			smp.Detail = rep.Err.Error()
 		case p.Profile != nil && rep.Status == 200:
-			smp.Detail = fmt.Sprintf("id=%s username=%s", rep.field("id"), rep.field("username"))
+			smp.Detail = fmt.Sprintf("id=%s username=%s", rep.field(ru.profileIDField), rep.field(ru.profileUserField))
 		case rep.Status != 200:
 			smp.Detail = rep.field("detail")
 		}
 		ru.rec.sample(smp, sent, time.Now())
+		if ack != nil {
+			close(ack)
+			ack = nil
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case ack = <-kick:
 		}
 	}
 }

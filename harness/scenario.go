@@ -15,8 +15,18 @@ type Scenario struct {
 	Description string `yaml:"description" json:"description,omitempty"`
 	// Fixture to seed (see fixtures/): edms-small (default), edms-medium, edms-large.
 	Fixture string `yaml:"fixture" json:"fixture,omitempty"`
-	// System under test: "embedded" (default) runs the reference system in-process.
-	Target string `yaml:"target" json:"target,omitempty" enum:"embedded"`
+	// System under test: "embedded" (default) runs the reference system in-process;
+	// "http" rehearses a running system described by target_file or http.
+	Target string `yaml:"target" json:"target,omitempty" enum:"embedded,http"`
+	// For target http: a target file (paths relative to this scenario) saying where the
+	// system is and how it speaks; see harness.TargetFile.
+	TargetFile string `yaml:"target_file" json:"target_file,omitempty"`
+	// For target http: the target description inline, instead of target_file.
+	HTTP *TargetFile `yaml:"http" json:"http,omitempty"`
+	// For target http: "present" (default) if the fixture's users already exist in the
+	// system with their passwords; "restore" to load the fixture into the target's
+	// database (its dsn; the database must be marked as a rehearsal target).
+	Seed string `yaml:"seed" json:"seed,omitempty" enum:"present,restore"`
 	// Engine strategy of the embedded system: two-phase (default; the seed's behaviour) or atomic.
 	Strategy string `yaml:"strategy" json:"strategy,omitempty" enum:"two-phase,atomic"`
 	// Named defects the embedded system is started with, to prove a check can fail:
@@ -36,11 +46,15 @@ type Scenario struct {
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
-// TokenSpec obtains an access token by logging in with the user's original password.
+// TokenSpec obtains an access token by logging in with the user's original password,
+// or by minting it with the target's signing key.
 type TokenSpec struct {
 	Pos Pos `yaml:"-" json:"-"`
 	// A user of the fixture.
 	User string `yaml:"user" json:"user" shorthand:"true"`
+	// Mint the token (HS256, simplejwt claims) with the target's signing key instead
+	// of logging in; the user's id comes from the target's database, else the fixture.
+	Mint bool `yaml:"mint" json:"mint,omitempty"`
 }
 
 // Operation is exactly one of restore_from_file or manual.
@@ -59,8 +73,11 @@ type RestoreCall struct {
 	As string `yaml:"as" json:"as,omitempty"`
 	// Reinit first (default true).
 	WithReinit *bool `yaml:"with_reinit" json:"with_reinit,omitempty"`
-	// Confirmation phrase sent as reinit_confirm (default "RESTORE CLEAN").
+	// Confirmation phrase sent with with_reinit (default: the target's confirm_phrase, "RESTORE CLEAN").
 	Confirm string `yaml:"confirm" json:"confirm,omitempty"`
+	// Backup to upload (path relative to the scenario). Default: a backup of the
+	// system's database taken just before, as create_backup would.
+	BackupFile string `yaml:"backup_file" json:"backup_file,omitempty"`
 }
 
 // Manual runs backup, reinit and restore as three steps against the database.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"gopkg.in/yaml.v3"
@@ -14,7 +15,8 @@ import (
 // how it speaks, and optionally its database. Every key is optional; the
 // defaults are the DRF + simplejwt contract of DESIGN.md.
 type TargetFile struct {
-	Pos Pos `yaml:"-" json:"-"`
+	Pos Pos    `yaml:"-" json:"-"`
+	dir string // relative paths in the file start here
 	// Base URL of the system; only loopback addresses are accepted.
 	BaseURL string `yaml:"base_url" json:"base_url,omitempty"`
 	// DSN of the system's database, for seeding and for the database invariants.
@@ -27,6 +29,13 @@ type TargetFile struct {
 	Restore RestoreEndpoint `yaml:"restore" json:"restore,omitempty"`
 	// The admin account the reinit keeps.
 	Admin AdminAccount `yaml:"admin" json:"admin,omitempty"`
+	// The table of users (Django's AUTH_USER_MODEL table; default users_user).
+	UsersTable string `yaml:"users_table" json:"users_table,omitempty"`
+	// Name of an environment variable holding the HS256 signing key (simplejwt's
+	// SIGNING_KEY, by default Django's SECRET_KEY), for tokens with mint: true.
+	SigningKeyEnv string `yaml:"signing_key_env" json:"signing_key_env,omitempty"`
+	// A file holding the signing key (relative to this file), instead of signing_key_env.
+	SigningKeyFile string `yaml:"signing_key_file" json:"signing_key_file,omitempty"`
 }
 
 // LoginEndpoint: POST JSON {username_field, password_field}.
@@ -45,6 +54,10 @@ type ProfileEndpoint struct {
 	Pos        Pos    `yaml:"-" json:"-"`
 	Path       string `yaml:"path" json:"path,omitempty"`
 	AuthScheme string `yaml:"auth_scheme" json:"auth_scheme,omitempty"`
+	// Where the response names the authenticated user (default "username"; dotted paths work).
+	UsernameField string `yaml:"username_field" json:"username_field,omitempty"`
+	// Where the response gives the user's id (default "id").
+	IDField string `yaml:"id_field" json:"id_field,omitempty"`
 }
 
 // RestoreEndpoint: POST multipart with the backup and the reinit fields.
@@ -94,7 +107,7 @@ func LoadTargetFile(path string) (*TargetFile, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &InputError{Pos: Pos{File: path, Line: 1, Col: 1}, Message: "not valid YAML: " + err.Error()}
 	}
-	var t TargetFile
+	t := TargetFile{dir: filepath.Dir(path)}
 	d := &decoder{file: path}
 	if len(root.Content) > 0 {
 		d.decode(&root, reflectValue(&t))

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rehearse-dev/rehearse/harness"
+)
+
+// buildRehearse compiles the command once per test binary, so that the
+// system under test runs as a separate process, as a user's would.
+func buildRehearse(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rehearse")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// servedTarget is a `rehearse serve` process.
+type servedTarget struct {
+	url, dsn string
+}
+
+var (
+	servingLine  = regexp.MustCompile(`^serving (http://127\.0\.0\.1:\d+) `)
+	databaseLine = regexp.MustCompile(`^database: (.+) \(seeded with`)
+)
+
+// startServe starts `rehearse serve` with the custom target of
+// testdata/http, waits for its address and database, and stops it (SIGINT)
+// when the test ends.
+func startServe(t *testing.T, bin string, extra ...string) servedTarget {
+	t.Helper()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--quiet",
+		"--routes", "testdata/http/target.yaml",
+		"--signing-key-file", "testdata/http/signing.key",
+		"--admin-password", "rehearse-default-pw"}, extra...)
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("rehearse serve did not stop on SIGINT")
+		}
+	})
+	var st servedTarget
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(60 * time.Second)
+	for st.url == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("rehearse serve exited before serving:\n%s", stderr.String())
+			}
+			if m := databaseLine.FindStringSubmatch(line); m != nil {
+				st.dsn = m[1]
+			}
+			if m := servingLine.FindStringSubmatch(line); m != nil {
+				st.url = m[1]
+			}
+		case <-deadline:
+			t.Fatalf("rehearse serve did not start in 60s:\n%s", stderr.String())
+		}
+	}
+	go io.Copy(io.Discard, stdout) // keep draining
+	go func() {
+		for range lines {
+		}
+	}()
+	if st.dsn == "" {
+		t.Fatal("rehearse serve did not print its database")
+	}
+	return st
+}
+
+// A scenario with target: http runs against `rehearse serve` started as a
+// separate process whose endpoint paths, field names, auth scheme, confirm
+// phrase and admin default password all differ from DESIGN.md's, configured
+// by a target file; it passes. The same scenario against the server started
+// with a defect fails on the expectation the defect breaks.
+func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts rehearse serve")
+	}
+	bin := buildRehearse(t)
+	scenario := "testdata/http/rehearsal.yaml"
+
+	t.Run("passes", func(t *testing.T) {
+		t.Parallel()
+		st := startServe(t, bin)
+		out := filepath.Join(t.TempDir(), "results.json")
+		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario, "--out", out)
+		if code != exitOK {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		rf := readResults(t, out)
+		r := rf.Results[0]
+		if r.Target != harness.TargetHTTP || r.Strategy != "two-phase" {
+			t.Errorf("target %q strategy %q, want http and the observed two-phase", r.Target, r.Strategy)
+		}
+		if r.Facts.WindowMS <= 0 || r.Facts.UsersInWindow != 1 {
+			t.Errorf("the watcher did not see the window: %+v", r.Facts)
+		}
+		if len(r.Tokens) != 2 || r.Tokens[0].Before != 200 || r.Tokens[1].Before != 200 {
+			t.Errorf("tokens (login and minted) did not work before the operation: %+v", r.Tokens)
+		}
+	})
+	t.Run("defect no-revocation fails", func(t *testing.T) {
+		t.Parallel()
+		st := startServe(t, bin, "--defect", "no-revocation")
+		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario)
+		if code != exitFailed {
+			t.Fatalf("exit %d, want 1 (an expectation failed)\n%s\n%s", code, stdout, stderr)
+		}
+		for _, want := range []string{
+			"rehearsal.yaml:19:5: expectation failed: token author-login on profile after the operation",
+			"measured: 200 (authenticated as author01)",
+			"rehearsal.yaml:20:5: expectation failed: token author-minted on profile after the operation",
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("output lacks %q:\n%s", want, stdout)
+			}
+		}
+	})
+	t.Run("wrong target file is a clear error", func(t *testing.T) {
+		t.Parallel()
+		st := startServe(t, bin)
+		// The built-in rehearsal speaks DESIGN.md's defaults; this server does not.
+		code, stdout, _ := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn)
+		if code != exitError || !strings.Contains(stdout, "answered 404: is that the login endpoint? (set login.path in the target file)") {
+			t.Errorf("exit %d:\n%s", code, stdout)
+		}
+	})
+}
+
+func readResults(t *testing.T, path string) harness.RunFile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rf harness.RunFile
+	if err := json.Unmarshal(b, &rf); err != nil {
+		t.Fatal(err)
+	}
+	if len(rf.Results) != 1 {
+		t.Fatalf("%d results", len(rf.Results))
+	}
+	return rf
+}

@@ -1,0 +1,254 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/edms"
+	"github.com/rehearse-dev/rehearse/edms/token"
+	"github.com/rehearse-dev/rehearse/guard"
+	"github.com/rehearse-dev/rehearse/reinit"
+	"github.com/rehearse-dev/rehearse/restore"
+)
+
+// Targets a scenario can rehearse.
+const (
+	TargetEmbedded = "embedded"
+	TargetHTTP     = "http"
+)
+
+// watchInterval is how often the watcher of an http target's database looks
+// at the users table to see the reinit and the restore commit. It bounds how
+// late those phases are stamped.
+const watchInterval = 2 * time.Millisecond
+
+// connectHTTP prepares a run against a running system: its routes, its
+// database when a DSN is known (checked for the rehearsal marker), the
+// fixture seeded into it when the scenario asks.
+func (ru *run) connectHTTP(ctx context.Context, r *Runner) (func(), error) {
+	tf := *ru.s.HTTP
+	if r.BaseURL != "" {
+		tf.BaseURL = r.BaseURL
+	}
+	if r.DSN != "" {
+		tf.DSN = r.DSN
+	}
+	if tf.BaseURL == "" {
+		return nil, fmt.Errorf("%s: target http has no base URL: set base_url in the target file or pass --target URL", ru.s.Pos)
+	}
+	if err := CheckLoopback(tf.BaseURL); err != nil {
+		return nil, err
+	}
+	ru.routes = tf.Routes()
+	ru.cl = newClient(strings.TrimRight(tf.BaseURL, "/"), ru.routes)
+	ru.adminUser = pick(tf.Admin.Username, "admin")
+	ru.adminDefault = pick(tf.Admin.DefaultPassword, edms.DefaultAdminPassword)
+	ru.profileUserField = pick(tf.Profile.UsernameField, "username")
+	ru.profileIDField = pick(tf.Profile.IDField, "id")
+	ru.usersName = pick(tf.UsersTable, "users_user")
+	ru.usersTable = pgx.Identifier{ru.usersName}.Sanitize()
+	ru.res.Target = TargetHTTP
+	if key, err := tf.signingKey(); err != nil {
+		return nil, err
+	} else {
+		ru.signingKey = key
+	}
+	if tf.DSN == "" {
+		if p, what := needsDatabase(ru.s); what != "" {
+			return nil, fmt.Errorf("%s: %s needs the target's database: give dsn in the target file or pass --dsn%s", p, what, uploadHint(what))
+		}
+		return func() {}, nil
+	}
+	conn, err := pgx.Connect(ctx, tf.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the target's database: %v", redact(err.Error(), tf.DSN))
+	}
+	ru.conn = conn
+	ru.watchDSN = tf.DSN
+	stop := func() { conn.Close(context.Background()) }
+	// The operation wipes this database (through the target): refuse one that
+	// is not a rehearsal target, as reinit and restore do.
+	if !r.AllowUnmarked {
+		if err := guard.Check(ctx, conn, "rehearse a restore with reinit on"); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	if ru.s.Seed == "restore" {
+		if err := ru.seedTarget(ctx); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	return stop, nil
+}
+
+// seedTarget loads the fixture into the target's database, replacing what
+// is there, in one transaction.
+func (ru *run) seedTarget(ctx context.Context) error {
+	cfg := edms.ReinitConfig(ru.adminDefault, true)
+	cfg.UserTable = ru.usersName
+	_, err := restore.Restore(ctx, ru.conn, restore.Options{
+		Open:      func() (io.ReadCloser, error) { return ru.fx.Open() },
+		Strategy:  restore.Atomic,
+		Protected: edms.Protected(),
+		Reinit: func(ctx context.Context, tx pgx.Tx) error {
+			_, err := reinit.Apply(ctx, tx, cfg)
+			return err
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("seed the target's database with %s: %w", ru.fx.Name, err)
+	}
+	return nil
+}
+
+// needsDatabase names the first part of s that can only be measured in the
+// system's database.
+func needsDatabase(s *Scenario) (Pos, string) {
+	for _, e := range s.Expect {
+		switch {
+		case e.Invariant != "":
+			return e.Pos, "invariant " + e.Invariant
+		case e.AdminID != nil:
+			return e.Pos, "admin_id"
+		case e.PKReuse != nil:
+			return e.Pos, "pk_reuse"
+		case e.DuringWindow != nil:
+			return e.Pos, "during_window (the window is seen in the database)"
+		}
+	}
+	for _, a := range s.During {
+		if a.CreateUser != nil {
+			return a.Pos, "create_user"
+		}
+		return a.Pos, "during: (actions run when the reinit is seen in the database)"
+	}
+	if s.Seed == "restore" {
+		return s.Pos, "seed: restore"
+	}
+	if c := s.Operation.RestoreFromFile; c != nil && c.BackupFile == "" {
+		return c.Pos, "restore_from_file without backup_file (the backup is taken from the database)"
+	}
+	return Pos{}, ""
+}
+
+// watch polls the users table on its own connection and stamps the phases
+// the target does not report: the reinit committed (fewer users than
+// before) and the restore committed (as many as before again). Actions of
+// the window start as soon as the reinit is seen.
+func (ru *run) watch(ctx context.Context, before int, inWindow chan<- error) {
+	conn, err := pgx.Connect(ctx, ru.watchDSN)
+	if err != nil {
+		inWindow <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.watchDSN))
+		return
+	}
+	defer conn.Close(context.Background())
+	q := "SELECT count(*) FROM " + ru.usersTable
+	reinitSeen := false
+	tick := time.NewTicker(watchInterval)
+	defer tick.Stop()
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+			if ctx.Err() == nil {
+				ru.rec.phase("watcher stopped: "+err.Error(), time.Now())
+			}
+			return
+		}
+		now := time.Now()
+		switch {
+		case !reinitSeen && n < before:
+			reinitSeen = true
+			ru.rec.phase(restore.PhaseReinitCommitted, now)
+			ru.windowWG.Add(1)
+			go func() {
+				defer ru.windowWG.Done()
+				if err := ru.inWindow(ctx); err != nil {
+					inWindow <- err
+				}
+			}()
+		case reinitSeen && n >= before:
+			ru.rec.phase(restore.PhaseRestoreCommitted, now)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// mint issues an access token for user as the target would, with its key.
+func (ru *run) mint(ctx context.Context, spec TokenSpec) (string, error) {
+	if len(ru.signingKey) == 0 {
+		return "", fmt.Errorf("%s: mint: true needs the target's signing key: set signing_key_env or signing_key_file in the target", spec.Pos)
+	}
+	id := ru.idsBefore[spec.User]
+	if id == 0 {
+		u, _ := ru.fx.User(spec.User)
+		id = u.ID
+	}
+	tok, _, err := token.Issuer{Key: ru.signingKey}.Issue("access", id, time.Now())
+	if err != nil {
+		return "", fmt.Errorf("%s: mint a token for %s: %w", spec.Pos, spec.User, err)
+	}
+	return tok, nil
+}
+
+// signingKey reads the key from the environment variable or file named.
+func (t *TargetFile) signingKey() ([]byte, error) {
+	switch {
+	case t.SigningKeyEnv != "":
+		v := os.Getenv(t.SigningKeyEnv)
+		if v == "" {
+			return nil, fmt.Errorf("%s: signing_key_env names %s, which is not set", t.Pos, t.SigningKeyEnv)
+		}
+		return []byte(v), nil
+	case t.SigningKeyFile != "":
+		path := t.SigningKeyFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(t.dir, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: signing_key_file: %v", t.Pos, err)
+		}
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	return nil, nil
+}
+
+func pick(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// WithoutDatabaseChecks returns the expectations that can be judged from
+// HTTP alone.
+func WithoutDatabaseChecks(expect []Expectation) []Expectation {
+	var out []Expectation
+	for _, e := range expect {
+		if e.Invariant != "" || e.AdminID != nil || e.PKReuse != nil || e.DuringWindow != nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func uploadHint(what string) string {
+	if strings.HasPrefix(what, "restore_from_file") {
+		return ", or give the backup to upload (backup_file:, or rehearse rehearse --backup FILE)"
+	}
+	return ""
+}
