@@ -3,6 +3,8 @@ package restore
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,57 +17,90 @@ import (
 	"github.com/rehearse-dev/rehearse/pgcatalog"
 )
 
-// converter turns one dumpdata field value into a Go value that pgx's binary
-// COPY can send for the column, or explains what was expected. Types are checked
-// here, before anything is written, so a bad value names its object and field.
-type converter func(raw json.RawMessage) (any, error)
+// kind is how a column's values are checked and sent in binary COPY format.
+type kind uint8
+
+const (
+	kInt2 kind = iota
+	kInt4
+	kInt8
+	kFloat4
+	kFloat8
+	kNumeric
+	kBool
+	kText
+	kUUID
+	kDate
+	kTimestamptz
+	kTimestamp
+	kJSON
+	kJSONB
+	kBytea
+)
+
+// cell is one converted field value, kept unboxed: no interface values and,
+// for strings without escapes and for JSON, no copy of the backup's bytes
+// (b aliases the reader's buffer until the next object is read).
+type cell struct {
+	null bool
+	i    int64    // integers; bool (0/1); date (days since 2000-01-01); timestamps (µs since 2000-01-01)
+	f    float64  // floats
+	b    []byte   // text, json, bytea; numeric already in binary format
+	u    [16]byte // uuid
+}
+
+// converter checks one dumpdata field value for a column and encodes it in
+// PostgreSQL's binary COPY format. Types are checked here, before anything is
+// written, so a bad value names its object and field.
+type converter struct {
+	kind    kind
+	notNull bool
+	maxLen  int
+	numeric *pgtype.Map // lazily made, for numeric's binary encoding
+}
 
 var isNull = []byte("null")
 
-func converterFor(col pgcatalog.Column) (converter, error) {
-	var conv converter
+func converterFor(col pgcatalog.Column) (*converter, error) {
+	cv := &converter{notNull: col.NotNull, maxLen: col.MaxLen}
 	switch col.Type {
 	case "int2":
-		conv = intConv(math.MinInt16, math.MaxInt16)
+		cv.kind = kInt2
 	case "int4":
-		conv = intConv(math.MinInt32, math.MaxInt32)
+		cv.kind = kInt4
 	case "int8":
-		conv = intConv(math.MinInt64, math.MaxInt64)
-	case "float4", "float8":
-		conv = floatConv
+		cv.kind = kInt8
+	case "float4":
+		cv.kind = kFloat4
+	case "float8":
+		cv.kind = kFloat8
 	case "numeric":
-		conv = numericConv
+		cv.kind = kNumeric
 	case "bool":
-		conv = boolConv
+		cv.kind = kBool
 	case "text", "varchar", "bpchar", "citext", "name":
-		conv = textConv(col.MaxLen)
+		cv.kind = kText
 	case "uuid":
-		conv = uuidConv
+		cv.kind = kUUID
 	case "date":
-		conv = timeConv("a date like \"2026-01-04\"", "2006-01-02")
+		cv.kind = kDate
 	case "timestamptz":
-		conv = timeConv("a timestamp like \"2026-01-04T10:00:00Z\"", time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999")
+		cv.kind = kTimestamptz
 	case "timestamp":
-		conv = timeConv("a timestamp like \"2026-01-04T10:00:00\"", "2006-01-02T15:04:05.999999999", time.RFC3339Nano, "2006-01-02 15:04:05.999999999")
-	case "json", "jsonb":
-		conv = jsonConv
+		cv.kind = kTimestamp
+	case "json":
+		cv.kind = kJSON
+	case "jsonb":
+		cv.kind = kJSONB
 	case "bytea":
-		conv = byteaConv
+		cv.kind = kBytea
 	default:
 		return nil, fmt.Errorf("column %q has type %s, which the restore engine cannot load yet", col.Name, col.Display)
 	}
-	if col.NotNull {
-		return conv, nil
-	}
-	return func(raw json.RawMessage) (any, error) {
-		if bytes.Equal(raw, isNull) {
-			return nil, nil
-		}
-		return conv(raw)
-	}, nil
+	return cv, nil
 }
 
-func describe(raw json.RawMessage) string {
+func describe(raw []byte) string {
 	s := string(raw)
 	if len(s) > 40 {
 		s = s[:40] + "…"
@@ -73,133 +108,390 @@ func describe(raw json.RawMessage) string {
 	return s
 }
 
-func intConv(min, max int64) converter {
-	return func(raw json.RawMessage) (any, error) {
-		s := string(raw)
-		if len(s) > 1 && s[0] == '"' { // tolerate ids written as strings
-			s = s[1 : len(s)-1]
-		}
-		i, err := strconv.ParseInt(s, 10, 64)
+// convert checks raw (a JSON value) and stores it in c.
+func (cv *converter) convert(raw []byte, c *cell) error {
+	if !cv.notNull && bytes.Equal(raw, isNull) {
+		c.null = true
+		return nil
+	}
+	c.null = false
+	switch cv.kind {
+	case kInt2:
+		return intConv(raw, c, math.MinInt16, math.MaxInt16)
+	case kInt4:
+		return intConv(raw, c, math.MinInt32, math.MaxInt32)
+	case kInt8:
+		return intConv(raw, c, math.MinInt64, math.MaxInt64)
+	case kFloat4, kFloat8:
+		f, err := strconv.ParseFloat(string(raw), 64)
 		if err != nil {
-			return nil, fmt.Errorf("expected an integer, got %s", describe(raw))
+			return fmt.Errorf("expected a number, got %s", describe(raw))
 		}
-		if i < min || i > max {
-			return nil, fmt.Errorf("%d does not fit the column (range %d..%d)", i, min, max)
+		c.f = f
+	case kNumeric:
+		return cv.numericConv(raw, c)
+	case kBool:
+		switch string(raw) {
+		case "true":
+			c.i = 1
+		case "false":
+			c.i = 0
+		default:
+			return fmt.Errorf("expected true or false, got %s", describe(raw))
 		}
-		return i, nil
+	case kText:
+		s, ok := jsonString(raw)
+		if !ok {
+			return fmt.Errorf("expected a string, got %s", describe(raw))
+		}
+		if bytes.IndexByte(s, 0) >= 0 {
+			return fmt.Errorf("text contains a NUL character, which PostgreSQL cannot store")
+		}
+		if cv.maxLen > 0 && len(s) > cv.maxLen && utf8.RuneCount(s) > cv.maxLen {
+			return fmt.Errorf("%d characters do not fit the column's limit of %d", utf8.RuneCount(s), cv.maxLen)
+		}
+		c.b = s
+	case kUUID:
+		s, ok := jsonString(raw)
+		var u pgtype.UUID
+		if !ok || u.Scan(string(s)) != nil {
+			return fmt.Errorf("expected a UUID string, got %s", describe(raw))
+		}
+		c.u = u.Bytes
+	case kDate:
+		s, ok := jsonString(raw)
+		if ok {
+			if days, ok := fastDate(s); ok {
+				c.i = days
+				return nil
+			}
+			if t, err := time.Parse("2006-01-02", string(s)); err == nil {
+				c.i = (time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix() - y2kUnix) / 86400
+				return nil
+			}
+		}
+		return fmt.Errorf("expected a date like \"2026-01-04\", got %s", describe(raw))
+	case kTimestamptz, kTimestamp:
+		return timeConv(raw, c, cv.kind == kTimestamptz)
+	case kJSON, kJSONB:
+		c.b = raw // the scanner already checked the syntax
+	case kBytea:
+		s, ok := jsonString(raw)
+		if !ok {
+			return fmt.Errorf("expected base64 text, got %s", describe(raw))
+		}
+		b, err := base64.StdEncoding.DecodeString(string(s))
+		if err != nil {
+			return fmt.Errorf("expected base64 text: %v", err)
+		}
+		c.b = b
 	}
+	return nil
 }
 
-func floatConv(raw json.RawMessage) (any, error) {
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil {
-		return nil, fmt.Errorf("expected a number, got %s", describe(raw))
+func intConv(raw []byte, c *cell, min, max int64) error {
+	s := raw
+	if len(s) > 1 && s[0] == '"' { // tolerate ids written as strings
+		s = s[1 : len(s)-1]
 	}
-	return f, nil
+	i, ok := fastInt(s)
+	if !ok {
+		var err error
+		if i, err = strconv.ParseInt(string(s), 10, 64); err != nil {
+			return fmt.Errorf("expected an integer, got %s", describe(raw))
+		}
+	}
+	if i < min || i > max {
+		return fmt.Errorf("%d does not fit the column (range %d..%d)", i, min, max)
+	}
+	c.i = i
+	return nil
 }
 
-func numericConv(raw json.RawMessage) (any, error) {
+// fastInt parses up to 18 decimal digits with an optional minus sign;
+// anything else is left to strconv.
+func fastInt(s []byte) (int64, bool) {
+	neg := false
+	if len(s) > 0 && s[0] == '-' {
+		neg, s = true, s[1:]
+	}
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, ch := range s {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(ch-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+func (cv *converter) numericConv(raw []byte, c *cell) error {
 	s := string(raw)
 	if len(s) > 1 && s[0] == '"' {
 		s = s[1 : len(s)-1]
 	}
 	var n pgtype.Numeric
 	if _, err := strconv.ParseFloat(s, 64); err != nil || n.Scan(s) != nil {
-		return nil, fmt.Errorf("expected a decimal number, got %s", describe(raw))
+		return fmt.Errorf("expected a decimal number, got %s", describe(raw))
 	}
-	return n, nil
+	if cv.numeric == nil {
+		cv.numeric = pgtype.NewMap()
+	}
+	b, err := cv.numeric.Encode(pgtype.NumericOID, pgtype.BinaryFormatCode, n, nil)
+	if err != nil {
+		return fmt.Errorf("expected a decimal number, got %s: %v", describe(raw), err)
+	}
+	c.b = b
+	return nil
 }
 
-func boolConv(raw json.RawMessage) (any, error) {
-	switch string(raw) {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	return nil, fmt.Errorf("expected true or false, got %s", describe(raw))
-}
-
-func jsonString(raw json.RawMessage) (string, bool) {
+// jsonString returns the text of a JSON string, unescaped.
+func jsonString(raw []byte) ([]byte, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
+		return nil, false
 	}
 	if bytes.IndexByte(raw, '\\') < 0 { // fast path: nothing to unescape
-		return string(raw[1 : len(raw)-1]), true
+		return raw[1 : len(raw)-1], true
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
-		return "", false
+		return nil, false
 	}
-	return s, true
+	return []byte(s), true
 }
 
-func textConv(maxLen int) converter {
-	return func(raw json.RawMessage) (any, error) {
-		s, ok := jsonString(raw)
-		if !ok {
-			return nil, fmt.Errorf("expected a string, got %s", describe(raw))
-		}
-		if strings.IndexByte(s, 0) >= 0 {
-			return nil, fmt.Errorf("text contains a NUL character, which PostgreSQL cannot store")
-		}
-		if maxLen > 0 && len(s) > maxLen && utf8.RuneCountInString(s) > maxLen {
-			return nil, fmt.Errorf("%d characters do not fit the column's limit of %d", utf8.RuneCountInString(s), maxLen)
-		}
-		return s, nil
-	}
-}
+// Microseconds and seconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const (
+	y2kUnix   = 946684800
+	y2kMicros = y2kUnix * 1_000_000
+)
 
-func uuidConv(raw json.RawMessage) (any, error) {
+func timeConv(raw []byte, c *cell, withTZ bool) error {
 	s, ok := jsonString(raw)
-	var u pgtype.UUID
-	if !ok || u.Scan(s) != nil {
-		return nil, fmt.Errorf("expected a UUID string, got %s", describe(raw))
-	}
-	return u, nil
-}
-
-func timeConv(want string, layouts ...string) converter {
-	return func(raw json.RawMessage) (any, error) {
-		s, ok := jsonString(raw)
-		if ok {
-			for _, l := range layouts {
-				if t, err := time.Parse(l, s); err == nil {
-					return t, nil
+	if ok {
+		if us, ok := fastTimestamp(s, withTZ); ok {
+			c.i = us
+			return nil
+		}
+		layouts := []string{"2006-01-02T15:04:05.999999999", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"}
+		if withTZ {
+			layouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"}
+		}
+		for _, l := range layouts {
+			if t, err := time.Parse(l, string(s)); err == nil {
+				if !withTZ && t.Location() != time.UTC {
+					// timestamp without time zone keeps the wall clock
+					t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 				}
+				c.i = t.Unix()*1_000_000 + int64(t.Nanosecond())/1000 - y2kMicros
+				return nil
 			}
 		}
-		return nil, fmt.Errorf("expected %s, got %s", want, describe(raw))
 	}
+	if withTZ {
+		return fmt.Errorf("expected a timestamp like \"2026-01-04T10:00:00Z\", got %s", describe(raw))
+	}
+	return fmt.Errorf("expected a timestamp like \"2026-01-04T10:00:00\", got %s", describe(raw))
 }
 
-func jsonConv(raw json.RawMessage) (any, error) {
-	// The decoder already checked the syntax; copy, since raw aliases its buffer.
-	return json.RawMessage(append([]byte(nil), raw...)), nil
+func num2(s []byte) (int, bool) {
+	a, b := s[0]-'0', s[1]-'0'
+	if a > 9 || b > 9 {
+		return 0, false
+	}
+	return int(a)*10 + int(b), true
 }
 
-func byteaConv(raw json.RawMessage) (any, error) {
-	s, ok := jsonString(raw)
+// civil parses "YYYY-MM-DD" and returns days since the Unix epoch.
+func civil(s []byte) (int64, bool) {
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
+		return 0, false
+	}
+	hi, ok1 := num2(s[0:2])
+	lo, ok2 := num2(s[2:4])
+	mo, ok3 := num2(s[5:7])
+	d, ok4 := num2(s[8:10])
+	if !ok1 || !ok2 || !ok3 || !ok4 || mo < 1 || mo > 12 || d < 1 {
+		return 0, false
+	}
+	y := hi*100 + lo
+	if d > daysIn(mo, y) {
+		return 0, false
+	}
+	return daysFromCivil(y, mo, d), true
+}
+
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is Howard Hinnant's algorithm: days since 1970-01-01.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// fastDate parses exactly "YYYY-MM-DD" into days since 2000-01-01.
+func fastDate(s []byte) (int64, bool) {
+	if len(s) != 10 {
+		return 0, false
+	}
+	days, ok := civil(s)
+	return days - y2kUnix/86400, ok
+}
+
+// fastTimestamp parses the common forms "YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|±HH:MM]"
+// (or with a space for the T) into µs since 2000-01-01, exactly as the
+// time.Parse layouts of timeConv would. ok=false leaves the decision to them.
+func fastTimestamp(s []byte, withTZ bool) (int64, bool) {
+	if len(s) < 19 || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	days, ok := civil(s[:10])
 	if !ok {
-		return nil, fmt.Errorf("expected base64 text, got %s", describe(raw))
+		return 0, false
 	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("expected base64 text: %v", err)
+	h, ok1 := num2(s[11:13])
+	mi, ok2 := num2(s[14:16])
+	sec, ok3 := num2(s[17:19])
+	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || sec > 59 {
+		return 0, false
 	}
-	return b, nil
+	rest := s[19:]
+	var nsec int64
+	if len(rest) > 0 && rest[0] == '.' {
+		k := 1
+		for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
+			k++
+		}
+		digits := k - 1
+		if digits < 1 || digits > 9 {
+			return 0, false
+		}
+		for j := 1; j < k; j++ {
+			nsec = nsec*10 + int64(rest[j]-'0')
+		}
+		for j := digits; j < 9; j++ {
+			nsec *= 10
+		}
+		rest = rest[k:]
+	}
+	var off int64
+	switch {
+	case len(rest) == 0:
+	case len(rest) == 1 && rest[0] == 'Z':
+		if !withTZ && s[10] == ' ' {
+			return 0, false
+		}
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		if !withTZ && s[10] == ' ' {
+			return 0, false
+		}
+		oh, ok1 := num2(rest[1:3])
+		om, ok2 := num2(rest[4:6])
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return 0, false
+		}
+		if withTZ {
+			off = int64(oh*3600 + om*60)
+			if rest[0] == '-' {
+				off = -off
+			}
+		}
+	default:
+		return 0, false
+	}
+	secs := days*86400 + int64(h*3600+mi*60+sec) - off
+	return secs*1_000_000 + nsec/1000 - y2kMicros, true
 }
 
-// keyOf turns a converted key value into its comparable form.
-func keyOf(v any) key {
-	switch x := v.(type) {
-	case int64:
-		return key{isInt: true, i: x}
-	case string:
-		return key{s: x}
-	case pgtype.UUID:
-		return key{s: fmt.Sprintf("%x", x.Bytes)}
-	default:
-		return key{s: fmt.Sprint(x)}
+// encode appends c in binary COPY format: a 4-byte length, then the value.
+func (cv *converter) encode(dst []byte, c *cell) []byte {
+	if c.null {
+		return append(dst, 0xff, 0xff, 0xff, 0xff)
 	}
+	switch cv.kind {
+	case kInt2:
+		dst = binary.BigEndian.AppendUint32(dst, 2)
+		return binary.BigEndian.AppendUint16(dst, uint16(int16(c.i)))
+	case kInt4, kDate:
+		dst = binary.BigEndian.AppendUint32(dst, 4)
+		return binary.BigEndian.AppendUint32(dst, uint32(int32(c.i)))
+	case kInt8, kTimestamptz, kTimestamp:
+		dst = binary.BigEndian.AppendUint32(dst, 8)
+		return binary.BigEndian.AppendUint64(dst, uint64(c.i))
+	case kFloat4:
+		dst = binary.BigEndian.AppendUint32(dst, 4)
+		return binary.BigEndian.AppendUint32(dst, math.Float32bits(float32(c.f)))
+	case kFloat8:
+		dst = binary.BigEndian.AppendUint32(dst, 8)
+		return binary.BigEndian.AppendUint64(dst, math.Float64bits(c.f))
+	case kBool:
+		return append(dst, 0, 0, 0, 1, byte(c.i))
+	case kUUID:
+		dst = binary.BigEndian.AppendUint32(dst, 16)
+		return append(dst, c.u[:]...)
+	case kJSONB:
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(c.b)+1))
+		dst = append(dst, 1) // jsonb binary format version
+		return append(dst, c.b...)
+	default: // text, json, bytea, numeric (already binary)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(c.b)))
+		return append(dst, c.b...)
+	}
+}
+
+// key returns a converted key value in comparable form.
+func (cv *converter) key(c *cell) key {
+	switch cv.kind {
+	case kInt2, kInt4, kInt8:
+		return key{isInt: true, i: c.i}
+	case kUUID:
+		return key{s: hex.EncodeToString(c.u[:])}
+	}
+	return key{s: cv.text(c)}
+}
+
+// text renders a value as PostgreSQL's ::text would, for matching unique
+// values against existing rows.
+func (cv *converter) text(c *cell) string {
+	switch cv.kind {
+	case kInt2, kInt4, kInt8:
+		return strconv.FormatInt(c.i, 10)
+	case kBool:
+		return strconv.FormatBool(c.i == 1)
+	case kUUID:
+		h := hex.EncodeToString(c.u[:])
+		return strings.Join([]string{h[0:8], h[8:12], h[12:16], h[16:20], h[20:32]}, "-")
+	case kDate:
+		return time.Unix((c.i*86400)+y2kUnix, 0).UTC().Format("2006-01-02")
+	case kFloat4, kFloat8:
+		return strconv.FormatFloat(c.f, 'g', -1, 64)
+	}
+	return string(c.b)
 }

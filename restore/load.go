@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,7 +71,7 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 		return err
 	}
 	defer r.Close()
-	m2m := map[*m2mPlan][][]any{}
+	m2m := map[*m2mPlan]*pairList{}
 	o, err := r.Next()
 	for err == nil {
 		p, perr := sm.model(o)
@@ -85,10 +86,11 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 		}
 		var n int64
 		if skip[p.table.Name] {
-			for src.Next() {
+			var scratch []byte
+			for ok := true; ok; scratch, ok = src.next(scratch[:0]) {
 			}
 		} else {
-			n, err = tx.CopyFrom(ctx, pgx.Identifier{cat.Schema, p.table.Name}, p.columns, src)
+			n, err = copyRows(ctx, tx, cat, p, &copyReader{src: src})
 			if src.err != nil {
 				return src.err
 			}
@@ -222,12 +224,14 @@ type runSource struct {
 	plan    *modelPlan
 	first   *object
 	pending *object
-	vals    []any
-	m2m     map[*m2mPlan][][]any
+	m2m     map[*m2mPlan]*pairList
 	err     error
 }
 
-func (s *runSource) Next() bool {
+// next appends the next row of the run to dst as a binary COPY tuple; false
+// at the end of the run (or on an error, in s.err).
+func (s *runSource) next(dst []byte) ([]byte, bool) {
+	p := s.plan
 	for {
 		o := s.first
 		s.first = nil
@@ -238,34 +242,132 @@ func (s *runSource) Next() bool {
 				if !errors.Is(err, io.EOF) {
 					s.err = err
 				}
-				return false
+				return dst, false
 			}
 		}
-		if o.Model != s.plan.label {
+		if o.Model != p.label {
 			s.pending = o
-			return false
+			return dst, false
 		}
-		vals, pairs, err := s.sm.row(s.plan, o, s.vals)
+		pk, err := s.sm.row(p, o)
 		if err != nil {
 			s.err = err
-			return false
+			return dst, false
 		}
-		for _, pr := range pairs {
-			s.m2m[pr.plan] = append(s.m2m[pr.plan], []any{pr.src, pr.tgt})
+		for _, pr := range p.pairs {
+			l := s.m2m[pr.plan]
+			if l == nil {
+				l = &pairList{}
+				s.m2m[pr.plan] = l
+			}
+			l.add(pr.src, pr.tgt)
 		}
-		if s.plan.clashes(vals) {
+		if p.clashes(pk) {
 			// The key exists already: hold the row back, replace it after the pass.
-			s.plan.diverted = append(s.plan.diverted, append([]any(nil), vals...))
-			s.vals = vals
+			p.diverted = p.encode(p.diverted)
+			p.divertedKeys = append(p.divertedKeys, pk.value())
 			continue
 		}
-		s.vals = vals
-		return true
+		return p.encode(dst), true
 	}
 }
 
-func (s *runSource) Values() ([]any, error) { return s.vals, nil }
-func (s *runSource) Err() error             { return s.err }
+// pairList holds many-to-many pairs compactly: integer pairs flattened.
+type pairList struct {
+	ints []int64 // src, tgt, src, tgt, ...
+	keys []key   // the same for other keys
+}
+
+func (l *pairList) add(src, tgt key) {
+	if src.isInt && tgt.isInt {
+		l.ints = append(l.ints, src.i, tgt.i)
+	} else {
+		l.keys = append(l.keys, src, tgt)
+	}
+}
+
+// columns returns the sources and the targets as two arrays for unnest.
+func (l *pairList) columns() (srcs, tgts any, n int) {
+	if l == nil {
+		return []int64{}, []int64{}, 0
+	}
+	if len(l.keys) == 0 {
+		s := make([]int64, 0, len(l.ints)/2)
+		t := make([]int64, 0, len(l.ints)/2)
+		for i := 0; i < len(l.ints); i += 2 {
+			s = append(s, l.ints[i])
+			t = append(t, l.ints[i+1])
+		}
+		return s, t, len(s)
+	}
+	var s, t []any
+	for i := 0; i < len(l.ints); i += 2 {
+		s = append(s, l.ints[i])
+		t = append(t, l.ints[i+1])
+	}
+	for i := 0; i < len(l.keys); i += 2 {
+		s = append(s, l.keys[i].value())
+		t = append(t, l.keys[i+1].value())
+	}
+	return s, t, len(s)
+}
+
+// binary COPY framing
+var (
+	copyHeader  = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	copyTrailer = []byte{0xff, 0xff}
+)
+
+// copyReader turns a runSource into a binary COPY stream.
+type copyReader struct {
+	src     *runSource
+	buf     []byte
+	off     int
+	started bool
+	done    bool
+}
+
+const copyChunk = 64 << 10
+
+func (c *copyReader) Read(p []byte) (int, error) {
+	for c.off == len(c.buf) {
+		if c.done {
+			if c.src.err != nil {
+				return 0, c.src.err
+			}
+			return 0, io.EOF
+		}
+		if c.buf == nil {
+			c.buf = make([]byte, 0, copyChunk+4096)
+		}
+		c.buf, c.off = c.buf[:0], 0
+		if !c.started {
+			c.buf = append(c.buf, copyHeader...)
+			c.started = true
+		}
+		for len(c.buf) < copyChunk {
+			var ok bool
+			if c.buf, ok = c.src.next(c.buf); !ok {
+				c.buf = append(c.buf, copyTrailer...)
+				c.done = true
+				break
+			}
+		}
+	}
+	n := copy(p, c.buf[c.off:])
+	c.off += n
+	return n, nil
+}
+
+// copyRows runs COPY ... FROM STDIN (FORMAT binary) into p's table.
+func copyRows(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, p *modelPlan, r io.Reader) (int64, error) {
+	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", cat.QualifiedIdent(p.table.Name), pgcatalog.ColumnList(p.columns))
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, r, sql)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
 
 // FixSequences moves every sequence owned by a column of the given tables past
 // max(column). It never moves a sequence backwards: ids handed out before must
@@ -305,16 +407,14 @@ func writeDiverted(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *s
 		if len(p.diverted) == 0 || skip[p.table.Name] {
 			continue
 		}
-		keys := make([]any, 0, len(p.diverted))
-		for _, row := range p.diverted {
-			keys = append(keys, row[0])
-		}
+		keys := p.divertedKeys
 		var gone []any
 		p.replace.each(func(k key) bool { gone = append(gone, k.value()); return true })
 		if err := deleteKeys(ctx, tx, cat, p, keys, gone, super, touched); err != nil {
 			return err
 		}
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{cat.Schema, p.table.Name}, p.columns, pgx.CopyFromRows(p.diverted))
+		stream := append(append(append([]byte(nil), copyHeader...), p.diverted...), copyTrailer...)
+		n, err := copyRows(ctx, tx, cat, p, bytes.NewReader(stream))
 		if err != nil {
 			return fmt.Errorf("load %s (model %s): %w", p.table.Name, p.label, err)
 		}
@@ -356,14 +456,10 @@ func uniqueValues(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, t *pgc
 // objects that existed before (reinserted), pairs the backup does not list
 // are deleted; pairs not yet present are inserted. Existing pairs keep their
 // rows and ids, as with Django's m2m set().
-func syncManyToMany(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, mp *m2mPlan, pairs [][]any, reinserted []any) (int64, error) {
+func syncManyToMany(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, mp *m2mPlan, pairs *pairList, reinserted []any) (int64, error) {
 	srcCol, _ := mp.through.Column(mp.srcCol)
 	tgtCol, _ := mp.through.Column(mp.tgtCol)
-	srcs := make([]any, len(pairs))
-	tgts := make([]any, len(pairs))
-	for i, p := range pairs {
-		srcs[i], tgts[i] = p[0], p[1]
-	}
+	srcs, tgts, npairs := pairs.columns()
 	t := cat.QualifiedIdent(mp.through.Name)
 	sc, tc := pgcatalog.Ident(mp.srcCol), pgcatalog.Ident(mp.tgtCol)
 	unnest := fmt.Sprintf("unnest($1::%s[], $2::%s[]) AS p(s, g)", srcCol.Display, tgtCol.Display)
@@ -373,7 +469,7 @@ func syncManyToMany(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, mp *
 			return 0, err
 		}
 	}
-	if len(pairs) == 0 {
+	if npairs == 0 {
 		return 0, nil
 	}
 	tag, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s, %s) SELECT DISTINCT p.s, p.g FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE t.%s = p.s AND t.%s = p.g)", t, sc, tc, unnest, t, sc, tc), srcs, tgts)

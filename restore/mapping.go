@@ -42,14 +42,20 @@ type modelPlan struct {
 	label    string
 	table    *pgcatalog.Table
 	pk       pgcatalog.Column
-	pkConv   converter
+	pkConv   *converter
 	fields   map[string]*fieldPlan // by dumpdata field name
 	m2m      map[string]*m2mPlan
 	columns  []string     // COPY column list, pk first; fixed by the first object seen
 	colField []*fieldPlan // per column after the pk
+	cells    []cell       // the current row, in column order (pk first)
+	convs    []*converter // per column, pk first
+	pairs    []m2mPair    // the current row's many-to-many pairs
 	keys     *keySet      // pks seen in the backup
 	existing *keySet      // inline pass: keys already in the table
-	diverted [][]any      // inline pass: rows whose keys exist, written after the pass
+	// inline pass: rows whose keys exist, written after the pass, as binary
+	// COPY tuples, with their keys
+	diverted     []byte
+	divertedKeys []any
 	// inline pass: existing rows by the text of a unique column's value, so a
 	// backup row with the same unique value (a recreated admin, say) replaces
 	// the existing row instead of failing on the unique index.
@@ -61,8 +67,11 @@ type modelPlan struct {
 type fieldPlan struct {
 	name   string
 	column pgcatalog.Column
-	conv   converter
+	conv   *converter
 	fk     *fkCheck
+	from   string // defect: the field read instead of name
+	hint   int    // where the field was in the previous object (see object.fieldAt)
+	hint2  int
 }
 
 // fkCheck collects the keys a foreign key column refers to, to be checked
@@ -77,7 +86,7 @@ type m2mPlan struct {
 	through *pgcatalog.Table
 	srcCol  string
 	tgtCol  string
-	tgtConv converter
+	tgtConv *converter
 	fk      *fkCheck // through.tgtCol → target
 }
 
@@ -117,6 +126,7 @@ func (m *schemaMap) model(o *object) (*modelPlan, error) {
 				f.name = strings.TrimSuffix(c.Name, "_id")
 			}
 		}
+		f.from = m.columnFrom[t.Name+"."+c.Name]
 		p.fields[f.name] = f
 		if f.name != c.Name {
 			p.fields[c.Name] = f // accept "author_id" as well as "author"
@@ -186,9 +196,9 @@ func (m *schemaMap) m2mFor(p *modelPlan, field string) (*m2mPlan, bool) {
 // fix decides the COPY column list from the first object of a model, so that
 // columns the backup never mentions keep their database defaults.
 func (m *schemaMap) fix(p *modelPlan, o *object) error {
-	names := make([]string, 0, len(o.Fields))
-	for name := range o.Fields {
-		names = append(names, name)
+	names := make([]string, 0, len(o.fields))
+	for _, f := range o.fields {
+		names = append(names, f.name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
@@ -209,8 +219,8 @@ func (m *schemaMap) fix(p *modelPlan, o *object) error {
 		if f == nil || f.column.Name != c.Name {
 			f = p.fields[c.Name]
 		}
-		_, byName := o.Fields[f.name]
-		_, byCol := o.Fields[c.Name]
+		_, byName := o.field(f.name)
+		_, byCol := o.field(c.Name)
 		if !byName && !byCol {
 			if c.NotNull && !c.HasDefault {
 				return objErr(o, f.name, "required field is missing (column %q is NOT NULL and has no default)", c.Name)
@@ -224,96 +234,115 @@ func (m *schemaMap) fix(p *modelPlan, o *object) error {
 		p.columns = append(p.columns, c.Name)
 		p.colField = append(p.colField, f)
 	}
+	p.cells = make([]cell, len(p.columns))
+	p.convs = []*converter{p.pkConv}
+	for _, f := range p.colField {
+		p.convs = append(p.convs, f.conv)
+	}
 	return nil
 }
 
-// row checks one object and returns its values in COPY column order, plus its
-// many-to-many pairs. It records the pk and every FK reference for the final
-// cross-check.
-func (m *schemaMap) row(p *modelPlan, o *object, out []any) ([]any, []m2mPair, error) {
+// row checks one object and converts it into p.cells (COPY column order), and
+// its many-to-many pairs into p.pairs. It records the pk and every FK
+// reference for the final cross-check, and returns the pk.
+func (m *schemaMap) row(p *modelPlan, o *object) (key, error) {
 	if p.columns == nil {
 		if err := m.fix(p, o); err != nil {
-			return nil, nil, err
+			return key{}, err
 		}
 	}
-	pkv, err := p.pkConv(o.PK)
-	if err != nil {
-		return nil, nil, objErr(o, "pk", "%v", err)
+	cells := p.cells
+	if err := p.pkConv.convert(o.PK, &cells[0]); err != nil {
+		return key{}, objErr(o, "pk", "%v", err)
 	}
-	if !p.keys.add(keyOf(pkv)) {
-		return nil, nil, objErr(o, "pk", "duplicate primary key: another %s object in this backup has pk %s", o.Model, o.pkText())
+	if cells[0].null {
+		return key{}, objErr(o, "pk", "expected a pk, got null")
 	}
-	out = append(out[:0], pkv)
+	pk := p.pkConv.key(&cells[0])
+	if !p.keys.add(pk) {
+		return key{}, objErr(o, "pk", "duplicate primary key: another %s object in this backup has pk %s", o.Model, o.pkText())
+	}
 	used := 0
-	for _, f := range p.colField {
+	for i, f := range p.colField {
+		c := &cells[i+1]
 		name := f.name
-		if from, ok := m.columnFrom[p.table.Name+"."+f.column.Name]; ok {
-			name = from
+		if f.from != "" {
+			name = f.from
 		}
-		raw, ok := o.Fields[name]
+		raw, ok := o.fieldAt(&f.hint, name)
 		if !ok {
-			raw, ok = o.Fields[f.column.Name]
+			raw, ok = o.fieldAt(&f.hint2, f.column.Name)
 		}
 		if !ok {
 			if f.column.NotNull {
-				return nil, nil, objErr(o, f.name, "required field is missing")
+				return key{}, objErr(o, f.name, "required field is missing")
 			}
-			out = append(out, nil)
+			c.null = true
 			continue
 		}
 		used++
 		if len(raw) > 0 && raw[0] == '[' && f.fk != nil {
-			return nil, nil, objErr(o, f.name, "natural foreign keys are not supported; dump with --natural-foreign off")
+			return key{}, objErr(o, f.name, "natural foreign keys are not supported; dump with --natural-foreign off")
 		}
-		v, err := f.conv(raw)
-		if err != nil {
-			return nil, nil, objErr(o, f.name, "%v", err)
+		if err := f.conv.convert(raw, c); err != nil {
+			return key{}, objErr(o, f.name, "%v", err)
 		}
-		if f.fk != nil && v != nil {
-			f.fk.refs.add(keyOf(v))
+		if f.fk != nil && !c.null {
+			f.fk.refs.add(f.conv.key(c))
 		}
-		out = append(out, v)
 	}
-	var pairs []m2mPair
-	if used != len(o.Fields) {
-		for name, raw := range o.Fields {
+	p.pairs = p.pairs[:0]
+	if used != len(o.fields) {
+		for _, fl := range o.fields {
+			name, raw := fl.name, fl.raw
 			if f := p.fields[name]; f != nil {
 				continue
 			}
 			mp, ok := m.m2mFor(p, name)
 			if !ok {
-				return nil, nil, m.unknownField(p, o, name)
+				return key{}, m.unknownField(p, o, name)
 			}
 			var list []json.RawMessage
 			if err := json.Unmarshal(raw, &list); err != nil {
-				return nil, nil, objErr(o, name, "a many-to-many field must be a list of pks, got %s", describe(raw))
+				return key{}, objErr(o, name, "a many-to-many field must be a list of pks, got %s", describe(raw))
 			}
 			for _, item := range list {
-				tv, err := mp.tgtConv(item)
-				if err != nil || tv == nil {
-					return nil, nil, objErr(o, name, "many-to-many entry %s: expected a pk", describe(item))
+				var tc cell
+				if err := mp.tgtConv.convert(item, &tc); err != nil || tc.null {
+					return key{}, objErr(o, name, "many-to-many entry %s: expected a pk", describe(item))
 				}
-				mp.fk.refs.add(keyOf(tv))
-				pairs = append(pairs, m2mPair{plan: mp, src: pkv, tgt: tv})
+				tk := mp.tgtConv.key(&tc)
+				mp.fk.refs.add(tk)
+				p.pairs = append(p.pairs, m2mPair{plan: mp, src: pk, tgt: tk})
 			}
 		}
 		// Fields present in this object but not in the model's first one.
-		for name := range o.Fields {
-			f := p.fields[name]
+		for _, fl := range o.fields {
+			f := p.fields[fl.name]
 			if f == nil {
 				continue
 			}
 			if !containsStr(p.columns, f.column.Name) {
-				return nil, nil, objErr(o, name, "this field is absent from the first %s object; dumpdata writes the same fields for every object of a model", o.Model)
+				return key{}, objErr(o, fl.name, "this field is absent from the first %s object; dumpdata writes the same fields for every object of a model", o.Model)
 			}
 		}
 	}
-	return out, pairs, nil
+	return pk, nil
+}
+
+// encode appends the current row (p.cells) as a binary COPY tuple.
+func (p *modelPlan) encode(dst []byte) []byte {
+	n := len(p.cells)
+	dst = append(dst, byte(n>>8), byte(n))
+	for i := range p.cells {
+		dst = p.convs[i].encode(dst, &p.cells[i])
+	}
+	return dst
 }
 
 type m2mPair struct {
 	plan     *m2mPlan
-	src, tgt any
+	src, tgt key
 }
 
 func containsStr(list []string, s string) bool {
@@ -361,20 +390,21 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// clashes reports whether a row must be held back: its key exists, or one of
-// its unique values belongs to an existing row (which is then marked for
-// replacement).
-func (p *modelPlan) clashes(vals []any) bool {
-	if p.existing == nil {
+// clashes reports whether the current row (p.cells, key pk) must be held
+// back: its key exists, or one of its unique values belongs to an existing row
+// (which is then marked for replacement).
+func (p *modelPlan) clashes(pk key) bool {
+	if p.existing == nil || p.existing.len() == 0 {
 		return false
 	}
-	hold := p.existing.has(keyOf(vals[0]))
+	hold := p.existing.has(pk)
 	for col, byVal := range p.uniqueVals {
 		for i, f := range p.colField {
-			if f.column.Name != col || vals[i+1] == nil {
+			c := &p.cells[i+1]
+			if f.column.Name != col || c.null {
 				continue
 			}
-			if owner, ok := byVal[fmt.Sprint(vals[i+1])]; ok && owner != keyOf(vals[0]) {
+			if owner, ok := byVal[f.conv.text(c)]; ok && owner != pk {
 				p.replace.add(owner)
 				hold = true
 			}

@@ -24,7 +24,6 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 		return nil, err
 	}
 	defer r.Close()
-	var vals []any
 	n := 0
 	for {
 		o, err := r.Next()
@@ -38,7 +37,7 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 		if err != nil {
 			return nil, err
 		}
-		if vals, _, err = sm.row(p, o, vals); err != nil {
+		if _, err = sm.row(p, o); err != nil {
 			return nil, err
 		}
 		n++
@@ -167,9 +166,9 @@ func findDangling(open Opener, model, field string, missing key, target string) 
 		if o.Model != model {
 			continue
 		}
-		raw, ok := o.Fields[field]
+		raw, ok := o.field(field)
 		if !ok {
-			raw, ok = o.Fields[field+"_id"]
+			raw, ok = o.field(field + "_id")
 		}
 		if !ok {
 			continue
