@@ -66,6 +66,12 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 		sm.readUnique = func(t *pgcatalog.Table) (map[string]map[string]key, error) { return uniqueValues(ctx, tx, cat, t) }
 	}
 
+	if _, err := truncateUntouched(ctx, tx, cat, sm.protected, skip); err != nil {
+		return err
+	}
+	var dropped []droppedIndex
+	copied := map[string]bool{}
+
 	r, err := newDumpReader(opts.Open)
 	if err != nil {
 		return err
@@ -90,6 +96,14 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 			for ok := true; ok; scratch, ok = src.next(scratch[:0]) {
 			}
 		} else {
+			if !copied[p.table.Name] {
+				copied[p.table.Name] = true
+				d, err := dropSecondaryIndexes(ctx, tx, cat, p.table.Name)
+				if err != nil {
+					return err
+				}
+				dropped = append(dropped, d...)
+			}
 			n, err = copyRows(ctx, tx, cat, p, &copyReader{src: src})
 			if src.err != nil {
 				return src.err
@@ -133,6 +147,9 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 			res.Rows[mp.through.Name] += n
 			touched[mp.through.Name] = true
 		}
+	}
+	if err := rebuildIndexes(ctx, tx, dropped); err != nil {
+		return err
 	}
 	if super {
 		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = origin`); err != nil {

@@ -1,0 +1,189 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/pgcatalog"
+)
+
+// Bulk-load helpers, as pg_restore loads: data first, secondary indexes
+// after. Everything here runs inside the restore's transaction, so a failure
+// or a rollback undoes it; the price is an ACCESS EXCLUSIVE lock on the
+// tables concerned until commit (readers of those tables wait instead of
+// seeing the old rows).
+
+// truncateUntouched gives every table the backup may write that holds no
+// tuple at all — not even a dead one — a new, empty relfilenode, with TRUNCATE.
+// On a wal_level=minimal server, COPY into a relation created in the same
+// transaction skips WAL. Because the table has no tuples, TRUNCATE changes
+// nothing any snapshot can see (TRUNCATE is not MVCC-safe for tables with
+// rows, so those are left alone). Tables referenced by a foreign key from a
+// table outside the set are left alone too (TRUNCATE refuses them).
+func truncateUntouched(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected, skip map[string]bool) ([]string, error) {
+	var level string
+	if err := tx.QueryRow(ctx, "SELECT current_setting('wal_level')").Scan(&level); err != nil {
+		return nil, err
+	}
+	if level != "minimal" {
+		return nil, nil
+	}
+	var names []string
+	for _, name := range cat.TableNames() {
+		if !protected[name] && !skip[name] {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	empty := func() (map[string]bool, error) {
+		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c
+			WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY($2) AND c.relkind = 'r' AND NOT c.relispartition
+			  AND pg_relation_size(c.oid) = 0`, cat.Schema, names)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]bool{}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[n] = true
+		}
+		rows.Close()
+		return out, rows.Err()
+	}
+	closeSet := func(set map[string]bool) {
+		for changed := true; changed; {
+			changed = false
+			for _, c := range cat.AllForeignKeys {
+				if set[c.RefTable] && !set[c.Table] {
+					delete(set, c.RefTable)
+					changed = true
+				}
+			}
+		}
+	}
+	set, err := empty()
+	if err != nil {
+		return nil, err
+	}
+	closeSet(set)
+	if len(set) == 0 {
+		return nil, nil
+	}
+	list := func() string {
+		var q []string
+		for _, n := range cat.TableNames() {
+			if set[n] {
+				q = append(q, cat.QualifiedIdent(n))
+			}
+		}
+		return strings.Join(q, ", ")
+	}
+	// Lock, then check again: a row committed in between must not be truncated.
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+list()+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		return nil, err
+	}
+	still, err := empty()
+	if err != nil {
+		return nil, err
+	}
+	for n := range set {
+		if !still[n] {
+			delete(set, n)
+		}
+	}
+	closeSet(set)
+	if len(set) == 0 {
+		return nil, nil
+	}
+	if _, err := tx.Exec(ctx, "TRUNCATE "+list()); err != nil {
+		return nil, fmt.Errorf("give empty tables a fresh relation: %w", err)
+	}
+	var out []string
+	for n := range set {
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// droppedIndex is a secondary index dropped for the load, to be rebuilt.
+type droppedIndex struct {
+	name, def string
+}
+
+// dropSecondaryIndexes drops the plain secondary indexes of an empty table
+// (not unique, not the primary key, not backing a constraint, not clustered,
+// without comment or dependants) and returns their definitions: building an
+// index once after the load is much cheaper than maintaining it row by row.
+func dropSecondaryIndexes(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, table string) ([]droppedIndex, error) {
+	var empty bool
+	if err := tx.QueryRow(ctx, "SELECT NOT EXISTS (SELECT 1 FROM "+cat.QualifiedIdent(table)+")").Scan(&empty); err != nil {
+		return nil, err
+	}
+	if !empty {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(ic.relname), pg_get_indexdef(i.indexrelid)
+		FROM pg_index i
+		JOIN pg_class ic ON ic.oid = i.indexrelid
+		JOIN pg_class c ON c.oid = i.indrelid
+		JOIN pg_namespace n ON n.oid = ic.relnamespace
+		WHERE c.relnamespace = $1::regnamespace AND c.relname = $2 AND c.relkind = 'r' AND NOT c.relispartition
+		  AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion AND NOT i.indisclustered
+		  AND i.indisvalid AND i.indisready AND i.indislive
+		  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
+		  AND NOT EXISTS (SELECT 1 FROM pg_description d WHERE d.objoid = i.indexrelid)
+		  AND NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.refclassid = 'pg_class'::regclass AND dep.refobjid = i.indexrelid AND dep.deptype <> 'a')
+		ORDER BY 1`, cat.Schema, table)
+	if err != nil {
+		return nil, err
+	}
+	var out []droppedIndex
+	for rows.Next() {
+		var d droppedIndex
+		if err := rows.Scan(&d.name, &d.def); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, d := range out {
+		if _, err := tx.Exec(ctx, "DROP INDEX "+d.name); err != nil {
+			return nil, fmt.Errorf("drop index %s for the load: %w", d.name, err)
+		}
+	}
+	return out, nil
+}
+
+// rebuildIndexes recreates the indexes dropped for the load.
+func rebuildIndexes(ctx context.Context, tx pgx.Tx, dropped []droppedIndex) error {
+	if len(dropped) == 0 {
+		return nil
+	}
+	var mem int64
+	if err := tx.QueryRow(ctx, "SELECT pg_size_bytes(current_setting('maintenance_work_mem'))").Scan(&mem); err != nil {
+		return err
+	}
+	if mem < 256<<20 {
+		if _, err := tx.Exec(ctx, "SET LOCAL maintenance_work_mem = '256MB'"); err != nil {
+			return err
+		}
+	}
+	for _, d := range dropped {
+		if _, err := tx.Exec(ctx, d.def); err != nil {
+			return fmt.Errorf("rebuild index %s: %w", d.name, err)
+		}
+	}
+	return nil
+}
