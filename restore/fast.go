@@ -187,3 +187,55 @@ func rebuildIndexes(ctx context.Context, tx pgx.Tx, dropped []droppedIndex) erro
 	}
 	return nil
 }
+
+// withoutProven returns cat without the foreign keys that an inline pass
+// has already proven in Go, so that the set-wise check after a fast-path
+// load only scans what it must. A foreign key is proven when its table was
+// empty when the pass met it (every row comes from this backup, checked as
+// it was read) and every value it holds is the integer primary key of a row
+// this backup inserted into the referenced table — rows of this uncommitted
+// transaction that no other session can delete, and that the engine only
+// ever deletes to insert them again (writeDiverted).
+func withoutProven(cat *pgcatalog.Catalog, sm *schemaMap) *pgcatalog.Catalog {
+	byTable := map[string][]*modelPlan{}
+	through := map[string]bool{} // also written by the many-to-many sync
+	for _, p := range sm.models {
+		byTable[p.table.Name] = append(byTable[p.table.Name], p)
+		for _, mp := range p.m2m {
+			through[mp.through.Name] = true
+		}
+	}
+	proven := func(c pgcatalog.ConstraintRef) bool {
+		child, parent := byTable[c.Table], byTable[c.RefTable]
+		if len(c.Columns) != 1 || len(child) != 1 || len(parent) != 1 || through[c.Table] {
+			return false
+		}
+		cp, pp := child[0], parent[0]
+		if cp.existing == nil || cp.existing.len() != 0 || cp.columns == nil || pp.pk.Name != c.RefColumns[0] {
+			return false
+		}
+		var fc *fkCheck
+		for _, f := range cp.colField {
+			if f.column.Name == c.Columns[0] && f.fk != nil && f.fk.fk.Name == c.Name {
+				fc = f.fk
+			}
+		}
+		if fc == nil || len(fc.refs.strs) > 0 || len(pp.keys.strs) > 0 {
+			return false
+		}
+		ok := true
+		fc.refs.each(func(k key) bool {
+			ok = pp.keys.has(k)
+			return ok
+		})
+		return ok
+	}
+	out := *cat
+	out.AllForeignKeys = nil
+	for _, c := range cat.AllForeignKeys {
+		if !proven(c) {
+			out.AllForeignKeys = append(out.AllForeignKeys, c)
+		}
+	}
+	return &out
+}

@@ -104,7 +104,9 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 				}
 				dropped = append(dropped, d...)
 			}
-			n, err = copyRows(ctx, tx, cat, p, &copyReader{src: src})
+			cr := &copyReader{src: src}
+			n, err = copyRows(ctx, tx, cat, p, cr)
+			cr.close()
 			if src.err != nil {
 				return src.err
 			}
@@ -157,7 +159,11 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 		}
 	}
 	if super && !opts.Defects.SkipFKCheck {
-		broken, err := integrity.CheckForeignKeys(ctx, tx, cat, touched)
+		check := cat
+		if inline && len(skip) == 0 {
+			check = withoutProven(cat, sm)
+		}
+		broken, err := integrity.CheckForeignKeys(ctx, tx, check, touched)
 		if err != nil {
 			return err
 		}
@@ -335,45 +341,92 @@ var (
 	copyTrailer = []byte{0xff, 0xff}
 )
 
-// copyReader turns a runSource into a binary COPY stream.
+// copyReader turns a runSource into a binary COPY stream. A producer
+// goroutine decodes and encodes chunks while the previous one is being sent
+// (and parsed by the server): decoding and sending overlap on two cores.
 type copyReader struct {
-	src     *runSource
-	buf     []byte
-	off     int
-	started bool
-	done    bool
+	src   *runSource
+	full  chan []byte // encoded chunks, in order; closed after the last
+	free  chan []byte // chunks to reuse
+	stop  chan struct{}
+	done  chan struct{}
+	cur   []byte
+	off   int
+	begun bool
 }
 
 const copyChunk = 64 << 10
 
+func (c *copyReader) start() {
+	c.full = make(chan []byte, 2)
+	c.free = make(chan []byte, 3)
+	c.stop = make(chan struct{})
+	c.done = make(chan struct{})
+	for i := 0; i < 3; i++ {
+		c.free <- make([]byte, 0, copyChunk+4096)
+	}
+	go func() {
+		defer close(c.done)
+		defer close(c.full)
+		buf := append(<-c.free, copyHeader...)
+		for {
+			ok := true
+			for ok && len(buf) < copyChunk {
+				buf, ok = c.src.next(buf)
+			}
+			if !ok { // the run ended (or failed)
+				buf = append(buf, copyTrailer...)
+			}
+			select {
+			case c.full <- buf:
+			case <-c.stop:
+				return
+			}
+			if !ok {
+				return
+			}
+			select {
+			case buf = <-c.free:
+				buf = buf[:0]
+			case <-c.stop:
+				return
+			}
+		}
+	}()
+}
+
 func (c *copyReader) Read(p []byte) (int, error) {
-	for c.off == len(c.buf) {
-		if c.done {
+	if !c.begun {
+		c.begun = true
+		c.start()
+	}
+	for c.off == len(c.cur) {
+		if c.cur != nil {
+			c.free <- c.cur
+			c.cur = nil
+		}
+		buf, ok := <-c.full
+		if !ok {
 			if c.src.err != nil {
 				return 0, c.src.err
 			}
 			return 0, io.EOF
 		}
-		if c.buf == nil {
-			c.buf = make([]byte, 0, copyChunk+4096)
-		}
-		c.buf, c.off = c.buf[:0], 0
-		if !c.started {
-			c.buf = append(c.buf, copyHeader...)
-			c.started = true
-		}
-		for len(c.buf) < copyChunk {
-			var ok bool
-			if c.buf, ok = c.src.next(c.buf); !ok {
-				c.buf = append(c.buf, copyTrailer...)
-				c.done = true
-				break
-			}
-		}
+		c.cur, c.off = buf, 0
 	}
-	n := copy(p, c.buf[c.off:])
+	n := copy(p, c.cur[c.off:])
 	c.off += n
 	return n, nil
+}
+
+// close stops the producer and waits for it: afterwards the runSource may
+// be read again.
+func (c *copyReader) close() {
+	if !c.begun {
+		return
+	}
+	close(c.stop)
+	<-c.done
 }
 
 // copyRows runs COPY ... FROM STDIN (FORMAT binary) into p's table.

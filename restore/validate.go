@@ -82,18 +82,19 @@ func checkReferences(ctx context.Context, sm *schemaMap, opts *Options, keptKeys
 		if err != nil {
 			return err
 		}
-		var missing *key
+		var missing key // not &k in the callback: that would allocate per key
+		found := false
 		fc.refs.each(func(k key) bool {
 			if (target != nil && target.keys.has(k)) || ks.has(k) {
 				return true
 			}
-			missing = &k
+			missing, found = k, true
 			return false
 		})
-		if missing == nil {
+		if !found {
 			return nil
 		}
-		return findDangling(opts.Open, p.label, field, *missing, fc.fk.RefTable)
+		return findDangling(opts.Open, p.label, field, missing, fc.fk.RefTable)
 	}
 	for _, p := range sm.models {
 		for name, f := range p.fields {
