@@ -2,14 +2,17 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/edms/token"
 	"github.com/rehearse-dev/rehearse/guard"
@@ -139,24 +142,190 @@ func needsDatabase(s *Scenario) (Pos, string) {
 	return Pos{}, ""
 }
 
-// watch polls the users table on its own connection and stamps the phases
-// the target does not report: the reinit committed (fewer users than
-// before) and the restore committed (as many as before again). Actions of
-// the window start as soon as the reinit is seen.
-func (ru *run) watch(ctx context.Context, before int, inWindow chan<- error) {
-	conn, err := pgx.Connect(ctx, ru.watchDSN)
+// watch stamps the phases a running system does not report: the reinit
+// committed and the restore committed. A statement trigger on the users
+// table (ENABLE ALWAYS, so a restore running as a replica still fires it)
+// sends a notification that PostgreSQL delivers when, and only when, the
+// transaction commits; its payload carries the transaction id and the
+// users seen at that point. A reinit and a restore in one transaction (the
+// atomic strategy) arrive together with one id: no window. When the trigger
+// cannot be installed the watcher polls the table instead, which can miss a
+// window shorter than its interval. Window actions start when the reinit is
+// seen.
+func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
+	defer func() {
+		select {
+		case <-ru.watchReady:
+		default:
+			close(ru.watchReady)
+		}
+	}()
+	cfg, err := pgx.ParseConfig(ru.watchDSN)
 	if err != nil {
-		inWindow <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.watchDSN))
+		errs <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.watchDSN))
+		return
+	}
+	var mu sync.Mutex
+	var pending []watchEvent
+	cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
+		var ev watchEvent
+		if n.Channel == watchChannel && json.Unmarshal([]byte(n.Payload), &ev) == nil {
+			mu.Lock()
+			pending = append(pending, ev)
+			mu.Unlock()
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		errs <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.watchDSN))
 		return
 	}
 	defer conn.Close(context.Background())
-	q := "SELECT count(*) FROM " + ru.usersTable
+	if err := installWatchTrigger(ctx, conn, ru.usersTable, ru.adminUser); err != nil {
+		ru.rec.phase("watching by polling (no trigger: "+err.Error()+")", time.Now())
+		close(ru.watchReady)
+		ru.poll(ctx, conn, before, errs)
+		return
+	}
+	defer removeWatchTrigger(conn, ru.usersTable)
+	close(ru.watchReady)
+	var reinitTx int64
+	for {
+		if err := conn.PgConn().WaitForNotification(ctx); err != nil {
+			return
+		}
+		now := time.Now()
+		// A commit queues all of its transaction's notifications at once: a
+		// round trip makes sure every one of them has been read.
+		if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+			return
+		}
+		mu.Lock()
+		batch := pending
+		pending = nil
+		mu.Unlock()
+		for _, tx := range byTransaction(batch) {
+			first, last := tx[0], tx[len(tx)-1]
+			switch {
+			case reinitTx == 0 && last.Users < before:
+				reinitTx = last.TxID
+				ru.rec.phase(restore.PhaseReinitCommitted, last.stamp(now))
+				ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = last.Users, last.AdminID
+				ru.startWindowActions(ctx, errs)
+			case reinitTx == 0 && first.Users < before:
+				// Users went and came back in one transaction: reinit and
+				// restore committed together, nobody saw a window.
+				ru.rec.phase("reinit and restore committed in one transaction", last.stamp(now))
+				return
+			case reinitTx != 0 && last.Users >= before:
+				ru.rec.phase(restore.PhaseRestoreCommitted, last.stamp(now))
+				return
+			}
+		}
+	}
+}
+
+// watchEvent is the payload of the watch trigger.
+type watchEvent struct {
+	Op      string `json:"op"`
+	TxID    int64  `json:"txid"`
+	Users   int    `json:"users"`
+	AdminID int64  `json:"admin_id"`
+	// At is the server's clock at the statement; a transaction's last
+	// statement stamps its commit (the server is on this host: loopback).
+	At time.Time `json:"at"`
+}
+
+func (ev watchEvent) stamp(received time.Time) time.Time {
+	if ev.At.IsZero() || ev.At.After(received) {
+		return received
+	}
+	return ev.At
+}
+
+// byTransaction groups events by transaction, in the order they arrived.
+func byTransaction(evs []watchEvent) [][]watchEvent {
+	var out [][]watchEvent
+	for _, ev := range evs {
+		if n := len(out); n > 0 && out[n-1][0].TxID == ev.TxID {
+			out[n-1] = append(out[n-1], ev)
+			continue
+		}
+		out = append(out, []watchEvent{ev})
+	}
+	return out
+}
+
+func (ru *run) startWindowActions(ctx context.Context, errs chan<- error) {
+	ru.windowWG.Add(1)
+	go func() {
+		defer ru.windowWG.Done()
+		if err := ru.windowActions(ctx); err != nil {
+			select {
+			case errs <- err:
+			default:
+			}
+		}
+	}()
+}
+
+const (
+	watchFunction = "rehearse_watch_notify"
+	watchChannel  = "rehearse_watch"
+)
+
+func installWatchTrigger(ctx context.Context, conn *pgx.Conn, usersTable, admin string) error {
+	if _, err := conn.Exec(ctx, "LISTEN "+watchChannel); err != nil {
+		return err
+	}
+	fn := `CREATE OR REPLACE FUNCTION ` + watchFunction + `() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  -- clock_timestamp() keeps payloads distinct: NOTIFY drops duplicates
+  -- within a transaction, and the last statement's state is the one that counts.
+  PERFORM pg_notify('` + watchChannel + `', json_build_object(
+    'op', TG_OP, 'txid', txid_current(), 'at', clock_timestamp(),
+    'users', (SELECT count(*) FROM ` + usersTable + `),
+    'admin_id', COALESCE((SELECT id FROM ` + usersTable + ` WHERE username = ` + quoteLiteral(admin) + `), 0))::text);
+  RETURN NULL;
+END $f$`
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	for _, q := range []string{
+		fn,
+		"DROP TRIGGER IF EXISTS rehearse_watch ON " + usersTable,
+		"CREATE TRIGGER rehearse_watch AFTER INSERT OR DELETE OR TRUNCATE ON " + usersTable + " FOR EACH STATEMENT EXECUTE FUNCTION " + watchFunction + "()",
+		"ALTER TABLE " + usersTable + " ENABLE ALWAYS TRIGGER rehearse_watch",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+func removeWatchTrigger(conn *pgx.Conn, usersTable string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn.Exec(ctx, "DROP TRIGGER IF EXISTS rehearse_watch ON "+usersTable)
+	conn.Exec(ctx, "DROP FUNCTION IF EXISTS "+watchFunction+"()")
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// poll is the watcher without a trigger: it looks at the users table every
+// watchInterval.
+func (ru *run) poll(ctx context.Context, conn *pgx.Conn, before int, errs chan<- error) {
+	q := "SELECT count(*), COALESCE(max(id) FILTER (WHERE username = $1), 0) FROM " + ru.usersTable
 	reinitSeen := false
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
 	for {
 		var n int
-		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		var adminID int64
+		if err := conn.QueryRow(ctx, q, ru.adminUser).Scan(&n, &adminID); err != nil {
 			if ctx.Err() == nil {
 				ru.rec.phase("watcher stopped: "+err.Error(), time.Now())
 			}
@@ -167,13 +336,8 @@ func (ru *run) watch(ctx context.Context, before int, inWindow chan<- error) {
 		case !reinitSeen && n < before:
 			reinitSeen = true
 			ru.rec.phase(restore.PhaseReinitCommitted, now)
-			ru.windowWG.Add(1)
-			go func() {
-				defer ru.windowWG.Done()
-				if err := ru.inWindow(ctx); err != nil {
-					inWindow <- err
-				}
-			}()
+			ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = n, adminID
+			ru.startWindowActions(ctx, errs)
 		case reinitSeen && n >= before:
 			ru.rec.phase(restore.PhaseRestoreCommitted, now)
 			return

@@ -61,6 +61,7 @@ type run struct {
 	signingKey                       []byte
 	watchDSN                         string               // http target with a database: the watcher's
 	windowDone                       chan error           // errors of the watcher and of the window's actions
+	watchReady                       chan struct{}        // closed once the watcher listens (or gave up)
 	windowWG                         sync.WaitGroup       // the window's actions, started by the watcher
 	kicks                            []chan chan struct{} // one per probe: sample now, then close the ack
 	idsBefore                        map[string]int64
@@ -339,8 +340,17 @@ func (ru *run) operate(ctx context.Context) error {
 	defer stopWatch()
 	watched := make(chan struct{})
 	if ru.watchDSN != "" {
-		ru.windowDone = make(chan error, 2)
+		ru.windowDone = make(chan error, 4)
+		ru.watchReady = make(chan struct{})
 		go func() { defer close(watched); ru.watch(wctx, ru.res.Facts.UsersBefore, ru.windowDone) }()
+		<-ru.watchReady
+		select {
+		case err := <-ru.windowDone:
+			stopProbes()
+			wg.Wait()
+			return err
+		default:
+		}
 	} else {
 		close(watched)
 	}
@@ -435,6 +445,12 @@ func (ru *run) inWindow(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("look into the window: %w", err)
 	}
+	return ru.windowActions(ctx)
+}
+
+// windowActions samples every probe once and runs the scenario's during:
+// actions.
+func (ru *run) windowActions(ctx context.Context) error {
 	ru.sampleAll(ctx)
 	for _, a := range ru.s.During {
 		switch {

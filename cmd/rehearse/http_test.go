@@ -137,6 +137,24 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 			t.Errorf("tokens (login and minted) did not work before the operation: %+v", r.Tokens)
 		}
 	})
+	t.Run("atomic server shows no window", func(t *testing.T) {
+		t.Parallel()
+		st := startServe(t, bin, "--strategy", "atomic")
+		out := filepath.Join(t.TempDir(), "results.json")
+		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario, "--out", out)
+		if code != exitOK {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		r := readResults(t, out).Results[0]
+		if r.Strategy != "atomic" || r.Facts.WindowMS != 0 || r.Facts.UsersInWindow != -1 {
+			t.Errorf("strategy %q, facts %+v: want the observed atomic, no window", r.Strategy, r.Facts)
+		}
+		for _, p := range r.Probes {
+			if p.Password != "default" && p.Failures > 0 { // the reinit's password never works on an atomic server
+				t.Errorf("probe %s failed %d times on an atomic server", p.Name, p.Failures)
+			}
+		}
+	})
 	t.Run("defect no-revocation fails", func(t *testing.T) {
 		t.Parallel()
 		st := startServe(t, bin, "--defect", "no-revocation")
