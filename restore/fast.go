@@ -42,7 +42,7 @@ func truncateUntouched(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, p
 	empty := func() (map[string]bool, error) {
 		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c
 			WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY($2) AND c.relkind = 'r' AND NOT c.relispartition
-			  AND pg_relation_size(c.oid) = 0`, cat.Schema, names)
+			  AND has_table_privilege(c.oid, 'TRUNCATE') AND pg_relation_size(c.oid) = 0`, cat.Schema, names)
 		if err != nil {
 			return nil, err
 		}
@@ -136,6 +136,7 @@ func dropSecondaryIndexes(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog
 		JOIN pg_class c ON c.oid = i.indrelid
 		JOIN pg_namespace n ON n.oid = ic.relnamespace
 		WHERE c.relnamespace = $1::regnamespace AND c.relname = $2 AND c.relkind = 'r' AND NOT c.relispartition
+		  AND pg_has_role(c.relowner, 'USAGE') -- DROP INDEX needs ownership
 		  AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion AND NOT i.indisclustered
 		  AND i.indisvalid AND i.indisready AND i.indislive
 		  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
@@ -166,10 +167,20 @@ func dropSecondaryIndexes(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog
 	return out, nil
 }
 
-// rebuildIndexes recreates the indexes dropped for the load.
-func rebuildIndexes(ctx context.Context, tx pgx.Tx, dropped []droppedIndex) error {
+// rebuildIndexes recreates the indexes dropped for the load. CREATE INDEX
+// refuses a table with pending trigger events, so deferred constraint checks
+// (the FK triggers of a load without the fast path, or queued by a reinit)
+// run first: the same checks commit would run, only earlier. deferred says
+// whether the load runs with SET CONSTRAINTS ALL DEFERRED, to restore it.
+func rebuildIndexes(ctx context.Context, tx pgx.Tx, dropped []droppedIndex, deferred bool) error {
 	if len(dropped) == 0 {
 		return nil
+	}
+	if _, err := tx.Exec(ctx, "SET CONSTRAINTS ALL IMMEDIATE"); err != nil {
+		return err
+	}
+	if deferred {
+		defer tx.Exec(ctx, "SET CONSTRAINTS ALL DEFERRED")
 	}
 	var mem int64
 	if err := tx.QueryRow(ctx, "SELECT pg_size_bytes(current_setting('maintenance_work_mem'))").Scan(&mem); err != nil {

@@ -150,7 +150,7 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 			touched[mp.through.Name] = true
 		}
 	}
-	if err := rebuildIndexes(ctx, tx, dropped); err != nil {
+	if err := rebuildIndexes(ctx, tx, dropped, !super); err != nil {
 		return err
 	}
 	if super {
