@@ -56,6 +56,7 @@ func RunWith(t *testing.T, dir string, prov Provider) []*Result {
 		t.Fatalf("load scenarios:\n%v", err)
 	}
 	runner := &Runner{Provider: prov}
+	defer runner.Close()
 	results := make([]*Result, len(scenarios))
 	t.Run("scenario", func(t *testing.T) {
 		for i, s := range scenarios {

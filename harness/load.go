@@ -167,8 +167,14 @@ func validate(s *Scenario) InputErrors {
 		if _, err := server.ParseDefects(s.Defects); err != nil {
 			bad(s.Pos, "defects: %v", err)
 		}
+		if s.Provider != "" && !contains(ProviderNames(), s.Provider) {
+			bad(s.Pos, "unknown provider %q; expected %s", s.Provider, strings.Join(ProviderNames(), ", "))
+		}
 	case TargetHTTP:
 		validateHTTP(s, bad, &errs)
+		if s.Provider != "" {
+			bad(s.Pos, "provider: a running system brings its own database; remove it")
+		}
 	default:
 		bad(s.Pos, "unknown target %q; expected \"embedded\" or \"http\"", s.Target)
 	}

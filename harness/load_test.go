@@ -89,6 +89,8 @@ expect:
 		{"http not loopback", "target: http\nhttp: {base_url: \"http://10.0.0.1:8000\"}\n" + base, `is not on loopback`},
 		{"http seed", "target: http\nseed: fresh\n" + base, `seed must be present or restore, got "fresh"`},
 		{"target options on embedded", "target_file: t.yaml\n" + base, `set target: http, or remove them`},
+		{"unknown provider", "provider: cloud\n" + base, `provider`},
+		{"provider on http", "target: http\nprovider: local\n" + base, `a running system brings its own database`},
 		{"backup file missing", strings.Replace(base, "restore_from_file: {}", "restore_from_file: {backup_file: gone.json}", 1), `f.yaml:3:22: backup_file:`},
 	}
 	for _, c := range cases {

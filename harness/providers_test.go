@@ -97,3 +97,48 @@ func TestOpenProviderErrors(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A scenario's provider: key sends its database to another provider than
+// the run's, started on first use.
+func TestScenarioChoosesProvider(t *testing.T) {
+	ctx := context.Background()
+	prov, err := harness.SharedProvider(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prov.Name() == harness.ProviderDSN {
+		t.Skip("the run's provider is already dsn")
+	}
+	c, err := pglocal.Start(ctx, pglocal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	t.Setenv("REHEARSE_DSN", c.TCPDSN("postgres"))
+	files := []string{"testdata/provider/on-dsn.yaml"}
+	if pgcontainer.Available(ctx) == nil && os.Getenv("REHEARSE_SKIP_CONTAINER") != "1" {
+		files = append(files, "testdata/provider/on-container.yaml")
+	}
+	scenarios, err := harness.LoadPaths(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := &harness.Runner{Provider: prov}
+	defer runner.Close()
+	for _, s := range scenarios {
+		res := runner.Run(ctx, s)
+		harness.Report(t, res)
+		if want := s.Provider; res.Provider != want {
+			t.Errorf("%s ran on provider %q, want %q", s.Name, res.Provider, want)
+		}
+	}
+	if n := rehearseDatabases(t, c.TCPDSN("postgres")); n == 0 {
+		t.Error("the dsn scenario left no trace while running? (its template should still exist until Close)")
+	}
+	if err := runner.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := rehearseDatabases(t, c.TCPDSN("postgres")); n != 0 {
+		t.Errorf("%d rehearse databases left on the dsn server after Close", n)
+	}
+}

@@ -29,6 +29,7 @@ type Result struct {
 	Description string        `json:"description,omitempty"`
 	Fixture     string        `json:"fixture"`
 	Target      string        `json:"target"`
+	Provider    string        `json:"provider,omitempty"` // where the database lived: local, container, dsn (embedded target)
 	Strategy    string        `json:"strategy"`
 	Operation   string        `json:"operation"` // "restore_from_file" or "manual"
 	Defects     []string      `json:"defects,omitempty"`

@@ -36,6 +36,57 @@ type Runner struct {
 	// AllowUnmarked lets an http target's database be used although it is
 	// not marked as a rehearsal target.
 	AllowUnmarked bool
+
+	mu    sync.Mutex
+	extra map[string]*extraProvider // providers scenarios asked for by name
+}
+
+type extraProvider struct {
+	once sync.Once
+	p    Provider
+	err  error
+}
+
+// providerFor returns the run's provider, or the one the scenario names
+// (started on first use, configured from the environment).
+func (r *Runner) providerFor(ctx context.Context, s *Scenario) (Provider, error) {
+	if s.Provider == "" || (r.Provider != nil && r.Provider.Name() == s.Provider) {
+		return r.Provider, nil
+	}
+	r.mu.Lock()
+	if r.extra == nil {
+		r.extra = map[string]*extraProvider{}
+	}
+	e := r.extra[s.Provider]
+	if e == nil {
+		e = &extraProvider{}
+		r.extra[s.Provider] = e
+	}
+	r.mu.Unlock()
+	e.once.Do(func() {
+		cfg := ProviderConfigFromEnv()
+		cfg.Kind = s.Provider
+		r.logf("%s: starting provider %s", s.Name, s.Provider)
+		e.p, e.err = OpenProvider(ctx, cfg)
+		if e.err != nil {
+			e.err = fmt.Errorf("%s: provider %s: %w", s.Pos, s.Provider, e.err)
+		}
+	})
+	return e.p, e.err
+}
+
+// Close stops the providers that scenarios started by name (not r.Provider).
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, e := range r.extra {
+		if e.p != nil {
+			errs = append(errs, e.p.Close())
+		}
+	}
+	r.extra = nil
+	return errors.Join(errs...)
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -127,7 +178,11 @@ func (r *Runner) run(ctx context.Context, s *Scenario, res *Result) error {
 	if s.Target == TargetHTTP {
 		stop, err = ru.connectHTTP(ctx, r)
 	} else {
-		stop, err = ru.startEmbedded(ctx, r.Provider)
+		var prov Provider
+		if prov, err = r.providerFor(ctx, s); err == nil {
+			res.Provider = prov.Name()
+			stop, err = ru.startEmbedded(ctx, prov)
+		}
 	}
 	if err != nil {
 		return err

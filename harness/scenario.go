@@ -27,6 +27,10 @@ type Scenario struct {
 	// system with their passwords; "restore" to load the fixture into the target's
 	// database (its dsn; the database must be marked as a rehearsal target).
 	Seed string `yaml:"seed" json:"seed,omitempty" enum:"present,restore"`
+	// Where the embedded system's database lives, overriding the run's provider: local
+	// (a throwaway cluster), container (Docker; image from REHEARSE_PG_IMAGE) or dsn
+	// (the server of REHEARSE_DSN).
+	Provider string `yaml:"provider" json:"provider,omitempty" enum:"local,container,dsn"`
 	// Engine strategy of the embedded system: two-phase (default; the seed's behaviour) or atomic.
 	Strategy string `yaml:"strategy" json:"strategy,omitempty" enum:"two-phase,atomic"`
 	// Named defects the embedded system is started with, to prove a check can fail:
