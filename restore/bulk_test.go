@@ -99,8 +99,8 @@ func TestIndexesSurviveRestore(t *testing.T) {
 }
 
 // A table owner without superuser rights restores into a fresh schema too
-// (no fast path: FK triggers stay on; indexes dropped and rebuilt, TRUNCATE
-// of the empty tables).
+// (no fast path: FK triggers stay on, indexes kept; TRUNCATE of the tables
+// without a tuple).
 func TestRestoreAsOwnerNotSuperuser(t *testing.T) {
 	src := pgtest.Connect(t, pgtest.SeededDB(t))
 	want := checksums(t, src)

@@ -96,7 +96,7 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 			for ok := true; ok; scratch, ok = src.next(scratch[:0]) {
 			}
 		} else {
-			if !copied[p.table.Name] {
+			if super && !copied[p.table.Name] {
 				copied[p.table.Name] = true
 				d, err := dropSecondaryIndexes(ctx, tx, cat, p.table.Name)
 				if err != nil {
@@ -150,7 +150,7 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 			touched[mp.through.Name] = true
 		}
 	}
-	if err := rebuildIndexes(ctx, tx, dropped, !super); err != nil {
+	if err := rebuildIndexes(ctx, tx, dropped); err != nil {
 		return err
 	}
 	if super {
