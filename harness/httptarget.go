@@ -57,7 +57,7 @@ func (ru *run) connectHTTP(ctx context.Context, r *Runner) (func(), error) {
 	ru.usersName = pick(tf.UsersTable, "users_user")
 	ru.usersTable = pgx.Identifier{ru.usersName}.Sanitize()
 	ru.res.Target = TargetHTTP
-	if key, err := tf.signingKey(); err != nil {
+	if key, err := tf.SigningKey(); err != nil {
 		return nil, err
 	} else {
 		ru.signingKey = key
@@ -367,8 +367,8 @@ func (ru *run) mint(ctx context.Context, spec TokenSpec) (string, error) {
 	return tok, nil
 }
 
-// signingKey reads the key from the environment variable or file named.
-func (t *TargetFile) signingKey() ([]byte, error) {
+// SigningKey reads the key (nil when none is named) from the environment variable or file named.
+func (t *TargetFile) SigningKey() ([]byte, error) {
 	switch {
 	case t.SigningKeyEnv != "":
 		v := os.Getenv(t.SigningKeyEnv)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -36,8 +37,8 @@ With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
 	dsnFlag := fs.String("dsn", "", "the system's database, initialised with 'rehearse init' (default: a throwaway one)")
 	fixture := fs.String("fixture", "edms-small", "fixture for the throwaway database")
 	strategy := fs.String("strategy", string(restore.TwoPhase), "engine strategy of restore_from_file: two-phase or atomic")
-	keyFile := fs.String("signing-key-file", "", "file holding the HS256 key (default: a random key per run)")
-	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after a reinit")
+	keyFile := fs.String("signing-key-file", "", "file holding the HS256 key (default: the --routes file's signing key, else a random key per run)")
+	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after a reinit (default: the --routes file's admin.default_password, else test123)")
 	routesFile := fs.String("routes", "", "YAML/JSON file overriding endpoint paths and field names")
 	quiet := fs.Bool("quiet", false, "do not log requests")
 	allow := fs.Bool("allow-unmarked", false, "serve (and so allow restore_from_file on) a database not marked as a rehearsal target")
@@ -63,9 +64,12 @@ With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fail(stderr, "serve", fmt.Errorf("--addr %q is not a loopback address; rehearse serves on 127.0.0.1 or ::1 only", *addr))
 	}
-	routes, err := loadRoutes(*routesFile)
+	routes, tf, err := loadRoutes(*routesFile)
 	if err != nil {
 		return fail(stderr, "serve", err)
+	}
+	if tf != nil && tf.Admin.DefaultPassword != "" && !flagGiven(fs, "admin-password") {
+		*adminPW = tf.Admin.DefaultPassword
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -74,6 +78,13 @@ With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
 			return fail(stderr, "serve", err)
 		}
 		key = []byte(strings.TrimSpace(string(key)))
+	} else if tf != nil {
+		// The target file's signing key, so that minted tokens work.
+		if k, err := tf.SigningKey(); err != nil {
+			return fail(stderr, "serve", err)
+		} else if k != nil {
+			key = k
+		}
 	}
 
 	dsn := *dsnFlag
@@ -180,13 +191,20 @@ func printUsers(w io.Writer, f *fixtures.Fixture) {
 }
 
 // loadRoutes reads endpoint paths and field names from a target file.
-func loadRoutes(path string) (server.Routes, error) {
+func loadRoutes(path string) (server.Routes, *harness.TargetFile, error) {
 	if path == "" {
-		return server.DefaultRoutes(), nil
+		return server.DefaultRoutes(), nil, nil
 	}
 	t, err := harness.LoadTargetFile(path)
 	if err != nil {
-		return server.Routes{}, err
+		return server.Routes{}, nil, err
 	}
-	return t.Routes(), nil
+	return t.Routes(), t, nil
+}
+
+// flagGiven reports whether the command line set the flag.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }

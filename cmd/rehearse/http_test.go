@@ -44,9 +44,7 @@ var (
 func startServe(t *testing.T, bin string, extra ...string) servedTarget {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--quiet",
-		"--routes", "testdata/http/target.yaml",
-		"--signing-key-file", "testdata/http/signing.key",
-		"--admin-password", "rehearse-default-pw"}, extra...)
+		"--routes", "testdata/http/target.yaml"}, extra...) // signing key and admin's default password come from the target file
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
