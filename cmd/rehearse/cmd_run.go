@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/reports"
 )
 
 func init() {
@@ -28,6 +29,7 @@ with probes sampling logins and tokens while the operation runs. Prints
 progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
 2 invalid input or the harness could not run a scenario.`, stderr)
 	out := fs.String("out", "", "write the results as JSON to this file")
+	reportDir := fs.String("report-dir", "", "write the reports (report.md, report.html, junit.xml, results.json) into this folder")
 	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
 	verbose := fs.Bool("v", false, "print every expectation, not only failures")
 	provider := addProviderFlags(fs)
@@ -86,12 +88,21 @@ progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
 			errored++
 		}
 	}
+	rf := harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: results}
 	if *out != "" {
-		rf := harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: results}
 		if err := writeJSON(*out, rf); err != nil {
 			return fail(stderr, "run", err)
 		}
 		fmt.Fprintf(stdout, "results written to %s\n", *out)
+	}
+	if *reportDir != "" {
+		written, err := reports.WriteAll(*reportDir, &rf, reports.Options{})
+		if err != nil {
+			return fail(stderr, "run", err)
+		}
+		for _, p := range written {
+			fmt.Fprintf(stderr, "report written to %s\n", p)
+		}
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed, %d errors in %s\n", passed, failed, errored, time.Since(started).Round(time.Millisecond))
 	switch {

@@ -176,3 +176,67 @@ func TestGuardRefusesUnmarkedDatabase(t *testing.T) {
 		t.Errorf("reinit on a marked database: %s", errs)
 	}
 }
+
+// run --report-dir writes the four reports; report re-renders any format
+// from the results file and refuses a bad one with exit 2.
+func TestReportDirAndReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"seed-flow-atomic.yaml", "seed-flow-two-phase.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../../scenarios", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	out := filepath.Join(t.TempDir(), "reports")
+	code, stdout, stderr := rehearse(t, "run", dir, "--report-dir", out)
+	// Reports are written whatever the verdicts; exit 1 would only mean an
+	// expectation failed in this run.
+	if code != exitOK && code != exitFailed {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, name := range []string{"report.md", "report.html", "junit.xml", "results.json"} {
+		path := filepath.Join(out, name)
+		if !strings.Contains(stderr, "report written to "+path+"\n") {
+			t.Errorf("stderr does not name %s:\n%s", path, stderr)
+		}
+		if info, err := os.Stat(path); err != nil || info.Size() == 0 {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	for _, want := range []string{"**Question:** Will \"Restore into clean system (reinit first)\" break auth?", "## Strategies side by side", "## Scenario seed-flow-atomic", "## Scenario seed-flow-two-phase"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+
+	results := filepath.Join(out, "results.json")
+	code, stdout, stderr = rehearse(t, "report", results, "--format", "junit")
+	if code != exitOK || !strings.HasPrefix(stdout, "<?xml") || !strings.Contains(stdout, `<testcase name="seed-flow-atomic"`) {
+		t.Errorf("report --format junit: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	html := filepath.Join(t.TempDir(), "r.html")
+	if code, _, stderr = rehearse(t, "report", results, "--out", html); code != exitOK {
+		t.Errorf("report --out r.html: exit %d: %s", code, stderr)
+	} else if b, _ := os.ReadFile(html); !strings.Contains(string(b), `<svg class="timeline"`) {
+		t.Error("report --out r.html did not write HTML with a timeline")
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	for content, want := range map[string]string{
+		`{"version": 99, "results": []}`:           "results format version 99 is not supported",
+		`{"version": 1, "results": [], "x": 1}`:    `unknown field "x"`,
+		"not json":                                 "not a results file",
+		`{"version": 1, "results": [{"name": 3}]}`: "line 1, column",
+	} {
+		os.WriteFile(bad, []byte(content), 0o644)
+		code, stdout, stderr := rehearse(t, "report", bad)
+		if code != exitError || !strings.Contains(stderr, "rehearse report: "+bad+": ") || !strings.Contains(stderr, want) || stdout != "" {
+			t.Errorf("report of %s: exit %d, stderr %q; want exit 2 naming the file and saying %q", content, code, stderr, want)
+		}
+	}
+	if code, _, stderr := rehearse(t, "report", results, "--format", "pdf"); code != exitError || !strings.Contains(stderr, `unknown format "pdf"`) {
+		t.Errorf("unknown format: exit %d %s", code, stderr)
+	}
+}

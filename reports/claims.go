@@ -1,0 +1,318 @@
+package reports
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/restore"
+)
+
+// Verdict on one of the seed's claims, for one system and strategy.
+type Verdict string
+
+const (
+	Held        Verdict = "held"
+	Refuted     Verdict = "refuted"
+	NotMeasured Verdict = "not measured"
+)
+
+// Claim is one statement of the seed document, judged on a run's measurements.
+type Claim struct {
+	ID       string  // stable key, e.g. "admin-new-id"
+	Seed     string  // what the seed says, and where
+	Verdict  Verdict // held, refuted or not measured
+	Evidence string  // the measurements the verdict rests on
+}
+
+// seedClaims are the seed document's claims in the order the report lists
+// them; each judge reads only the Result.
+var seedClaims = []struct {
+	id, seed string
+	judge    func(m measures, f fmtr) (Verdict, string)
+}{
+	{"call-completes", `The API call completes and its caller stays authenticated during it (summary 1, conclusion 1)`, judgeCallCompletes},
+	{"users-deleted-in-window", `Between reinit and restore every user except admin is gone (summary 2, issue 4: "count() = 1")`, judgeUsersDeleted},
+	{"admin-new-id", `Reinit recreates admin with a new id ("id = 1 (NEW ID!)"), so the caller's session points to a deleted user (issue 1, root cause)`, judgeAdminNewID},
+	{"auth-window", `There is a window in which auth is broken (summary 4)`, judgeAuthWindow},
+	{"window-5-30s", `The window lasts about 5-30 seconds, depending on backup size (summary 4, timeline "T+2s-30s")`, judgeWindowLength},
+	{"only-admin-default-password", `In the window only the new admin can log in, with the reinit's default password (timeline T+1s, conclusion 4)`, judgeOnlyAdmin},
+	{"tokens-refused-after-reinit", `From the reinit on, old tokens are refused ("All JWT tokens invalid", timeline T+1s)`, judgeRefusedAfterReinit},
+	{"old-token-401-after", `The old token gets 401 after the restore: all JWT tokens and sessions are invalidated, the caller's included (issue 3, test plan "Expected: 401")`, judgeOldToken401},
+	{"no-impersonation", `An old token can only fail: the user it names is deleted, not replaced (issue 3)`, judgeNoImpersonation},
+	{"users-restored", `After the restore all users are back (conclusion 5)`, judgeUsersRestored},
+	{"passwords-restored", `Original passwords are restored and the reinit's default password stops working (issue 2, conclusion 6)`, judgePasswordsRestored},
+	{"must-log-in-again", `Users must log in again, with their original credentials (conclusion 7)`, judgeMustLogIn},
+	{"foreign-keys-intact", `After the restore foreign keys point to existing rows again (foreign key references)`, judgeForeignKeys},
+}
+
+// Claims judges the seed's claims on one scenario's measurements.
+func Claims(r *harness.Result) []Claim { return claims(r, fmtr{}) }
+
+func claims(r *harness.Result, f fmtr) []Claim {
+	m := measure(r)
+	out := make([]Claim, 0, len(seedClaims))
+	for _, c := range seedClaims {
+		v, ev := c.judge(m, f)
+		if m.errored && v != NotMeasured {
+			v, ev = NotMeasured, "the harness could not run the scenario"
+		}
+		out = append(out, Claim{ID: c.id, Seed: c.seed, Verdict: v, Evidence: ev})
+	}
+	return out
+}
+
+func judgeCallCompletes(m measures, f fmtr) (Verdict, string) {
+	r := m.r
+	if r.Operation == "manual" {
+		return NotMeasured, "the manual path makes no API call"
+	}
+	if r.Facts.OperationStatus == 0 {
+		return NotMeasured, "the call got no response"
+	}
+	if r.Facts.OperationStatus != 200 {
+		return Refuted, fmt.Sprintf("restore_from_file answered %d: %s", r.Facts.OperationStatus, r.Facts.OperationBody)
+	}
+	ev := "restore_from_file answered 200"
+	if at, ok := phaseAt(r, "response sent"); ok {
+		ev += " at " + f.at(at)
+	}
+	return Held, ev + ", authorised by the caller's token"
+}
+
+func judgeUsersDeleted(m measures, f fmtr) (Verdict, string) {
+	r := m.r
+	if !m.window {
+		if m.r.Strategy == string(restore.Atomic) {
+			return Refuted, "no in-between state is visible: reinit and restore commit in one transaction" + accessEvidence(m, f)
+		}
+		return NotMeasured, "the harness did not look into the window"
+	}
+	ev := fmt.Sprintf("%d of %d users existed between the reinit and restore commits (window %s)", r.Facts.UsersInWindow, r.Facts.UsersBefore, f.ms(r.Facts.WindowMS))
+	if r.Facts.UsersInWindow == 1 {
+		return Held, ev
+	}
+	return Refuted, ev
+}
+
+func accessEvidence(m measures, f fmtr) string {
+	if len(m.access) == 0 {
+		return ""
+	}
+	return "; " + m.outageText(f)
+}
+
+func judgeAdminNewID(m measures, f fmtr) (Verdict, string) {
+	fc := m.r.Facts
+	if fc.AdminIDBefore == 0 {
+		return NotMeasured, "admin's id before the operation is unknown"
+	}
+	after, when := fc.AdminIDAfterReinit, "after the reinit"
+	if after == 0 {
+		after, when = fc.AdminIDAfter, "after the operation (the state between reinit and restore is never visible)"
+	}
+	ev := fmt.Sprintf("admin's id: %d before, %d %s, %d at the end", fc.AdminIDBefore, after, when, fc.AdminIDAfter)
+	if after != fc.AdminIDBefore {
+		return Held, ev
+	}
+	return Refuted, ev
+}
+
+func judgeAuthWindow(m measures, f fmtr) (Verdict, string) {
+	if len(m.access) == 0 {
+		return NotMeasured, "no probe with an original password or an old token"
+	}
+	if m.longest != nil {
+		return Held, m.outageText(f)
+	}
+	return Refuted, m.outageText(f)
+}
+
+func judgeWindowLength(m measures, f fmtr) (Verdict, string) {
+	if len(m.access) == 0 {
+		return NotMeasured, "no probe with an original password or an old token"
+	}
+	if m.longest == nil {
+		return Refuted, "there is no window: " + m.outageText(f)
+	}
+	ev := fmt.Sprintf("the longest window was %s with fixture %s (%s)", f.ms(m.longest.LongestMS), m.r.Fixture, m.longest.Name)
+	if m.window {
+		ev += fmt.Sprintf("; reinit commit to restore commit: %s", f.ms(m.r.Facts.WindowMS))
+	}
+	if m.longest.LongestMS >= 5000 && m.longest.LongestMS <= 30000 {
+		return Held, ev
+	}
+	return Refuted, ev
+}
+
+// judgeOnlyAdmin rests on who existed in the window: the harness looked
+// right after the reinit committed. Probe samples only support it: a login
+// near either commit may see the other side of it, since a commit becomes
+// visible before the engine records it.
+func judgeOnlyAdmin(m measures, f fmtr) (Verdict, string) {
+	r := m.r
+	if !m.window {
+		if len(m.access) > 0 && m.longest == nil {
+			return Refuted, "there is no window: " + m.outageText(f)
+		}
+		return NotMeasured, "no window was observed"
+	}
+	if r.Facts.UsersInWindow != 1 || r.Facts.AdminIDAfterReinit == 0 {
+		return Refuted, fmt.Sprintf("%d of %d users existed in the window (admin's id there: %d)", r.Facts.UsersInWindow, r.Facts.UsersBefore, r.Facts.AdminIDAfterReinit)
+	}
+	ev := fmt.Sprintf("admin was the only one of %d users in the window (id %d)", r.Facts.UsersBefore, r.Facts.AdminIDAfterReinit)
+	d := m.defaultLogin
+	if d == nil {
+		return Held, ev + "; no probe tried the default password"
+	}
+	ev += fmt.Sprintf("; admin with the default password, logins sent in the window: %s accepted, %s refused (%s)", f.n(d.InWindowOK), f.n(d.InWindowBad), d.Name)
+	if d.InWindowOK == 0 && d.InWindowBad > 0 {
+		return Refuted, ev
+	}
+	return Held, ev
+}
+
+// judgeRefusedAfterReinit reads the samples of old-token probes taken after
+// the reinit committed.
+func judgeRefusedAfterReinit(m measures, f fmtr) (Verdict, string) {
+	r := m.r
+	reinit, ok := phaseAt(r, restore.PhaseReinitCommitted)
+	if !ok {
+		return NotMeasured, "no reinit phase was recorded"
+	}
+	var held, refuted []string
+	for _, p := range r.Probes {
+		if p.Kind != "profile" {
+			continue
+		}
+		accepted, refusedN, firstOK := 0, 0, 0.0
+		for _, s := range r.Timeline.Samples {
+			if s.Probe != p.Name || s.AtMS < reinit {
+				continue
+			}
+			if s.OK {
+				if accepted == 0 {
+					firstOK = s.AtMS
+				}
+				accepted++
+			} else {
+				refusedN++
+			}
+		}
+		switch {
+		case accepted > 0:
+			refuted = append(refuted, fmt.Sprintf("token %s (probe %s) was accepted after the reinit, first at %s", p.Target, p.Name, f.at(firstOK)))
+		case refusedN > 0:
+			held = append(held, fmt.Sprintf("token %s (probe %s) was refused in all %s samples after the reinit", p.Target, p.Name, f.n(refusedN)))
+		}
+	}
+	if len(refuted) > 0 {
+		return Refuted, strings.Join(refuted, "; ")
+	}
+	if len(held) > 0 {
+		return Held, strings.Join(held, "; ")
+	}
+	return NotMeasured, "no probe calls profile with an old token"
+}
+
+func judgeOldToken401(m measures, f fmtr) (Verdict, string) {
+	if len(m.r.Tokens) == 0 {
+		return NotMeasured, "no token was seeded"
+	}
+	if len(m.workAfter) > 0 {
+		return Refuted, worksAgain(m.workAfter, f)
+	}
+	var parts []string
+	for _, t := range m.r.Tokens {
+		parts = append(parts, fmt.Sprintf("%s (%s, %s): %s before, %s after", t.Name, t.User, f.fingerprint(t.Fingerprint), status(t.Before), status(t.After)))
+		if t.After != 401 {
+			return Refuted, fmt.Sprintf("token %s got %s after the restore", t.Name, status(t.After))
+		}
+	}
+	return Held, strings.Join(parts, "; ")
+}
+
+func worksAgain(ts []harness.TokenFate, f fmtr) string {
+	var parts []string
+	for _, t := range ts {
+		as := ""
+		if t.AfterAs != "" {
+			as = " as " + t.AfterAs
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s, %s) is accepted after the restore%s (200)", t.Name, t.User, f.fingerprint(t.Fingerprint), as))
+	}
+	return strings.Join(parts, "; ") + ": the old token works again"
+}
+
+func judgeNoImpersonation(m measures, f fmtr) (Verdict, string) {
+	if len(m.impostors) > 0 {
+		return Refuted, strings.Join(m.impostors, "; ")
+	}
+	if len(m.r.Tokens) == 0 {
+		return NotMeasured, "no token was seeded"
+	}
+	return Held, fmt.Sprintf("no old token authenticated as another user (%s checked after the operation)", plural(len(m.r.Tokens), "token", "tokens"))
+}
+
+func judgeUsersRestored(m measures, f fmtr) (Verdict, string) {
+	v, ev := judgeInvariants(m.r, "ids_unchanged", "counts_match_backup")
+	return v, f.text(ev)
+}
+
+func judgeForeignKeys(m measures, f fmtr) (Verdict, string) {
+	v, ev := judgeInvariants(m.r, "foreign_keys")
+	return v, f.text(ev)
+}
+
+func judgeInvariants(r *harness.Result, names ...string) (Verdict, string) {
+	v := Held
+	var ev []string
+	for _, n := range names {
+		c, ok := invariant(r, n)
+		if !ok {
+			return NotMeasured, n + " was not measured"
+		}
+		if !c.OK {
+			v = Refuted
+		}
+		ev = append(ev, c.Evidence)
+	}
+	return v, strings.Join(ev, "; ")
+}
+
+func judgePasswordsRestored(m measures, f fmtr) (Verdict, string) {
+	v, ev := judgeInvariants(m.r, "hashes_match_backup")
+	ev = f.text(ev)
+	if v == NotMeasured {
+		return v, ev
+	}
+	for _, o := range m.r.Expectations {
+		if o.Kind != "login" {
+			continue
+		}
+		ev += fmt.Sprintf("; %s: %s", o.Subject, f.text(o.Measured))
+		if !o.Pass {
+			v = Refuted
+		}
+	}
+	return v, ev
+}
+
+func judgeMustLogIn(m measures, f fmtr) (Verdict, string) {
+	if len(m.r.Tokens) == 0 {
+		return NotMeasured, "no token was seeded"
+	}
+	if len(m.workAfter) > 0 {
+		return Refuted, "no need to: " + worksAgain(m.workAfter, f)
+	}
+	ev := fmt.Sprintf("old tokens refused after the operation: %d of %d", len(m.r.Tokens), len(m.r.Tokens))
+	for _, o := range m.r.Expectations {
+		if o.Kind == "login" && strings.Contains(o.Subject, "original password") {
+			if !o.Pass {
+				return Refuted, ev + ", and logging in again fails: " + f.text(o.Measured)
+			}
+			ev += "; " + o.Subject + ": " + f.text(o.Measured)
+		}
+	}
+	return Held, ev
+}

@@ -1,0 +1,20 @@
+// Package reports turns the results of a rehearsal (harness.RunFile) into
+// the auth-impact report the seed document tried to write by hand, now from
+// measurements, in four formats:
+//
+//   - md: the Markdown report: the question and a one-line answer, an
+//     executive summary, the measured timeline, outage windows per probe, the
+//     fate of every seeded token, the invariants, the seed's claims held or
+//     refuted with evidence, a side-by-side comparison of strategies and the
+//     recommendation that follows;
+//   - html: one self-contained file with the same tables and an inline SVG
+//     timeline (a lane per probe, phase markers, window lengths);
+//   - junit: JUnit XML for CI, one test case per scenario;
+//   - json: the results file itself (results.schema.json, versioned).
+//
+// It runs nothing: every verdict is derived from a Result. Secrets never
+// appear in clear: tokens, password hashes and the fixture's passwords are
+// replaced by short fingerprints before anything is rendered.
+//
+// See README.md for the results format and its versioning.
+package reports

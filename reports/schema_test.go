@@ -1,0 +1,276 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// The schema is generated from the Go types the results file is encoded
+// from, with their doc comments as descriptions, so it cannot say something
+// the code does not do. This test fails when results.schema.json is stale.
+func TestSchemaUpToDate(t *testing.T) {
+	got, err := generateSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile("results.schema.json", got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !bytes.Equal(got, schemaJSON) {
+		t.Fatal("results.schema.json is out of date with harness/result.go: run go test ./reports -run TestSchemaUpToDate -update (and bump harness.ResultsVersion if a field changed meaning or went away)")
+	}
+}
+
+const schemaDescription = "The results of a rehearse run (rehearse run --out, or results.json of --report-dir): every measurement the reports are made from. " +
+	"Versioned: `version` changes when a field changes meaning or goes away; readers refuse versions they do not know, and unknown fields. " +
+	"Times relative to the operation are in milliseconds (float); durations in nanoseconds (integer); timestamps RFC 3339. Secrets appear only as fingerprints."
+
+func generateSchema() ([]byte, error) {
+	docs, err := fieldDocs(filepath.Join("..", "harness"))
+	if err != nil {
+		return nil, err
+	}
+	g := &schemaGen{docs: docs, defs: map[string]any{}}
+	root := g.object(reflect.TypeOf(harness.RunFile{}))
+	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+	root["$id"] = "https://rehearse.dev/schemas/results.schema.json"
+	root["title"] = "rehearse results"
+	root["description"] = schemaDescription
+	root["$defs"] = g.defs
+	b, err := json.MarshalIndent(root, "", "  ")
+	return append(b, '\n'), err
+}
+
+// constraints the Go types cannot express.
+var schemaExtras = map[string]map[string]any{
+	"RunFile.version": {"const": harness.ResultsVersion},
+	"Result.status":   {"enum": []string{harness.Passed, harness.Failed, harness.Errored}},
+}
+
+type schemaGen struct {
+	docs map[string]string // "Type.Field" → doc comment
+	defs map[string]any
+}
+
+var (
+	timeType     = reflect.TypeOf(time.Time{})
+	durationType = reflect.TypeOf(time.Duration(0))
+)
+
+func (g *schemaGen) object(t reflect.Type) map[string]any {
+	props := map[string]any{}
+	required := []string{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		omitempty := strings.Contains(opts, "omitempty")
+		p := g.typeSchema(f.Type, !omitempty)
+		if doc := g.docs[t.Name()+"."+f.Name]; doc != "" {
+			p["description"] = doc
+		}
+		if f.Type == durationType {
+			p["description"] = strings.TrimSpace(p["description"].(string) + " (nanoseconds)")
+		}
+		for k, v := range schemaExtras[t.Name()+"."+name] {
+			p[k] = v
+		}
+		props[name] = p
+		if !omitempty {
+			required = append(required, name)
+		}
+	}
+	return map[string]any{"type": "object", "properties": props, "required": required, "additionalProperties": false}
+}
+
+// typeSchema maps a Go type to its JSON encoding; nullable is set for
+// fields always written, where a nil slice encodes as null.
+func (g *schemaGen) typeSchema(t reflect.Type, nullable bool) map[string]any {
+	switch {
+	case t == timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case t == durationType:
+		return map[string]any{"type": "integer", "description": ""}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return g.typeSchema(t.Elem(), false)
+	case reflect.Struct:
+		if _, ok := g.defs[t.Name()]; !ok {
+			g.defs[t.Name()] = nil // placeholder against recursion
+			g.defs[t.Name()] = g.object(t)
+		}
+		return map[string]any{"$ref": "#/$defs/" + t.Name()}
+	case reflect.Slice:
+		s := map[string]any{"type": "array", "items": g.typeSchema(t.Elem(), false)}
+		if nullable {
+			s["type"] = []string{"array", "null"}
+		}
+		return s
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	}
+	return map[string]any{}
+}
+
+// fieldDocs reads the doc and line comments of struct fields in dir's Go
+// files: "Type.Field" → text.
+func fieldDocs(dir string) (map[string]string, error) {
+	docs := map[string]string{}
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	fset := token.NewFileSet()
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
+		if err != nil {
+			return nil, err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return true
+			}
+			for _, fld := range st.Fields.List {
+				text := strings.TrimSpace(fld.Doc.Text() + " " + fld.Comment.Text())
+				text = strings.Join(strings.Fields(text), " ")
+				for _, n := range fld.Names {
+					if text != "" {
+						docs[ts.Name.Name+"."+n.Name] = text
+					}
+				}
+			}
+			return true
+		})
+	}
+	return docs, nil
+}
+
+func compileSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("results.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("results.schema.json")
+	if err != nil {
+		t.Fatalf("the shipped schema does not compile: %v", err)
+	}
+	return s
+}
+
+func validateJSON(s *jsonschema.Schema, data []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	return s.Validate(inst)
+}
+
+// The JSON of a real run, plain and normalized, is valid against the
+// published schema, and reads back to the same results.
+func TestJSONMatchesSchema(t *testing.T) {
+	rf := realRun(t)
+	s := compileSchema(t)
+	for _, normalize := range []bool{false, true} {
+		data := render(t, "json", rf, Options{Normalize: normalize})
+		if err := validateJSON(s, data); err != nil {
+			t.Errorf("normalize=%t: results JSON is not valid against results.schema.json:\n%v", normalize, err)
+		}
+		back, err := ReadJSON(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("normalize=%t: ReadJSON of our own output: %v", normalize, err)
+		}
+		if !normalize && !bytes.Equal(render(t, "json", back, Options{}), data) {
+			t.Error("json → ReadJSON → json is not the identity")
+		}
+	}
+}
+
+// Each way a results file can be wrong is caught by the schema and by
+// ReadJSON, with a message that says what is wrong.
+func TestBrokenResultsAreRejected(t *testing.T) {
+	s := compileSchema(t)
+	good := render(t, "json", realRun(t), Options{})
+	cases := []struct {
+		name   string
+		change func(m map[string]any)
+		msg    string
+	}{
+		{"missing results", func(m map[string]any) { delete(m, "results") }, ""},
+		{"newer version", func(m map[string]any) { m["version"] = 2 }, "results format version 2 is not supported: this rehearse reads version 1"},
+		{"no version", func(m map[string]any) { delete(m, "version") }, `no "version" field`},
+		{"unknown field", func(m map[string]any) { m["colour"] = "blue" }, `unknown field "colour"`},
+		{"missing required field of a result", func(m map[string]any) {
+			delete(m["results"].([]any)[0].(map[string]any), "status")
+		}, ""},
+		{"unknown status", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["status"] = "flaky" }, ""},
+		{"wrong type", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["duration_ns"] = "slow" }, `field "results.duration_ns"`},
+		{"null result", func(m map[string]any) { m["results"].([]any)[0] = nil }, "results[0] is null"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var m map[string]any
+			if err := json.Unmarshal(good, &m); err != nil {
+				t.Fatal(err)
+			}
+			c.change(m)
+			bad, _ := json.Marshal(m)
+			if err := validateJSON(s, bad); err == nil {
+				t.Error("the schema accepted it")
+			}
+			_, err := ReadJSON(bytes.NewReader(bad))
+			switch {
+			case c.msg == "":
+			case err == nil:
+				t.Error("ReadJSON accepted it")
+			case !strings.Contains(err.Error(), c.msg):
+				t.Errorf("ReadJSON: %v\nwant it to say: %s", err, c.msg)
+			}
+		})
+	}
+	for _, in := range []string{"", "[]", `{"version": 1,`, `{"version": "one"}`, `{"version": 1, "results": []} {}`} {
+		if _, err := ReadJSON(strings.NewReader(in)); err == nil {
+			t.Errorf("ReadJSON(%q) accepted it", in)
+		}
+	}
+}
