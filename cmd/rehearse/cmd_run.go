@@ -23,13 +23,16 @@ func init() {
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", `run [flags] [PATH...]
 
-Runs each scenario against its own PostgreSQL database (one throwaway cluster
-for the whole run, one database per scenario cloned from a seeded template),
-with probes sampling logins and tokens while the operation runs. Prints
-progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
-2 invalid input or the harness could not run a scenario.`, stderr)
-	out := fs.String("out", "", "write the results as JSON to this file")
-	reportDir := fs.String("report-dir", "", "write the reports (report.md, report.html, junit.xml, results.json) into this folder")
+Runs each scenario against its own PostgreSQL database (one server for the
+whole run: a throwaway cluster by default, a container, or an existing server;
+one database per scenario cloned from a seeded template), with probes
+sampling logins and tokens while the operation runs. Prints progress and a
+summary, and writes the results and the auth-impact reports (report.md,
+report.html, junit.xml, results.json) into --report-dir. Exit code: 0 all
+passed, 1 an expectation failed, 2 invalid input or the harness could not
+run a scenario.`, stderr)
+	out := fs.String("out", "", "also write the results as JSON to this file")
+	reportDir := fs.String("report-dir", "results", "write report.md, report.html, junit.xml and results.json into this folder (\"\" for none)")
 	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
 	verbose := fs.Bool("v", false, "print every expectation, not only failures")
 	provider := addProviderFlags(fs)
@@ -54,6 +57,7 @@ progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
 	}
 	defer prov.Close()
 	runner := &harness.Runner{Provider: prov}
+	defer runner.Close()
 
 	results := make([]*harness.Result, len(scenarios))
 	var mu sync.Mutex
@@ -101,7 +105,7 @@ progress and a summary. Exit code: 0 all passed, 1 an expectation failed,
 			return fail(stderr, "run", err)
 		}
 		for _, p := range written {
-			fmt.Fprintf(stderr, "report written to %s\n", p)
+			fmt.Fprintf(stdout, "report written to %s\n", p)
 		}
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed, %d errors in %s\n", passed, failed, errored, time.Since(started).Round(time.Millisecond))

@@ -30,7 +30,7 @@ func TestInterruptedContainerRunLeavesNoContainer(t *testing.T) {
 		t.Fatalf("image %s missing (%v): run make pg-image, or set REHEARSE_SKIP_CONTAINER=1", pgcontainer.ImageName(""), err)
 	}
 	bin := buildRehearse(t)
-	cmd := exec.Command(bin, "run", "--provider", "container", "../../scenarios")
+	cmd := exec.Command(bin, "run", "--provider", "container", "--report-dir", t.TempDir(), "../../scenarios")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
