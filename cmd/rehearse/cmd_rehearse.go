@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/reports"
 )
 
 //go:embed rehearsal/default.yaml
@@ -43,7 +44,8 @@ Exit code: 0 passed, 1 an expectation failed, 2 could not run.`, stderr)
 	scenario := fs.String("scenario", "", "scenario file with target: http (default: the built-in rehearsal)")
 	targetFile := fs.String("target-file", "", "target file: endpoint paths, field names, admin, signing key (overrides the scenario's)")
 	backup := fs.String("backup", "", "dumpdata backup to upload (default: one taken from --dsn just before)")
-	out := fs.String("out", "", "write the results as JSON to this file")
+	out := fs.String("out", "", "also write the results as JSON to this file")
+	reportDir := fs.String("report-dir", "results", "write the auth-impact report (report.md, report.html), junit.xml and results.json into this folder (\"\" for none)")
 	allow := fs.Bool("allow-unmarked", false, "rehearse although the database of --dsn is not marked as a rehearsal target")
 	verbose := fs.Bool("v", false, "print every expectation, not only failures")
 	positional, code, ok := parse(fs, args)
@@ -84,12 +86,21 @@ Exit code: 0 passed, 1 an expectation failed, 2 could not run.`, stderr)
 	fmt.Fprintf(stdout, "rehearse: %s against %s\n", s.Name, describeTarget(*target, s))
 	res := runner.Run(ctx, s)
 	printResult(stdout, res, *verbose)
+	rf := harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: []*harness.Result{res}}
 	if *out != "" {
-		rf := harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: []*harness.Result{res}}
 		if err := writeJSON(*out, rf); err != nil {
 			return fail(stderr, "rehearse", err)
 		}
 		fmt.Fprintf(stdout, "results written to %s\n", *out)
+	}
+	if *reportDir != "" {
+		written, err := reports.WriteAll(*reportDir, &rf, reports.Options{})
+		if err != nil {
+			return fail(stderr, "rehearse", err)
+		}
+		for _, p := range written {
+			fmt.Fprintf(stdout, "report written to %s\n", p)
+		}
 	}
 	if res.Status == harness.Errored {
 		fmt.Fprintf(stderr, "rehearse rehearse: %s\n", res.Error)

@@ -119,9 +119,14 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 		t.Parallel()
 		st := startServe(t, bin)
 		out := filepath.Join(t.TempDir(), "results.json")
-		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario, "--out", out)
+		reportDir := t.TempDir()
+		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario, "--out", out, "--report-dir", reportDir)
 		if code != exitOK {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		md, err := os.ReadFile(filepath.Join(reportDir, "report.md"))
+		if err != nil || !strings.Contains(string(md), "http-custom-target") {
+			t.Errorf("auth-impact report: %v\n%s", err, md)
 		}
 		rf := readResults(t, out)
 		r := rf.Results[0]
@@ -139,7 +144,7 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 		t.Parallel()
 		st := startServe(t, bin, "--strategy", "atomic")
 		out := filepath.Join(t.TempDir(), "results.json")
-		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario, "--out", out)
+		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario, "--out", out, "--report-dir", "")
 		if code != exitOK {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
@@ -156,7 +161,7 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 	t.Run("defect no-revocation fails", func(t *testing.T) {
 		t.Parallel()
 		st := startServe(t, bin, "--defect", "no-revocation")
-		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario)
+		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", scenario, "--report-dir", "")
 		if code != exitFailed {
 			t.Fatalf("exit %d, want 1 (an expectation failed)\n%s\n%s", code, stdout, stderr)
 		}
@@ -174,7 +179,7 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 		t.Parallel()
 		st := startServe(t, bin)
 		// The built-in rehearsal speaks DESIGN.md's defaults; this server does not.
-		code, stdout, _ := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn)
+		code, stdout, _ := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--report-dir", "")
 		if code != exitError || !strings.Contains(stdout, "answered 404: is that the login endpoint? (set login.path in the target file)") {
 			t.Errorf("exit %d:\n%s", code, stdout)
 		}

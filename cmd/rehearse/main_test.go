@@ -166,7 +166,7 @@ func TestGuardRefusesUnmarkedDatabase(t *testing.T) {
 		{"restore", "--dsn", dsn, "--from-file", file, "--with-reinit"},
 		{"serve", "--dsn", dsn, "--addr", "127.0.0.1:0"},
 		// Port 9 (discard) on loopback: the guard refuses before any request.
-		{"rehearse", "--target", "http://127.0.0.1:9", "--dsn", dsn},
+		{"rehearse", "--target", "http://127.0.0.1:9", "--dsn", dsn, "--report-dir", ""},
 	} {
 		code, _, errs := rehearse(t, args...)
 		if code != exitError || !strings.Contains(errs, "is not marked as a rehearsal target") || !strings.Contains(errs, "rehearse mark") {
