@@ -93,11 +93,13 @@ func ReinitConfig(defaultPassword string, revokeTokens bool) reinit.Config {
 // RevokeAll revokes every token issued up to and including the second of now:
 // tokens carry iat in whole seconds, so the cutoff is the next second, and the
 // server issues tokens with iat no earlier than the cutoff (see IssueTime).
-// The cutoff only moves forward.
+// The cutoff moves forward by at least one second each time: a token issued
+// between two reinits in the same second carries iat = the first cutoff, and
+// the second reinit must revoke it too.
 func RevokeAll(ctx context.Context, tx pgx.Tx, now time.Time) error {
 	cutoff := now.Unix() + 1
 	_, err := tx.Exec(ctx, `INSERT INTO `+RevocationTable+` (id, revoked_before) VALUES (1, $1)
-ON CONFLICT (id) DO UPDATE SET revoked_before = GREATEST(`+RevocationTable+`.revoked_before, EXCLUDED.revoked_before)`, cutoff)
+ON CONFLICT (id) DO UPDATE SET revoked_before = GREATEST(`+RevocationTable+`.revoked_before + 1, EXCLUDED.revoked_before)`, cutoff)
 	if err != nil {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}

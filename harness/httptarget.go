@@ -168,7 +168,7 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 	var mu sync.Mutex
 	var pending []watchEvent
 	cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
-		var ev watchEvent
+		ev := watchEvent{received: time.Now()}
 		if n.Channel == watchChannel && json.Unmarshal([]byte(n.Payload), &ev) == nil {
 			mu.Lock()
 			pending = append(pending, ev)
@@ -194,11 +194,19 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 		if err := conn.PgConn().WaitForNotification(ctx); err != nil {
 			return
 		}
-		now := time.Now()
-		// A commit queues all of its transaction's notifications at once: a
-		// round trip makes sure every one of them has been read.
-		if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
-			return
+		// A commit sends all of its transaction's notifications in one
+		// burst: read until the line is quiet, so that a transaction is
+		// judged on all of its statements.
+		for {
+			quiet, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
+			err := conn.PgConn().WaitForNotification(quiet)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				break
+			}
 		}
 		mu.Lock()
 		batch := pending
@@ -209,16 +217,16 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 			switch {
 			case reinitTx == 0 && last.Users < before:
 				reinitTx = last.TxID
-				ru.rec.phase(restore.PhaseReinitCommitted, last.stamp(now))
+				ru.rec.phase(restore.PhaseReinitCommitted, tx[0].received)
 				ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = last.Users, last.AdminID
 				ru.startWindowActions(ctx, errs)
 			case reinitTx == 0 && first.Users < before:
 				// Users went and came back in one transaction: reinit and
 				// restore committed together, nobody saw a window.
-				ru.rec.phase("reinit and restore committed in one transaction", last.stamp(now))
+				ru.rec.phase("reinit and restore committed in one transaction", tx[0].received)
 				return
 			case reinitTx != 0 && last.Users >= before:
-				ru.rec.phase(restore.PhaseRestoreCommitted, last.stamp(now))
+				ru.rec.phase(restore.PhaseRestoreCommitted, tx[0].received)
 				return
 			}
 		}
@@ -231,16 +239,9 @@ type watchEvent struct {
 	TxID    int64  `json:"txid"`
 	Users   int    `json:"users"`
 	AdminID int64  `json:"admin_id"`
-	// At is the server's clock at the statement; a transaction's last
-	// statement stamps its commit (the server is on this host: loopback).
-	At time.Time `json:"at"`
-}
-
-func (ev watchEvent) stamp(received time.Time) time.Time {
-	if ev.At.IsZero() || ev.At.After(received) {
-		return received
-	}
-	return ev.At
+	// received stamps the commit: PostgreSQL signals listeners after the
+	// transaction became visible, so no probe sent later sees the state before.
+	received time.Time
 }
 
 // byTransaction groups events by transaction, in the order they arrived.
@@ -281,7 +282,7 @@ func installWatchTrigger(ctx context.Context, conn *pgx.Conn, usersTable, admin 
 	fn := `CREATE OR REPLACE FUNCTION ` + watchFunction + `() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
   -- clock_timestamp() keeps payloads distinct: NOTIFY drops duplicates
-  -- within a transaction, and the last statement's state is the one that counts.
+  -- within a transaction, and every statement's state counts.
   PERFORM pg_notify('` + watchChannel + `', json_build_object(
     'op', TG_OP, 'txid', txid_current(), 'at', clock_timestamp(),
     'users', (SELECT count(*) FROM ` + usersTable + `),

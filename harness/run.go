@@ -343,6 +343,13 @@ func (ru *run) obtainTokens(ctx context.Context) error {
 			}
 		}
 		before := ru.cl.profile(ctx, ru.tokens[name])
+		if before.Status != 200 {
+			hint := "is profile.path or profile.auth_scheme wrong?"
+			if spec.Mint {
+				hint = "is the signing key the system's?"
+			}
+			return fmt.Errorf("%s: token %q does not authenticate before the operation: GET %s answered %d %s; %s", spec.Pos, name, ru.routes.Profile, before.Status, before.field("detail"), hint)
+		}
 		ru.res.Tokens = append(ru.res.Tokens, TokenFate{Name: name, User: spec.User, Fingerprint: token.Fingerprint(ru.tokens[name]), Before: before.Status})
 	}
 	return nil

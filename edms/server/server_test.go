@@ -446,6 +446,11 @@ VALUES ($1, false, $2, '', '', $3, false, true, now())`, hash, u, u+"@edms.local
 	// A token issued right after the cutoff, in the same second, works.
 	fresh, _ := e.tokens("author01", "author01_pw")
 	expect(t, "token issued after the cutoff", e.profile(fresh), 200, `{"id":1,"username":"author01","email":"author01@edms.local","is_staff":false}`)
+	// A second reinit within the same second revokes that token too.
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return edms.RevokeAll(ctx, tx, time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "token issued between two reinits in one second", e.profile(fresh), 401, bodyRevoked)
 }
 
 // badBackup refers to a user that does not exist.
