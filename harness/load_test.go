@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/harness"
 )
 
@@ -120,4 +121,19 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		harness.Parse("f.yaml", data)
 	})
+}
+
+// The documented DRF + simplejwt target file spells out the defaults: it
+// must load strictly and describe exactly what rehearse speaks without it.
+func TestDocumentedTargetFileIsTheDefault(t *testing.T) {
+	tf, err := harness.LoadTargetFile("../docs/targets/drf-simplejwt.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tf.Routes(), server.DefaultRoutes(); got != want {
+		t.Errorf("documented routes differ from the defaults:\n got %+v\nwant %+v", got, want)
+	}
+	if tf.Admin.DefaultPassword != "test123" || tf.Admin.Username != "admin" || tf.UsersTable != "users_user" {
+		t.Errorf("admin/users: %+v %q", tf.Admin, tf.UsersTable)
+	}
 }
