@@ -37,11 +37,12 @@ func TestScenariosOnContainer(t *testing.T) {
 }
 
 // The shipped scenarios pass on an existing server reached by DSN: the one
-// in REHEARSE_TEST_DSN (CI starts one), else a cluster started here. The
+// in REHEARSE_DSN_PROVIDER_TEST (.ci/run starts one), else a cluster
+// started here. The
 // provider leaves no database of its own behind.
 func TestScenariosOnDSN(t *testing.T) {
 	ctx := context.Background()
-	dsn := os.Getenv("REHEARSE_TEST_DSN")
+	dsn := os.Getenv("REHEARSE_DSN_PROVIDER_TEST")
 	if dsn == "" {
 		c, err := pglocal.Start(ctx, pglocal.Options{})
 		if err != nil {
