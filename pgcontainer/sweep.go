@@ -1,7 +1,6 @@
 package pgcontainer
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	"github.com/rehearse-dev/rehearse/internal/procowner"
 )
 
 // StaleAfter is how old a container must be before Sweep removes it when its
@@ -142,30 +142,9 @@ func staleOwner(labels map[string]string, created, now time.Time, self owner) (b
 	return false, ""
 }
 
-func bootID() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	return strings.TrimSpace(string(b))
-}
-
-func pidNS() string {
-	s, _ := os.Readlink("/proc/self/ns/pid")
-	return s
-}
-
-// procStat returns the state letter and start time of pid from /proc/<pid>/stat.
-func procStat(pid int) (state byte, start uint64, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	i := bytes.LastIndexByte(b, ')') // comm may contain spaces and parens
-	if i < 0 {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64) // field 22 of stat(5)
-	return f[0][0], start, err
-}
+// Read from /proc by package procowner.
+var (
+	bootID   = procowner.BootID
+	pidNS    = procowner.PIDNamespace
+	procStat = procowner.Stat
+)

@@ -2,7 +2,6 @@ package pglocal
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rehearse-dev/rehearse/internal/procowner"
 )
 
 const (
@@ -56,33 +57,12 @@ type owner struct {
 	pidns string
 }
 
-func bootID() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	return strings.TrimSpace(string(b))
-}
-
-func pidNS() string {
-	s, _ := os.Readlink("/proc/self/ns/pid")
-	return s
-}
-
-// procStat returns the state letter and start time of pid from /proc/<pid>/stat.
-func procStat(pid int) (state byte, start uint64, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	i := bytes.LastIndexByte(b, ')') // comm may contain spaces and parens
-	if i < 0 {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64) // field 22 of stat(5)
-	return f[0][0], start, err
-}
+// Read from /proc by package procowner.
+var (
+	bootID   = procowner.BootID
+	pidNS    = procowner.PIDNamespace
+	procStat = procowner.Stat
+)
 
 // processAlive reports whether pid runs and is not a zombie. (Orphans are
 // reparented to PID 1, which in some containers never reaps them.)
