@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
-	"github.com/testcontainers/testcontainers-go"
 	"github.com/rehearse-dev/rehearse/internal/procowner"
+	"github.com/testcontainers/testcontainers-go"
 )
 
 // StaleAfter is how old a container must be before Sweep removes it when its
