@@ -8,8 +8,12 @@ build:
 	$(GO) build -o bin/rehearse ./cmd/rehearse
 
 # The README's test command: formatting, vet, then every test against a real
-# PostgreSQL (a throwaway cluster started from the installed binaries).
+# PostgreSQL (a throwaway cluster started from the installed binaries). Where
+# Docker runs, the container tests need the local image: it is built first
+# (once; ~1 min) unless REHEARSE_SKIP_CONTAINER=1.
 test: fmt vet
+	@if [ "$$REHEARSE_SKIP_CONTAINER" != 1 ] && docker info >/dev/null 2>&1 && ! bash images/postgres/build.sh; then \
+		echo "make test: could not build the PostgreSQL image the container tests need (see above), or set REHEARSE_SKIP_CONTAINER=1"; exit 1; fi
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 vet:
