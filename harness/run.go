@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -694,5 +693,3 @@ func (t Timeline) phaseAt(name string) (float64, error) {
 	}
 	return 0, errNoPhase
 }
-
-var _ = filepath.Base

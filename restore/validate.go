@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/pgcatalog"
 )
 
@@ -197,5 +196,3 @@ func refersTo(raw []byte, want string) bool {
 	}
 	return false
 }
-
-var _ = pgx.Identifier{}
