@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rehearse-dev/rehearse/edms/server"
+	"github.com/rehearse-dev/rehearse/internal/loopback"
 )
 
 // client speaks the system's HTTP contract (DESIGN.md; paths and field names
@@ -26,8 +27,7 @@ type client struct {
 }
 
 func newClient(base string, routes server.Routes) *client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second}
-	return &client{base: base, routes: routes, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+	return &client{base: base, routes: routes, http: loopback.HTTPClient(60 * time.Second)}
 }
 
 // reply is what one request got back.

@@ -16,6 +16,7 @@ import (
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/edms/token"
 	"github.com/rehearse-dev/rehearse/guard"
+	"github.com/rehearse-dev/rehearse/internal/loopback"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
 )
@@ -57,16 +58,15 @@ func (ru *run) connectHTTP(ctx context.Context, r *Runner) (func(), error) {
 	ru.usersName = pick(tf.UsersTable, "users_user")
 	ru.usersTable = pgx.Identifier{ru.usersName}.Sanitize()
 	ru.res.Target = TargetHTTP
-	if key, err := tf.SigningKey(); err != nil {
-		return nil, err
-	} else {
-		ru.signingKey = key
-	}
+	ru.target = &tf // its signing key is read only if a token is minted
 	if tf.DSN == "" {
 		if p, what := needsDatabase(ru.s); what != "" {
 			return nil, fmt.Errorf("%s: %s needs the target's database: give dsn in the target file or pass --dsn%s", p, what, uploadHint(what))
 		}
 		return func() {}, nil
+	}
+	if err := loopback.DSN(tf.DSN); err != nil {
+		return nil, err
 	}
 	conn, err := pgx.Connect(ctx, tf.DSN)
 	if err != nil {
@@ -353,6 +353,13 @@ func (ru *run) poll(ctx context.Context, conn *pgx.Conn, before int, errs chan<-
 
 // mint issues an access token for user as the target would, with its key.
 func (ru *run) mint(ctx context.Context, spec TokenSpec) (string, error) {
+	if ru.signingKey == nil && ru.target != nil {
+		key, err := ru.target.SigningKey()
+		if err != nil {
+			return "", fmt.Errorf("%s: mint: %w", spec.Pos, err)
+		}
+		ru.signingKey = key
+	}
 	if len(ru.signingKey) == 0 {
 		return "", fmt.Errorf("%s: mint: true needs the target's signing key: set signing_key_env or signing_key_file in the target", spec.Pos)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/internal/loopback"
 	"github.com/rehearse-dev/rehearse/pgcontainer"
 	"github.com/rehearse-dev/rehearse/pglocal"
 )
@@ -83,6 +84,9 @@ func OpenProvider(ctx context.Context, cfg ProviderConfig) (*ServerProvider, err
 	case ProviderDSN:
 		if cfg.DSN == "" {
 			return nil, errors.New("provider dsn needs a DSN: pass --dsn or set REHEARSE_DSN (e.g. postgres://postgres@127.0.0.1:5432/postgres)")
+		}
+		if err := loopback.DSN(cfg.DSN); err != nil {
+			return nil, err
 		}
 		s, err := newDSNServer(cfg.DSN)
 		if err != nil {

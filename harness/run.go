@@ -109,6 +109,7 @@ type run struct {
 	profileUserField, profileIDField string
 	usersName, usersTable            string // raw and quoted
 	signingKey                       []byte
+	target                           *TargetFile          // http target, as resolved
 	watchDSN                         string               // http target with a database: the watcher's
 	windowDone                       chan error           // errors of the watcher and of the window's actions
 	watchReady                       chan struct{}        // closed once the watcher listens (or gave up)

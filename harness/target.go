@@ -2,12 +2,11 @@ package harness
 
 import (
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/rehearse-dev/rehearse/edms/server"
+	"github.com/rehearse-dev/rehearse/internal/loopback"
 	"gopkg.in/yaml.v3"
 )
 
@@ -125,17 +124,4 @@ func LoadTargetFile(path string) (*TargetFile, error) {
 
 // CheckLoopback refuses any URL whose host is not a loopback address: a
 // rehearsal never sends traffic anywhere else.
-func CheckLoopback(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("base URL %q is not an http(s) URL", raw)
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("base URL %q is not on loopback; rehearse only talks to 127.0.0.0/8, ::1 or localhost (rehearse a staging system through a tunnel or on a copy)", raw)
-}
+func CheckLoopback(raw string) error { return loopback.URL(raw) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/guard"
+	"github.com/rehearse-dev/rehearse/internal/loopback"
 )
 
 // dsnFlag returns the DSN from the flag or REHEARSE_DSN.
@@ -23,6 +24,9 @@ func dsnFrom(flagValue string) (string, error) {
 }
 
 func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	if err := loopback.DSN(dsn); err != nil {
+		return nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(cctx, dsn)

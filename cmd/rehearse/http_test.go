@@ -177,6 +177,15 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 			}
 		}
 	})
+	t.Run("documented DRF target file", func(t *testing.T) {
+		t.Parallel()
+		doc := "../../docs/targets/drf-simplejwt.yaml"
+		st := startServe(t, bin, "--routes", doc)
+		code, stdout, stderr := rehearse(t, "rehearse", "--target-file", doc, "--target", st.url, "--dsn", st.dsn, "--report-dir", "")
+		if code != exitOK {
+			t.Errorf("README's Django command: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	})
 	t.Run("wrong target file is a clear error", func(t *testing.T) {
 		t.Parallel()
 		st := startServe(t, bin)

@@ -252,3 +252,27 @@ func TestReportDirAndReportCommand(t *testing.T) {
 		t.Errorf("unknown format: exit %d %s", code, stderr)
 	}
 }
+
+// Nothing leaves the machine: DSNs and URLs off loopback are refused before
+// any connection, and errors never show the DSN's password.
+func TestNothingLeavesLoopback(t *testing.T) {
+	remote := "postgres://u:SECRETPW@192.0.2.1:5432/db"
+	for _, args := range [][]string{
+		{"rehearse", "--target", "http://127.0.0.1:9", "--dsn", remote, "--report-dir", ""},
+		{"rehearse", "--target", "http://192.0.2.1:8000", "--report-dir", ""},
+		{"run", "--dsn", remote, "--report-dir", "", "../../scenarios/seed-flow-atomic.yaml"},
+		{"restore", "--dsn", remote, "--from-file", "../../fixtures/edms-small.json"},
+		{"reinit", "--dsn", "host=db.example.com dbname=x", "--dry-run"},
+		{"backup", "--dsn", remote, "--output", filepath.Join(t.TempDir(), "b.json")},
+		{"serve", "--dsn", remote, "--addr", "127.0.0.1:0"},
+	} {
+		code, stdout, stderr := rehearse(t, args...)
+		all := stdout + stderr
+		if code != exitError || !strings.Contains(all, "loopback") {
+			t.Errorf("%v: exit %d, want 2 with a loopback refusal:\n%s", args, code, all)
+		}
+		if strings.Contains(all, "SECRETPW") {
+			t.Errorf("%v printed the DSN's password:\n%s", args, all)
+		}
+	}
+}
