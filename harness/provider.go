@@ -125,6 +125,10 @@ type ServerProvider struct {
 	n        atomic.Int64
 }
 
+// templateBuildTimeout bounds seeding one fixture's template (edms-large,
+// ~1M rows, takes seconds).
+const templateBuildTimeout = 10 * time.Minute
+
 type template struct {
 	once    sync.Once
 	fixture string
@@ -195,7 +199,13 @@ func (p *ServerProvider) template(ctx context.Context, fixture string) (string, 
 		p.tpls[fixture] = t
 	}
 	p.mu.Unlock()
-	t.once.Do(func() { t.err = p.build(ctx, t) })
+	// The template serves every later scenario with this fixture: build it
+	// under no scenario's deadline, or one short timeout would fail them all.
+	t.once.Do(func() {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), templateBuildTimeout)
+		defer cancel()
+		t.err = p.build(bctx, t)
+	})
 	return t.name, t.err
 }
 

@@ -143,3 +143,33 @@ func TestScenarioChoosesProvider(t *testing.T) {
 		t.Errorf("%d rehearse databases left on the dsn server after Close", n)
 	}
 }
+
+// A scenario whose own timeout expires while the fixture's template is
+// being built must not fail the scenarios after it.
+func TestShortTimeoutDoesNotPoisonTheTemplate(t *testing.T) {
+	ctx := context.Background()
+	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.Close()
+	short, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	if _, drop, err := prov.Database(short, "edms-small"); err == nil {
+		drop()
+	}
+	dsn, drop, err := prov.Database(ctx, "edms-small")
+	if err != nil {
+		t.Fatalf("after a timed-out first use: %v", err)
+	}
+	defer drop()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM users_user").Scan(&n); err != nil || n != 7 {
+		t.Errorf("users: %d %v", n, err)
+	}
+}
