@@ -134,7 +134,8 @@ type createdUser struct {
 // Run runs one scenario and returns its result. It never panics on bad
 // input; problems running it are reported as an Errored result.
 func (r *Runner) Run(ctx context.Context, s *Scenario) *Result {
-	res := &Result{Name: s.Name, File: s.Pos.File, Description: s.Description, Fixture: s.Fixture, Target: s.Target, Strategy: s.Strategy, Defects: s.Defects}
+	res := &Result{Name: s.Name, File: s.Pos.File, Description: s.Description, Fixture: s.Fixture, Target: s.Target, Strategy: s.Strategy, Defects: s.Defects,
+		Facts: Facts{UsersInWindow: -1}} // -1 until someone looks into a window
 	if s.Operation.Manual != nil {
 		res.Operation, res.Strategy = "manual", s.Operation.Manual.Strategy
 	} else {

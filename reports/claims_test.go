@@ -175,3 +175,27 @@ func scenarioSection(t *testing.T, md, name string) string {
 	}
 	return rest
 }
+
+// A rehearsal that could not look into the database (an HTTP target without
+// a DSN) measured no window, no ids, no phases: those claims are "not
+// measured", never refuted, and the answer does not speak of commits.
+func TestClaimsWithoutDatabaseAreNotMeasured(t *testing.T) {
+	r := result(t, passingRun(t), "seed-flow-two-phase")
+	r.Target, r.Strategy, r.Invariants = harness.TargetHTTP, "unknown", nil
+	r.Facts = harness.Facts{UsersInWindow: -1, OperationStatus: 200}
+	var phases []harness.PhaseMark
+	for _, p := range r.Timeline.Phases {
+		if p.Name == "operation started" || p.Name == "operation finished" {
+			phases = append(phases, p)
+		}
+	}
+	r.Timeline.Phases = phases
+	for _, id := range []string{"users-deleted-in-window", "admin-new-id", "tokens-refused-after-reinit"} {
+		if c := claim(t, r, id); c.Verdict != NotMeasured {
+			t.Errorf("claim %s: %s (%s), want not measured", id, c.Verdict, c.Evidence)
+		}
+	}
+	if a := answer(r, fmtr{}); strings.Contains(a, "commits") {
+		t.Errorf("answer speaks of commits nobody saw: %s", a)
+	}
+}

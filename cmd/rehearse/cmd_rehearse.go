@@ -30,9 +30,9 @@ password does not) and, with --dsn, the database (foreign keys, sequences,
 ids, counts, hashes; the reinit and restore commits are watched there).
 
 It WIPES the system's data and restores it from a backup taken just before
-(with --dsn) or from the scenario's backup_file. With --dsn the database
-must be marked as a rehearsal target (rehearse mark). Only loopback URLs are
-accepted.
+(with --dsn) or from --backup. With --dsn the database must be marked as a
+rehearsal target (rehearse mark); without it, --allow-unmarked confirms the
+target is disposable. Only loopback URLs and databases are accepted.
 
 The default scenario uses the users of fixture edms-small (see
 fixtures/README.md); --scenario runs your own (target: http). Endpoint
@@ -46,7 +46,7 @@ Exit code: 0 passed, 1 an expectation failed, 2 could not run.`, stderr)
 	backup := fs.String("backup", "", "dumpdata backup to upload (default: one taken from --dsn just before)")
 	out := fs.String("out", "", "also write the results as JSON to this file")
 	reportDir := fs.String("report-dir", "results", "write the auth-impact report (report.md, report.html), junit.xml and results.json into this folder (\"\" for none)")
-	allow := fs.Bool("allow-unmarked", false, "rehearse although the database of --dsn is not marked as a rehearsal target")
+	allow := fs.Bool("allow-unmarked", false, "rehearse although the database of --dsn is not marked as a rehearsal target, or without --dsn (the marker cannot be checked then)")
 	verbose := fs.Bool("v", false, "print every expectation, not only failures")
 	positional, code, ok := parse(fs, args)
 	if !ok {
@@ -79,6 +79,10 @@ Exit code: 0 passed, 1 an expectation failed, 2 could not run.`, stderr)
 		if err := harness.CheckLoopback(*target); err != nil {
 			return fail(stderr, "rehearse", err)
 		}
+	}
+	if *dsn == "" && (s.HTTP == nil || s.HTTP.DSN == "") && !*allow {
+		fmt.Fprintln(stderr, "rehearse rehearse: the rehearsal wipes the system's data, and without --dsn rehearse cannot check that its database is marked as a rehearsal target (rehearse mark); give --dsn, or pass --allow-unmarked to confirm the target is disposable")
+		return exitError
 	}
 	runner := &harness.Runner{BaseURL: *target, DSN: *dsn, AllowUnmarked: *allow,
 		Logf: func(format string, a ...any) { fmt.Fprintf(stdout, "  "+format+"\n", a...) }}

@@ -185,6 +185,23 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 		if code != exitOK {
 			t.Errorf("README's Django command: exit %d\n%s\n%s", code, stdout, stderr)
 		}
+		// Without the database: HTTP alone is judged, nothing is made up.
+		backup := filepath.Join(t.TempDir(), "backup.json")
+		if code, _, stderr := rehearse(t, "backup", "--dsn", st.dsn, "--output", backup); code != exitOK {
+			t.Fatal(stderr)
+		}
+		out := filepath.Join(t.TempDir(), "results.json")
+		if code, _, stderr := rehearse(t, "rehearse", "--target-file", doc, "--target", st.url, "--backup", backup, "--report-dir", ""); code != exitError || !strings.Contains(stderr, "--allow-unmarked") {
+			t.Errorf("without --dsn and without --allow-unmarked: exit %d %s", code, stderr)
+		}
+		code, stdout, stderr = rehearse(t, "rehearse", "--target-file", doc, "--target", st.url, "--backup", backup, "--allow-unmarked", "--out", out, "--report-dir", "")
+		if code != exitOK {
+			t.Fatalf("without --dsn: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		r := readResults(t, out).Results[0]
+		if r.Facts.UsersInWindow != -1 || r.Strategy != "unknown" || len(r.Invariants) != 0 {
+			t.Errorf("without a database the window, strategy and invariants are unknown, got %+v %q %d", r.Facts, r.Strategy, len(r.Invariants))
+		}
 	})
 	t.Run("wrong target file is a clear error", func(t *testing.T) {
 		t.Parallel()

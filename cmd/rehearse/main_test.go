@@ -259,7 +259,7 @@ func TestNothingLeavesLoopback(t *testing.T) {
 	remote := "postgres://u:SECRETPW@192.0.2.1:5432/db"
 	for _, args := range [][]string{
 		{"rehearse", "--target", "http://127.0.0.1:9", "--dsn", remote, "--report-dir", ""},
-		{"rehearse", "--target", "http://192.0.2.1:8000", "--report-dir", ""},
+		{"rehearse", "--target", "http://192.0.2.1:8000", "--allow-unmarked", "--report-dir", ""},
 		{"run", "--dsn", remote, "--report-dir", "", "../../scenarios/seed-flow-atomic.yaml"},
 		{"restore", "--dsn", remote, "--from-file", "../../fixtures/edms-small.json"},
 		{"reinit", "--dsn", "host=db.example.com dbname=x", "--dry-run"},
