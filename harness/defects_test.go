@@ -40,6 +40,9 @@ func TestChecksFailWhenTheSystemIsBroken(t *testing.T) {
 		// only go missing when its FK checks are off too.
 		{"users not restored: ids", "seed-flow-two-phase.yaml", defect("dangling-fk", "skip-table=users_user"),
 			"invariant", "ids_unchanged", "author01 missing"},
+		// Logins that never come back: a bounded window must not pass.
+		{"an outage that never ends", "seed-flow-two-phase.yaml", defect("dangling-fk", "skip-table=users_user"),
+			"window", "author01-login", "still failing when sampling stopped"},
 		// The expectation is the thing broken: the system did what it does.
 		{"an outage where none is allowed", "seed-flow-two-phase.yaml", expect("window: {probe: author01-login, max: 0s}"),
 			"window", "author01-login", "samples failed"},

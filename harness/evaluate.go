@@ -130,6 +130,7 @@ func summarize(p Probe, tl Timeline, hasWindow bool, ws, we float64) ProbeSummar
 	if cur != nil { // never recovered while we watched
 		cur.EndMS = last
 		cur.LengthMS = cur.EndMS - cur.StartMS
+		cur.Open = true
 		ps.Windows = append(ps.Windows, *cur)
 	}
 	for _, w := range ps.Windows {
@@ -305,6 +306,12 @@ func (ru *run) judge(ctx context.Context, e Expectation, hasWindow bool, ws, we 
 			o.Pass = ps.Failures == 0
 		}
 		o.Measured = fmt.Sprintf("%s (%d of %d samples failed)", msStr(ps.LongestMS), ps.Failures, ps.Samples)
+		if openWindow(ps) {
+			// An outage still going on when sampling stopped has no length
+			// to bound: it may never end.
+			o.Pass = false
+			o.Measured = fmt.Sprintf("at least %s and still failing when sampling stopped (%d of %d samples failed)", msStr(ps.LongestMS), ps.Failures, ps.Samples)
+		}
 		o.Excerpt = excerpt(tl, ps)
 	case e.Probe != nil:
 		ps := ru.summary(e.Probe.Name)
@@ -349,6 +356,15 @@ func (ru *run) judge(ctx context.Context, e Expectation, hasWindow bool, ws, we 
 		o.Pass = (len(f.PKReuse) > 0) == e.PKReuse.Detected
 	}
 	return o
+}
+
+func openWindow(ps ProbeSummary) bool {
+	for _, w := range ps.Windows {
+		if w.Open {
+			return true
+		}
+	}
+	return false
 }
 
 func (ru *run) summary(probe string) ProbeSummary {

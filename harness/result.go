@@ -90,6 +90,9 @@ type Window struct {
 	LengthMS float64 `json:"length_ms"`
 	Failures int     `json:"failures"`
 	Statuses []int   `json:"statuses"`
+	// Open: the probe never succeeded again while it was watched, so the
+	// outage lasted at least LengthMS, and how much longer is unknown.
+	Open bool `json:"open,omitempty"`
 }
 
 // ProbeSummary condenses a probe's samples taken during the operation.

@@ -111,7 +111,7 @@ func TestHTMLTimelineInBrowser(t *testing.T) {
 		var want []string
 		for _, p := range r.Probes {
 			for _, w := range p.Windows {
-				want = append(want, fmtMS(w.LengthMS))
+				want = append(want, windowLabel(fmtr{}, w))
 			}
 		}
 		if fmt.Sprint(info.WindowLabels) != fmt.Sprint(want) {

@@ -127,7 +127,7 @@ func writeLane(b *strings.Builder, r *harness.Result, p harness.ProbeSummary, y 
 	for _, w := range p.Windows {
 		x1, x2 := x(w.StartMS), x(w.EndMS)
 		fmt.Fprintf(b, `<rect class="window" x="%.1f" y="%.1f" width="%.1f" height="%.0f"/>`, x1, y-1, math.Max(2, x2-x1), laneHeight+2)
-		fmt.Fprintf(b, `<text class="window-label" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, (x1+x2)/2, y-3, esc(f.ms(w.LengthMS)))
+		fmt.Fprintf(b, `<text class="window-label" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, (x1+x2)/2, y-3, esc(windowLabel(f, w)))
 	}
 	b.WriteString(`</g>`)
 }
@@ -160,3 +160,11 @@ func niceStep(raw float64) float64 {
 }
 
 func esc(s string) string { return html.EscapeString(s) }
+
+// windowLabel is a failing stretch's length, "≥" when it never ended.
+func windowLabel(f fmtr, w harness.Window) string {
+	if w.Open {
+		return "≥ " + f.ms(w.LengthMS)
+	}
+	return f.ms(w.LengthMS)
+}

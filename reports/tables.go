@@ -65,7 +65,11 @@ func probeTable(r *harness.Result, f fmtr) table {
 		var ws []string
 		var codes []int
 		for _, w := range p.Windows {
-			ws = append(ws, fmt.Sprintf("%s → %s (%s, %s failed)", f.at(w.StartMS), f.at(w.EndMS), f.ms(w.LengthMS), f.n(w.Failures)))
+			stretch := fmt.Sprintf("%s → %s (%s, %s failed)", f.at(w.StartMS), f.at(w.EndMS), f.ms(w.LengthMS), f.n(w.Failures))
+			if w.Open {
+				stretch = fmt.Sprintf("%s → still failing when sampling stopped at %s (at least %s, %s failed)", f.at(w.StartMS), f.at(w.EndMS), f.ms(w.LengthMS), f.n(w.Failures))
+			}
+			ws = append(ws, stretch)
 			for _, c := range w.Statuses {
 				if !containsInt(codes, c) {
 					codes = append(codes, c)
