@@ -73,6 +73,10 @@ type Options struct {
 	// BetweenPhases, when set, runs after the reinit committed and before the
 	// restore starts (TwoPhase only): the harness uses it to act in the window.
 	BetweenPhases func(ctx context.Context) error
+	// AllowEmpty lets a backup without objects follow a reinit. Otherwise it
+	// is refused: reinit plus an empty backup would wipe the system, which a
+	// truncated or wrong file should never do.
+	AllowEmpty bool
 	// Defects, for the harness's proof that its checks can fail. Never set in production.
 	Defects Defects
 }
@@ -168,7 +172,13 @@ func reinitAndLoad(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts 
 		}
 		res.Timings.Reinit = time.Since(t)
 	}
-	return loadInTx(ctx, tx, cat, opts, res)
+	if err := loadInTx(ctx, tx, cat, opts, res); err != nil {
+		return err
+	}
+	if opts.Reinit != nil && res.Objects == 0 && !opts.AllowEmpty {
+		return &BackupError{Index: -1, Problem: "the backup holds no objects, and with the reinit it would leave the system empty; check the file (or allow an empty backup explicitly)"}
+	}
+	return nil
 }
 
 func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) error {

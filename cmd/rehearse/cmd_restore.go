@@ -35,6 +35,7 @@ max(id). With --with-reinit the system is emptied first, as the seed's API does:
 	strategy := fs.String("strategy", string(restore.TwoPhase), "two-phase or atomic")
 	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after the reinit")
 	allow := fs.Bool("allow-unmarked", false, "run even if the database is not marked as a rehearsal target (see rehearse mark)")
+	allowEmpty := fs.Bool("allow-empty", false, "accept a backup without objects after --with-reinit (it leaves only admin)")
 	if pos, code, ok := parse(fs, args); !ok {
 		return code
 	} else if !noArgs(fs, pos) {
@@ -63,9 +64,10 @@ max(id). With --with-reinit the system is emptied first, as the seed's API does:
 		return fail(stderr, "restore", err)
 	}
 	opts := restore.Options{
-		Open:      func() (io.ReadCloser, error) { return os.Open(*from) },
-		Strategy:  st,
-		Protected: edms.Protected(),
+		Open:       func() (io.ReadCloser, error) { return os.Open(*from) },
+		Strategy:   st,
+		AllowEmpty: *allowEmpty,
+		Protected:  edms.Protected(),
 	}
 	start := time.Now()
 	opts.Progress = func(e restore.Event) {

@@ -276,3 +276,32 @@ func TestNothingLeavesLoopback(t *testing.T) {
 		}
 	}
 }
+
+// An empty backup after a reinit would wipe the system: refused for both
+// strategies, nothing changed, unless --allow-empty says it is meant.
+func TestEmptyBackupWithReinitIsRefused(t *testing.T) {
+	dsn := pgtest.SeededDB(t)
+	conn := pgtest.Connect(t, dsn)
+	count := func() int {
+		var n int
+		conn.QueryRow(context.Background(), "SELECT count(*) FROM users_user").Scan(&n)
+		return n
+	}
+	empty := filepath.Join(t.TempDir(), "empty.json")
+	os.WriteFile(empty, []byte("[]"), 0o644)
+	for _, st := range []string{"atomic", "two-phase"} {
+		code, _, stderr := rehearse(t, "restore", "--dsn", dsn, "--from-file", empty, "--with-reinit", "--strategy", st)
+		if code != exitError || !strings.Contains(stderr, "the backup holds no objects") {
+			t.Errorf("%s: exit %d: %s", st, code, stderr)
+		}
+		if n := count(); n != 7 {
+			t.Fatalf("%s: %d users left after a refused empty restore", st, n)
+		}
+	}
+	if code, _, stderr := rehearse(t, "restore", "--dsn", dsn, "--from-file", empty, "--with-reinit", "--allow-empty"); code != exitOK {
+		t.Fatalf("--allow-empty: %d %s", code, stderr)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("--allow-empty: %d users, want admin alone", n)
+	}
+}
