@@ -169,7 +169,7 @@ func newDumpReader(open Opener) (*dumpReader, error) {
 		return nil, d.syntaxErr(d.eofErr())
 	}
 	if c := d.buf[d.pos]; c != '[' {
-		rc.Close()
+		defer rc.Close() // after reading the value: it may be longer than the buffer
 		if err := d.skipValue(0); err != nil {
 			return nil, d.syntaxErr(err)
 		}

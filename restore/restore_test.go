@@ -23,9 +23,25 @@ import (
 
 var ctx = context.Background()
 
+// bytesOpener serves b like a file: reading after Close fails, as it does
+// for an *os.File, so a use after close shows in tests.
 func bytesOpener(b []byte) restore.Opener {
-	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return func() (io.ReadCloser, error) { return &fileLike{r: bytes.NewReader(b)}, nil }
 }
+
+type fileLike struct {
+	r      *bytes.Reader
+	closed bool
+}
+
+func (f *fileLike) Read(p []byte) (int, error) {
+	if f.closed {
+		return 0, os.ErrClosed
+	}
+	return f.r.Read(p)
+}
+
+func (f *fileLike) Close() error { f.closed = true; return nil }
 
 func checksums(t *testing.T, conn *pgx.Conn) map[string]integrity.Checksum {
 	t.Helper()
@@ -218,6 +234,10 @@ func TestBadBackupsAreRefusedAndChangeNothing(t *testing.T) {
 			return out
 		}, "gzip"},
 		{"not json", func(b []byte) []byte { return []byte("this is not a backup") }, "valid JSON"},
+		// A results file or any other JSON object, larger than the read buffer.
+		{"an object, not a list", func(b []byte) []byte {
+			return []byte(`{"results": "` + strings.Repeat("x", 100_000) + `"}`)
+		}, "does not start with '['"},
 		{"dangling fk", func(b []byte) []byte {
 			return bytes.Replace(b, []byte(`"author": 6,`), []byte(`"author": 99,`), 1)
 		}, `field "author": refers to users_user pk 99`},
