@@ -43,6 +43,11 @@ func ReadJSON(r io.Reader) (*harness.RunFile, error) {
 		if r == nil {
 			return nil, fmt.Errorf("invalid results file: results[%d] is null", i)
 		}
+		switch r.Status {
+		case harness.Passed, harness.Failed, harness.Errored:
+		default:
+			return nil, fmt.Errorf("invalid results file: results[%d] (%s): status %q, want %q, %q or %q", i, r.Name, r.Status, harness.Passed, harness.Failed, harness.Errored)
+		}
 	}
 	return &rf, nil
 }
@@ -52,6 +57,9 @@ func ReadJSON(r io.Reader) (*harness.RunFile, error) {
 func checkVersion(data []byte) error {
 	var head struct {
 		Version json.RawMessage `json:"version"`
+	}
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] != '{' {
+		return errors.New("not a results file: it is not a JSON object (write one with: rehearse run --out results.json)")
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return fmt.Errorf("not a results file (a JSON object from rehearse run --out): %s", describeJSONError(data, err))

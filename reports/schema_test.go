@@ -243,7 +243,8 @@ func TestBrokenResultsAreRejected(t *testing.T) {
 		{"missing required field of a result", func(m map[string]any) {
 			delete(m["results"].([]any)[0].(map[string]any), "status")
 		}, ""},
-		{"unknown status", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["status"] = "flaky" }, ""},
+		{"unknown status", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["status"] = "flaky" }, `status "flaky", want "passed", "failed" or "error"`},
+		{"missing status", func(m map[string]any) { delete(m["results"].([]any)[0].(map[string]any), "status") }, `status "", want`},
 		{"wrong type", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["duration_ns"] = "slow" }, `field "results.duration_ns"`},
 		{"null result", func(m map[string]any) { m["results"].([]any)[0] = nil }, "results[0] is null"},
 	}
@@ -267,6 +268,9 @@ func TestBrokenResultsAreRejected(t *testing.T) {
 				t.Errorf("ReadJSON: %v\nwant it to say: %s", err, c.msg)
 			}
 		})
+	}
+	if _, err := ReadJSON(strings.NewReader("[1, 2]")); err == nil || strings.Contains(err.Error(), "struct") {
+		t.Errorf("a JSON array: %v (want a plain \"not a JSON object\")", err)
 	}
 	for _, in := range []string{"", "[]", `{"version": 1,`, `{"version": "one"}`, `{"version": 1, "results": []} {}`} {
 		if _, err := ReadJSON(strings.NewReader(in)); err == nil {
