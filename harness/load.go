@@ -1,8 +1,10 @@
 package harness
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,9 +42,10 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // Parse decodes and validates a scenario from data; file names it in errors.
 func Parse(file string, data []byte) (*Scenario, error) {
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && err != io.EOF {
 		msg := err.Error()
-		pos := Pos{File: file}
+		pos := Pos{File: file, Line: 1, Col: 1} // when the parser names no line
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			pos.Line, _ = strconv.Atoi(m[1])
 			pos.Col = 1
@@ -52,6 +55,10 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	}
 	if len(root.Content) == 0 {
 		return nil, &InputError{Pos: Pos{File: file, Line: 1, Col: 1}, Message: "the file is empty; a scenario needs at least operation: and expect:"}
+	}
+	var second yaml.Node
+	if err := dec.Decode(&second); err == nil {
+		return nil, &InputError{Pos: Pos{File: file, Line: max(second.Line, 1), Col: 1}, Message: "a scenario file holds one YAML document; move this one to a file of its own"}
 	}
 	var s Scenario
 	d := &decoder{file: file}
@@ -117,7 +124,7 @@ func LoadPaths(paths []string) ([]*Scenario, error) {
 			continue
 		}
 		if prev, dup := names[s.Name]; dup {
-			errs = append(errs, &InputError{Pos: s.Pos, Message: fmt.Sprintf("scenario name %q is also used by %s; names must be unique", s.Name, prev)})
+			errs = append(errs, &InputError{Pos: s.at("name"), Message: fmt.Sprintf("scenario name %q is also used by %s; names must be unique", s.Name, prev)})
 			continue
 		}
 		names[s.Name] = f
@@ -141,7 +148,7 @@ func validate(s *Scenario) InputErrors {
 	}
 	fx, err := fixtures.Get(s.Fixture)
 	if err != nil {
-		bad(s.Pos, "%v", err)
+		bad(s.at("fixture"), "%v", err)
 		return errs
 	}
 	userOK := func(p Pos, u string) {
@@ -155,28 +162,28 @@ func validate(s *Scenario) InputErrors {
 	switch s.Target {
 	case TargetEmbedded:
 		if s.TargetFile != "" || s.HTTP != nil || s.Seed != "" {
-			bad(s.Pos, "target_file, http and seed describe a running system: set target: http, or remove them")
+			bad(s.at("target"), "target_file, http and seed describe a running system: set target: http, or remove them")
 		}
 		switch s.Strategy {
 		case "":
 			s.Strategy = "two-phase"
 		case "two-phase", "atomic":
 		default:
-			bad(s.Pos, "unknown strategy %q; expected two-phase or atomic", s.Strategy)
+			bad(s.at("strategy"), "unknown strategy %q; expected two-phase or atomic", s.Strategy)
 		}
 		if _, err := server.ParseDefects(s.Defects); err != nil {
-			bad(s.Pos, "defects: %v", err)
+			bad(s.at("defects"), "defects: %v", err)
 		}
 		if s.Provider != "" && !contains(ProviderNames(), s.Provider) {
-			bad(s.Pos, "unknown provider %q; expected %s", s.Provider, strings.Join(ProviderNames(), ", "))
+			bad(s.at("provider"), "unknown provider %q; expected %s", s.Provider, strings.Join(ProviderNames(), ", "))
 		}
 	case TargetHTTP:
 		validateHTTP(s, bad, &errs)
 		if s.Provider != "" {
-			bad(s.Pos, "provider: a running system brings its own database; remove it")
+			bad(s.at("provider"), "provider: a running system brings its own database; remove it")
 		}
 	default:
-		bad(s.Pos, "unknown target %q; expected \"embedded\" or \"http\"", s.Target)
+		bad(s.at("target"), "unknown target %q; expected \"embedded\" or \"http\"", s.Target)
 	}
 	if s.Timeout == 0 {
 		s.Timeout = Duration(DefaultTimeout)
@@ -273,7 +280,7 @@ func validate(s *Scenario) InputErrors {
 		}
 	}
 	if len(s.Expect) == 0 {
-		bad(s.Pos, "expect: is empty; a scenario must check something")
+		bad(s.at("expect"), "expect: is empty; a scenario must check something")
 	}
 	for i := range s.Expect {
 		e := &s.Expect[i]
@@ -321,7 +328,7 @@ func validate(s *Scenario) InputErrors {
 func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors) {
 	switch {
 	case s.TargetFile != "" && s.HTTP != nil:
-		bad(s.Pos, "give target_file or http, not both")
+		bad(s.at("http"), "give target_file or http, not both")
 	case s.TargetFile != "":
 		tf, err := LoadTargetFile(resolve(s.Pos.File, s.TargetFile))
 		if err != nil {
@@ -333,7 +340,7 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 			case errors.As(err, &one):
 				*errs = append(*errs, one)
 			default:
-				bad(s.Pos, "target_file: %v", err)
+				bad(s.at("target_file"), "target_file: %v", err)
 			}
 			return
 		}
@@ -351,10 +358,10 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 		s.HTTP = &TargetFile{dir: filepath.Dir(s.Pos.File)}
 	}
 	if s.Strategy != "" {
-		bad(s.Pos, "strategy: a running system's strategy is its own setting; remove it (the report says which behaviour was observed)")
+		bad(s.at("strategy"), "strategy: a running system's strategy is its own setting; remove it (the report says which behaviour was observed)")
 	}
 	if len(s.Defects) > 0 {
-		bad(s.Pos, "defects: only the embedded system can be started with defects (for a server: rehearse serve --defect NAME)")
+		bad(s.at("defects"), "defects: only the embedded system can be started with defects (for a server: rehearse serve --defect NAME)")
 	}
 	if s.Operation.Manual != nil {
 		bad(s.Operation.Manual.Pos, "manual: the 3-step path runs rehearse's own engine on the database; a running system is rehearsed through its restore_from_file call")
@@ -364,7 +371,7 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 		s.Seed = "present"
 	case "present", "restore":
 	default:
-		bad(s.Pos, "seed must be present or restore, got %q", s.Seed)
+		bad(s.at("seed"), "seed must be present or restore, got %q", s.Seed)
 	}
 }
 

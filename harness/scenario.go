@@ -9,6 +9,8 @@ package harness
 // JSON Schema shipped beside this file is generated from them.
 type Scenario struct {
 	Pos Pos `yaml:"-" json:"-"`
+	// Keys holds where each top-level value is, for errors about it.
+	Keys map[string]Pos `yaml:"-" json:"-"`
 	// Name of the scenario (defaults to the file name).
 	Name string `yaml:"name" json:"name,omitempty"`
 	// What the scenario shows, for people reading it in a review.
@@ -213,4 +215,12 @@ type ExpectAdminID struct {
 type ExpectPKReuse struct {
 	Pos      Pos  `yaml:"-" json:"-"`
 	Detected bool `yaml:"detected" json:"detected" required:"true"`
+}
+
+// at is where the value of a top-level key is (the file's start if absent).
+func (s *Scenario) at(key string) Pos {
+	if p, ok := s.Keys[key]; ok {
+		return p
+	}
+	return s.Pos
 }

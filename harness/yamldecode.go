@@ -62,6 +62,7 @@ type decoder struct {
 
 var (
 	posType      = reflect.TypeOf(Pos{})
+	keysType     = reflect.TypeOf(map[string]Pos{})
 	durationType = reflect.TypeOf(Duration(0))
 )
 
@@ -202,6 +203,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
 		f.Set(reflect.ValueOf(d.pos(n)))
 	}
+	keys := v.FieldByName("Keys")
+	if keys.IsValid() && keys.Type() == keysType {
+		keys.Set(reflect.MakeMap(keysType))
+	} else {
+		keys = reflect.Value{}
+	}
 	fields := map[string]int{}
 	for i := 0; i < t.NumField(); i++ {
 		if t.Field(i).Type == posType || !t.Field(i).IsExported() || t.Field(i).Tag.Get("yaml") == "-" {
@@ -222,6 +229,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 			continue
 		}
 		seen[k.Value] = true
+		if keys.IsValid() {
+			keys.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(d.pos(val)))
+		}
 		d.decode(val, v.Field(idx))
 	}
 	for name, i := range fields {
