@@ -514,7 +514,14 @@ func (ru *run) inWindow(ctx context.Context) error {
 // windowActions samples every probe once and runs the scenario's during:
 // actions.
 func (ru *run) windowActions(ctx context.Context) error {
-	ru.sampleAll(ctx)
+	ru.sampleAll(ctx) // best effort: the probes may have stopped already
+	if len(ru.s.During) > 0 {
+		defer func() {
+			if ctx.Err() != nil && ru.actionErr == nil {
+				ru.actionErr = errors.New("the window's actions had not finished when the operation ended")
+			}
+		}()
+	}
 	for _, a := range ru.s.During {
 		switch {
 		case a.CreateUser != nil:
@@ -544,6 +551,17 @@ func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
 	}
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
+	if ru.watchDSN != "" {
+		// A running system does not wait for the harness between its
+		// phases: the restore may have committed already.
+		var n int
+		if err := ru.conn.QueryRow(ctx, `SELECT count(*) FROM `+ru.usersTable).Scan(&n); err != nil {
+			return err
+		}
+		if n >= ru.res.Facts.UsersBefore {
+			return fmt.Errorf("create user %s: the restore had already committed (%d users are back), so the action could not run in the window; on a running system the window can be shorter than the harness's reaction", c.Username, n)
+		}
+	}
 	var id int64
 	err = ru.conn.QueryRow(ctx, `INSERT INTO `+ru.usersTable+` (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
 VALUES ($1, false, $2, '', '', $3, false, true, now()) RETURNING id`, hash, c.Username, c.Username+"@example.org").Scan(&id)
