@@ -318,6 +318,9 @@ func validate(s *Scenario) InputErrors {
 			if !contains(invariants, e.Invariant) {
 				bad(e.Pos, "unknown invariant %q%s; expected one of: %s", e.Invariant, suggest(e.Invariant, invariants), strings.Join(invariants, ", "))
 			}
+			if c := s.Operation.RestoreFromFile; c != nil && c.BackupFile != "" && backupRelative(e.Invariant) {
+				bad(e.Pos, "invariant %s compares with the backup the harness takes just before; with backup_file (another backup) it cannot be judged: remove one of them", e.Invariant)
+			}
 		}
 	}
 	return errs
@@ -381,6 +384,12 @@ func resolve(from, path string) string {
 		return path
 	}
 	return filepath.Join(filepath.Dir(from), path)
+}
+
+// backupRelative invariants compare the state after with the backup the
+// harness took of the state before.
+func backupRelative(invariant string) bool {
+	return invariant == "counts_match_backup" || invariant == "hashes_match_backup"
 }
 
 func passwordKind(p *string, pos Pos, bad func(Pos, string, ...any)) {

@@ -94,6 +94,7 @@ expect:
 		{"provider on http", "target: http\nprovider: local\n" + base, `a running system brings its own database`},
 		{"two documents", base + "---\nname: y\n", `f.yaml:11:1: a scenario file holds one YAML document`},
 		{"binary garbage", "\x00\x01\x02\xff", `f.yaml:1:1: not valid YAML`},
+		{"backup_file with counts_match_backup", strings.Replace(base, "restore_from_file: {}", "restore_from_file: {backup_file: f.yaml}", 1) + "  - invariant: counts_match_backup\n", `cannot be judged`},
 		{"backup file missing", strings.Replace(base, "restore_from_file: {}", "restore_from_file: {backup_file: gone.json}", 1), `f.yaml:3:22: backup_file:`},
 	}
 	for _, c := range cases {

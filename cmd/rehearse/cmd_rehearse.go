@@ -70,6 +70,12 @@ Exit code: 0 passed, 1 an expectation failed, 2 could not run.`, stderr)
 			return fail(stderr, "rehearse", err)
 		}
 		s.Operation.RestoreFromFile.BackupFile = *backup
+		if *scenario == "" {
+			s.Expect = harness.WithoutBackupChecks(s.Expect)
+		} else if len(harness.WithoutBackupChecks(s.Expect)) != len(s.Expect) {
+			fmt.Fprintf(stderr, "%s: counts_match_backup and hashes_match_backup compare with the backup rehearse takes itself; remove them to upload --backup\n", s.Pos)
+			return exitError
+		}
 	}
 	if *target == "" && (s.HTTP == nil || s.HTTP.BaseURL == "") {
 		fmt.Fprintln(stderr, "rehearse rehearse: give the system's base URL with --target URL (or base_url in the target file)")
