@@ -190,23 +190,23 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 	defer removeWatchTrigger(conn, ru.usersTable)
 	close(ru.watchReady)
 	var reinitTx int64
+	stopped := func(err error) {
+		if ctx.Err() == nil {
+			ru.rec.phase("watcher stopped: "+err.Error(), time.Now())
+		}
+	}
 	for {
 		if err := conn.PgConn().WaitForNotification(ctx); err != nil {
+			stopped(err)
 			return
 		}
-		// A commit sends all of its transaction's notifications in one
-		// burst: read until the line is quiet, so that a transaction is
-		// judged on all of its statements.
-		for {
-			quiet, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
-			err := conn.PgConn().WaitForNotification(quiet)
-			cancel()
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				break
-			}
+		// A commit queues all of its transaction's notifications at once: a
+		// round trip makes sure every one of them has been read, so that a
+		// transaction is judged on all of its statements. Each keeps the
+		// time it arrived.
+		if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+			stopped(err)
+			return
 		}
 		mu.Lock()
 		batch := pending
