@@ -1,0 +1,68 @@
+"""The seed's endpoints: profile, and restore_from_file with with_reinit,
+which commits the reinit (delete every user but admin, admin's password to
+test123, sequences reset) and then loads the backup with loaddata in a
+transaction of its own: the window of the seed."""
+import os
+import tempfile
+from io import StringIO
+
+from django.core.management import call_command
+from django.db import connection, transaction
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from users.models import User
+
+
+@api_view(["GET"])
+def profile(request):
+    u = request.user
+    return Response({"id": u.id, "username": u.username, "email": u.email, "is_staff": u.is_staff})
+
+
+@api_view(["POST"])
+@parser_classes([MultiPartParser])
+def restore_from_file(request):
+    if not request.user.is_staff:
+        return Response({"detail": "You do not have permission to perform this action."}, status=403)
+    upload = request.FILES.get("backup_file")
+    if upload is None:
+        return Response({"detail": "backup_file is required"}, status=400)
+    with_reinit = request.data.get("with_reinit") == "true"
+    if with_reinit and request.data.get("reinit_confirm") != "RESTORE CLEAN":
+        return Response({"detail": "reinit_confirm must be 'RESTORE CLEAN'"}, status=400)
+    fd, path = tempfile.mkstemp(suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            for chunk in upload.chunks():
+                tmp.write(chunk)
+        if with_reinit:
+            system_reinit()
+        with transaction.atomic():
+            call_command("loaddata", path, verbosity=0)
+            reset_sequences()
+    finally:
+        os.unlink(path)
+    return Response({"status": "success", "message": "Backup restored"})
+
+
+def system_reinit():
+    with transaction.atomic():
+        User.objects.exclude(username="admin").delete()
+        admin = User.objects.filter(username="admin").first()
+        if admin is None:
+            admin = User(username="admin", email="admin@edms.local", is_staff=True, is_superuser=True)
+        admin.set_password("test123")
+        admin.save()
+        reset_sequences()
+
+
+def reset_sequences():
+    out = StringIO()
+    call_command("sqlsequencereset", "users", "auth", stdout=out, no_color=True)
+    with connection.cursor() as cur:
+        for stmt in out.getvalue().split(";"):
+            stmt = stmt.strip()
+            if stmt and stmt.upper() not in ("BEGIN", "COMMIT"):
+                cur.execute(stmt)
