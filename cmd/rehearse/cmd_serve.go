@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,9 +58,12 @@ With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
 	if err != nil {
 		return fail(stderr, "serve", err)
 	}
-	host, _, err := net.SplitHostPort(*addr)
+	host, port, err := net.SplitHostPort(*addr)
 	if err != nil {
 		return fail(stderr, "serve", fmt.Errorf("--addr %q: %v", *addr, err))
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fail(stderr, "serve", fmt.Errorf("--addr %q: the port must be a number from 0 to 65535 (0 picks a free one)", *addr))
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fail(stderr, "serve", fmt.Errorf("--addr %q is not a loopback address; rehearse serves on 127.0.0.1 or ::1 only", *addr))

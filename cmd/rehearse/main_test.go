@@ -39,6 +39,9 @@ func TestUsageAndUnknownCommand(t *testing.T) {
 	if code, _, errs := rehearse(t, "serve", "--addr", "10.1.2.3:80"); code != exitError || !strings.Contains(errs, "not a loopback address") {
 		t.Errorf("serve on a non-loopback address: %d %s", code, errs)
 	}
+	if code, _, errs := rehearse(t, "serve", "--addr", "127.0.0.1:99999"); code != exitError || !strings.Contains(errs, "the port must be a number from 0 to 65535") {
+		t.Errorf("serve on a bad port: %d %s", code, errs)
+	}
 }
 
 // A malformed scenario: exit 2, file:line:col, nothing run, no panic.
