@@ -92,7 +92,14 @@ func OpenProvider(ctx context.Context, cfg ProviderConfig) (*ServerProvider, err
 		if err != nil {
 			return nil, err
 		}
-		return newServerProvider(ctx, kind, s)
+		p, err := newServerProvider(ctx, kind, s)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.sweepStale(ctx, cfg.Logf); err != nil && cfg.Logf != nil {
+			cfg.Logf("sweeping databases of dead rehearse runs: %v", err)
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("unknown provider %q: use %s", kind, strings.Join(ProviderNames(), ", "))
 }
@@ -158,6 +165,16 @@ func newServerProvider(ctx context.Context, kind string, srv Server) (*ServerPro
 	return p, nil
 }
 
+// claim labels a database this provider created with its owner, on a
+// server it does not own, so that a later run can sweep it if this process
+// dies before dropping it.
+func (p *ServerProvider) claim(ctx context.Context, db string) error {
+	if p.kind != ProviderDSN {
+		return nil
+	}
+	return p.admin(ctx, "COMMENT ON DATABASE "+db+" IS "+quoteLiteral(ownerComment()))
+}
+
 // Name is the provider's kind.
 func (p *ServerProvider) Name() string { return p.kind }
 
@@ -220,6 +237,9 @@ func (p *ServerProvider) build(ctx context.Context, t *template) error {
 	if err := p.admin(ctx, "CREATE DATABASE "+t.name); err != nil {
 		return fmt.Errorf("create template for %s: %w", f.Name, err)
 	}
+	if err := p.claim(ctx, t.name); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	t.built = true
 	p.mu.Unlock()
@@ -247,6 +267,9 @@ func (p *ServerProvider) Database(ctx context.Context, fixture string) (string, 
 	name := fmt.Sprintf("rehearse_s%s_%d", p.run, p.n.Add(1))
 	if err := p.admin(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s%s", name, tpl, p.strategy)); err != nil {
 		return "", nil, fmt.Errorf("clone %s: %w", tpl, err)
+	}
+	if err := p.claim(ctx, name); err != nil {
+		return "", nil, err
 	}
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +174,81 @@ func TestShortTimeoutDoesNotPoisonTheTemplate(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM users_user").Scan(&n); err != nil || n != 7 {
 		t.Errorf("users: %d %v", n, err)
 	}
+}
+
+// Databases a killed run left on a DSN server are dropped by the next run
+// on the same machine when their owner is provably gone; a live owner's and
+// unlabelled ones stay.
+func TestDSNProviderSweepsDatabasesOfDeadRuns(t *testing.T) {
+	ctx := context.Background()
+	c, err := pglocal.Start(ctx, pglocal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	dsn := c.TCPDSN("postgres")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Forge the comments a dead and a live owner would have written.
+	first, err := harness.OpenProvider(ctx, harness.ProviderConfig{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, drop, err := first.Database(ctx, "edms-small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = live
+	var comment string
+	if err := conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname LIKE 'rehearse\_s%'`).Scan(&comment); err != nil {
+		t.Fatalf("the provider did not label its database: %v", err)
+	}
+	dead := deadPIDForTest(t)
+	deadComment := regexp.MustCompile(`pid=\d+`).ReplaceAllString(comment, "pid="+strconv.Itoa(dead))
+	for _, q := range []string{
+		"CREATE DATABASE rehearse_s_dead_1",
+		"COMMENT ON DATABASE rehearse_s_dead_1 IS '" + deadComment + "'",
+		"CREATE DATABASE rehearse_unlabelled",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, err := harness.OpenProvider(ctx, harness.ProviderConfig{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	exists := func(name string) bool {
+		var n int
+		conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n)
+		return n == 1
+	}
+	if exists("rehearse_s_dead_1") {
+		t.Error("the database of a dead run survived the sweep")
+	}
+	if !exists("rehearse_unlabelled") {
+		t.Error("an unlabelled database was dropped")
+	}
+	var liveLeft int
+	conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname LIKE 'rehearse\_s%' AND datname <> 'rehearse_s_dead_1'`).Scan(&liveLeft)
+	if liveLeft != 1 {
+		t.Errorf("%d databases of the live run left, want 1", liveLeft)
+	}
+	drop()
+	first.Close()
+}
+
+func deadPIDForTest(t *testing.T) int {
+	t.Helper()
+	for pid := 999999; pid < 1099999; pid++ {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+			return pid
+		}
+	}
+	t.Fatal("no free pid")
+	return 0
 }
