@@ -198,4 +198,8 @@ func TestClaimsWithoutDatabaseAreNotMeasured(t *testing.T) {
 	if a := answer(r, fmtr{}); strings.Contains(a, "commits") {
 		t.Errorf("answer speaks of commits nobody saw: %s", a)
 	}
+	md := string(render(t, "md", &harness.RunFile{Version: harness.ResultsVersion, Results: []*harness.Result{r}}, Options{}))
+	if !strings.Contains(md, "was not observed: rehearse had no view of the system's database") || strings.Contains(md, "commit together") || strings.Contains(md, "one transaction") {
+		t.Errorf("the report calls an unobserved window atomic:\n%s", md)
+	}
 }

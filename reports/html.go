@@ -95,10 +95,10 @@ func writeScenarioHTML(w *bufio.Writer, r *harness.Result, f fmtr) {
 	}
 	p("<h3>Timeline of the operation</h3>\n")
 	htmlTable(w, phaseTable(r, f))
-	if measure(r).window {
+	if m := measure(r); m.window {
 		p("<p>Window between the reinit and restore commits: %s; %d of %d users existed in it.</p>\n", esc(f.ms(r.Facts.WindowMS)), r.Facts.UsersInWindow, r.Facts.UsersBefore)
 	} else {
-		p("<p>No window: the reinit and the restore commit together; nothing in between is visible.</p>\n")
+		p("<p>%s</p>\n", esc(m.noWindowText()))
 	}
 	if len(r.Facts.PKReuse) > 0 {
 		p("<p>Primary-key reuse:</p>\n<ul>\n")

@@ -80,10 +80,10 @@ func writeScenarioMarkdown(w *bufio.Writer, r *harness.Result, f fmtr) {
 	p("### Timeline of the operation\n\n")
 	p("Milliseconds from the moment the operation started, on a monotonic clock.\n\n")
 	mdTable(w, phaseTable(r, f))
-	if measure(r).window {
+	if m := measure(r); m.window {
 		p("Window between the reinit and restore commits: %s; %d of %d users existed in it.\n\n", f.ms(r.Facts.WindowMS), r.Facts.UsersInWindow, r.Facts.UsersBefore)
 	} else {
-		p("No window: the reinit and the restore commit together; nothing in between is visible.\n\n")
+		p("%s\n\n", m.noWindowText())
 	}
 	if len(r.Facts.PKReuse) > 0 {
 		p("Primary-key reuse:\n\n")

@@ -16,6 +16,8 @@ type measures struct {
 	// window: an in-between state was observable, i.e. the reinit committed
 	// on its own and the harness looked into the system before the restore.
 	window bool
+	// windowUnknown: nobody could look, so whether a window existed is unknown.
+	windowUnknown bool
 	// access are the probes of ordinary access, the ones whose failures are an
 	// outage: logins with the original password, else calls with old tokens.
 	access []harness.ProbeSummary
@@ -37,6 +39,9 @@ type measures struct {
 func measure(r *harness.Result) measures {
 	m := measures{r: r, errored: r.Status == harness.Errored}
 	m.window = r.Facts.UsersInWindow >= 0
+	// Without a look into the system (an HTTP target without its database)
+	// a missing window means "not observed", not "atomic".
+	m.windowUnknown = !m.window && r.Strategy != string(restore.Atomic)
 	var logins, profiles []harness.ProbeSummary
 	for _, p := range r.Probes {
 		switch {
@@ -165,4 +170,12 @@ func longestWindow(p harness.ProbeSummary) harness.Window {
 		}
 	}
 	return best
+}
+
+// noWindowText explains a missing window: atomic, or not observed.
+func (m measures) noWindowText() string {
+	if m.windowUnknown {
+		return "The window between the reinit and restore commits was not observed: rehearse had no view of the system's database (give --dsn)."
+	}
+	return "No window: the reinit and the restore commit together; nothing in between is visible."
 }

@@ -187,12 +187,18 @@ func comparisonTable(rf *harness.RunFile, f fmtr) table {
 			return f.n(m.failures) + " of " + f.n(m.samples)
 		}},
 		{"reinit commit → restore commit", func(r *harness.Result, m measures) string {
+			if m.windowUnknown {
+				return "not observed"
+			}
 			if !m.window {
 				return "one transaction"
 			}
 			return f.ms(r.Facts.WindowMS)
 		}},
 		{"users visible in the window", func(r *harness.Result, m measures) string {
+			if m.windowUnknown {
+				return "not observed"
+			}
 			if !m.window {
 				return "never visible"
 			}
@@ -200,6 +206,8 @@ func comparisonTable(rf *harness.RunFile, f fmtr) table {
 		}},
 		{"admin, default password, in the window", func(r *harness.Result, m measures) string {
 			switch {
+			case m.windowUnknown:
+				return "not observed"
 			case !m.window:
 				return "no window"
 			case m.defaultLogin == nil:
