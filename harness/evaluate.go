@@ -24,7 +24,7 @@ func (ru *run) evaluate(ctx context.Context) error {
 		// The target's strategy is its own setting: say what was observed.
 		hasWindow = errA == nil && errB == nil
 		switch {
-		case hasWindow:
+		case errA == nil: // the reinit committed on its own
 			res.Strategy = "two-phase"
 		case ru.conn != nil:
 			res.Strategy = "atomic"

@@ -217,6 +217,7 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 			switch {
 			case reinitTx == 0 && last.Users < before:
 				reinitTx = last.TxID
+				ru.reinitSeen.Store(true)
 				ru.rec.phase(restore.PhaseReinitCommitted, tx[0].received)
 				ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = last.Users, last.AdminID
 				ru.startWindowActions(ctx, errs)
@@ -225,12 +226,30 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 				// restore committed together, nobody saw a window.
 				ru.rec.phase("reinit and restore committed in one transaction", tx[0].received)
 				return
-			case reinitTx != 0 && last.Users >= before:
+			case reinitTx != 0 && tx[0].TxID != reinitTx && insertsUsers(tx) && !ru.harnessTx(tx[0].TxID):
+				// The first transaction after the reinit that brings users
+				// back (not the harness's own create_user) is the restore,
+				// whether or not it restores as many users as there were.
 				ru.rec.phase(restore.PhaseRestoreCommitted, tx[0].received)
 				return
 			}
 		}
 	}
+}
+
+func insertsUsers(tx []watchEvent) bool {
+	for _, ev := range tx {
+		if ev.Op == "INSERT" {
+			return true
+		}
+	}
+	return false
+}
+
+// harnessTx reports whether txid is one of the harness's own window actions.
+func (ru *run) harnessTx(txid int64) bool {
+	_, ok := ru.ownTxs.Load(txid)
+	return ok
 }
 
 // watchEvent is the payload of the watch trigger.
@@ -336,6 +355,7 @@ func (ru *run) poll(ctx context.Context, conn *pgx.Conn, before int, errs chan<-
 		switch {
 		case !reinitSeen && n < before:
 			reinitSeen = true
+			ru.reinitSeen.Store(true)
 			ru.rec.phase(restore.PhaseReinitCommitted, now)
 			ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = n, adminID
 			ru.startWindowActions(ctx, errs)

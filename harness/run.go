@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -115,6 +116,8 @@ type run struct {
 	watchReady                       chan struct{}        // closed once the watcher listens (or gave up)
 	windowWG                         sync.WaitGroup       // the window's actions, started by the watcher
 	kicks                            []chan chan struct{} // one per probe: sample now, then close the ack
+	reinitSeen                       atomic.Bool          // the watcher saw the reinit commit
+	ownTxs                           sync.Map             // txid → struct{}: the harness's own writes, which the watcher ignores
 	idsBefore                        map[string]int64
 	hashBefore                       map[string]string
 	sumsBefore                       map[string]integrity.Checksum
@@ -437,8 +440,20 @@ func (ru *run) operate(ctx context.Context) error {
 		ru.rec.phase("operation finished", time.Now())
 	}
 	time.Sleep(lead)
+	// One more sample from every probe, sent after the operation ended: a
+	// failing stretch that this sample does not close is really still open.
+	ru.sampleAll(ctx)
 	stopProbes()
 	wg.Wait()
+	if ru.reinitSeen.Load() {
+		// A running system may answer before the watcher heard the restore
+		// commit: give it a moment.
+		select {
+		case <-watched:
+		case <-time.After(restoreWatchGrace):
+			ru.rec.phase("restore commit not observed by the watcher", time.Now())
+		}
+	}
 	stopWatch()
 	<-watched
 	ru.windowWG.Wait()
@@ -511,6 +526,10 @@ func (ru *run) inWindow(ctx context.Context) error {
 	return ru.windowActions(ctx)
 }
 
+// restoreWatchGrace bounds the wait for the restore commit's notification
+// after the operation answered.
+const restoreWatchGrace = 5 * time.Second
+
 // windowActions samples every probe once and runs the scenario's during:
 // actions.
 func (ru *run) windowActions(ctx context.Context) error {
@@ -563,8 +582,15 @@ func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
 		}
 	}
 	var id int64
-	err = ru.conn.QueryRow(ctx, `INSERT INTO `+ru.usersTable+` (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
+	err = pgx.BeginFunc(ctx, ru.conn, func(tx pgx.Tx) error {
+		var txid int64
+		if err := tx.QueryRow(ctx, `SELECT txid_current()`).Scan(&txid); err != nil {
+			return err
+		}
+		ru.ownTxs.Store(txid, struct{}{}) // before the commit the watcher hears of
+		return tx.QueryRow(ctx, `INSERT INTO `+ru.usersTable+` (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
 VALUES ($1, false, $2, '', '', $3, false, true, now()) RETURNING id`, hash, c.Username, c.Username+"@example.org").Scan(&id)
+	})
 	if err != nil {
 		return fmt.Errorf("create user %s in the window: %w", c.Username, err)
 	}
