@@ -151,9 +151,24 @@ func validate(s *Scenario) InputErrors {
 		bad(s.at("fixture"), "%v", err)
 		return errs
 	}
+	if len(s.Users) > 0 {
+		if s.Target != TargetHTTP || (s.Seed != "" && s.Seed != "present") {
+			bad(s.at("users"), "users: names the accounts of a running system (target: http, seed: present); the embedded system and seed: restore use the fixture's users")
+		}
+		fx = s.accountsFixture()
+		for _, a := range s.Users {
+			if count(a.Password != "", a.PasswordEnv != "") != 1 {
+				bad(a.Pos, "user %q: give exactly one of password or password_env", a.Username)
+			}
+		}
+	}
+	whose := "fixture " + fx.Name + " has"
+	if len(s.Users) > 0 {
+		whose = "users: lists"
+	}
 	userOK := func(p Pos, u string) {
 		if _, ok := fx.User(u); !ok {
-			bad(p, "unknown user %q: fixture %s has %s", u, fx.Name, userNames(fx))
+			bad(p, "unknown user %q: %s %s", u, whose, userNames(fx))
 		}
 	}
 	if s.Target == "" {
@@ -239,7 +254,7 @@ func validate(s *Scenario) InputErrors {
 		}
 		if a.CreateUser != nil {
 			if _, taken := fx.User(a.CreateUser.Username); taken {
-				bad(a.CreateUser.Pos, "user %q already exists in fixture %s; pick a new name", a.CreateUser.Username, fx.Name)
+				bad(a.CreateUser.Pos, "user %q already exists (%s it); pick a new name", a.CreateUser.Username, whose)
 			}
 			if a.CreateUser.Password == "" {
 				a.CreateUser.Password = a.CreateUser.Username + "_pw"

@@ -95,6 +95,9 @@ expect:
 		{"two documents", base + "---\nname: y\n", `f.yaml:11:1: a scenario file holds one YAML document`},
 		{"binary garbage", "\x00\x01\x02\xff", `f.yaml:1:1: not valid YAML`},
 		{"backup_file with counts_match_backup", strings.Replace(base, "restore_from_file: {}", "restore_from_file: {backup_file: f.yaml}", 1) + "  - invariant: counts_match_backup\n", `cannot be judged`},
+		{"users on the embedded system", "users: [{username: a, password: b}]\n" + base, `f.yaml:1:8: users: names the accounts of a running system`},
+		{"user without a password", "target: http\nusers: [{username: author01}]\n" + strings.Replace(base, "name: x\n", "", 1), `give exactly one of password or password_env`},
+		{"unknown user among the scenario's", "target: http\nusers: [{username: someone, password: pw}]\n" + strings.Replace(base, "name: x\n", "", 1), `unknown user "author01": users: lists someone`},
 		{"backup file missing", strings.Replace(base, "restore_from_file: {}", "restore_from_file: {backup_file: gone.json}", 1), `f.yaml:3:22: backup_file:`},
 	}
 	for _, c := range cases {

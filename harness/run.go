@@ -175,6 +175,14 @@ func (r *Runner) run(ctx context.Context, s *Scenario, res *Result) error {
 	if err != nil {
 		return err
 	}
+	if len(s.Users) > 0 {
+		fx = s.accountsFixture()
+		for _, a := range s.Users {
+			if a.PasswordEnv != "" && os.Getenv(a.PasswordEnv) == "" {
+				return fmt.Errorf("%s: user %s: password_env names %s, which is not set", a.Pos, a.Username, a.PasswordEnv)
+			}
+		}
+	}
 	ru := &run{s: s, res: res, fx: fx, tokens: map[string]string{}, rec: newRecorder(),
 		adminUser: "admin", adminDefault: edms.DefaultAdminPassword, profileUserField: "username", profileIDField: "id",
 		usersName: "users_user", usersTable: "users_user"}

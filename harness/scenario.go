@@ -5,6 +5,12 @@
 // results; it prints no reports (package reports does).
 package harness
 
+import (
+	"os"
+
+	"github.com/rehearse-dev/rehearse/fixtures"
+)
+
 // Scenario is one YAML file. Field comments are the language reference: the
 // JSON Schema shipped beside this file is generated from them.
 type Scenario struct {
@@ -33,6 +39,9 @@ type Scenario struct {
 	// (a throwaway cluster), container (Docker; image from REHEARSE_PG_IMAGE) or dsn
 	// (the server of REHEARSE_DSN).
 	Provider string `yaml:"provider" json:"provider,omitempty" enum:"local,container,dsn"`
+	// For target http with seed: present: the accounts the scenario logs in as, instead of
+	// the fixture's users (a staging copy's test accounts, say).
+	Users []Account `yaml:"users" json:"users,omitempty"`
 	// Engine strategy of the embedded system: two-phase (default; the seed's behaviour) or atomic.
 	Strategy string `yaml:"strategy" json:"strategy,omitempty" enum:"two-phase,atomic"`
 	// Named defects the embedded system is started with, to prove a check can fail:
@@ -50,6 +59,17 @@ type Scenario struct {
 	Expect []Expectation `yaml:"expect" json:"expect" required:"true"`
 	// Time limit for the whole scenario (default 60s).
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// Account is a user of a running system and how to learn its password.
+type Account struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// Its username.
+	Username string `yaml:"username" json:"username" required:"true"`
+	// Its password, for a disposable test account.
+	Password string `yaml:"password" json:"password,omitempty"`
+	// Or the environment variable that holds it (keeps it out of the file).
+	PasswordEnv string `yaml:"password_env" json:"password_env,omitempty"`
 }
 
 // TokenSpec obtains an access token by logging in with the user's original password,
@@ -223,4 +243,18 @@ func (s *Scenario) at(key string) Pos {
 		return p
 	}
 	return s.Pos
+}
+
+// accountsFixture describes the scenario's users: (that of) Users when
+// given, with passwords read from the environment where asked.
+func (s *Scenario) accountsFixture() *fixtures.Fixture {
+	f := &fixtures.Fixture{Name: "the scenario's users", Description: "users: of " + s.Pos.File}
+	for _, a := range s.Users {
+		pw := a.Password
+		if a.PasswordEnv != "" {
+			pw = os.Getenv(a.PasswordEnv)
+		}
+		f.Users = append(f.Users, fixtures.User{Username: a.Username, Password: pw})
+	}
+	return f
 }

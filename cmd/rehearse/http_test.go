@@ -115,6 +115,20 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 	bin := buildRehearse(t)
 	scenario := "testdata/http/rehearsal.yaml"
 
+	// Not parallel: it sets an environment variable.
+	t.Run("scenario names its own users", func(t *testing.T) {
+		st := startServe(t, bin)
+		t.Setenv("REHEARSE_TEST_ADMIN_PASSWORD", "admin_secure_password_123")
+		code, stdout, stderr := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", "testdata/http/own-users.yaml", "--report-dir", "")
+		if code != exitOK || !strings.Contains(stdout, "PASS  own-users") {
+			t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		t.Setenv("REHEARSE_TEST_ADMIN_PASSWORD", "")
+		code, stdout, _ = rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", "testdata/http/own-users.yaml", "--report-dir", "")
+		if code != exitError || !strings.Contains(stdout, "password_env names REHEARSE_TEST_ADMIN_PASSWORD, which is not set") {
+			t.Errorf("unset password_env: exit %d\n%s", code, stdout)
+		}
+	})
 	t.Run("passes", func(t *testing.T) {
 		t.Parallel()
 		st := startServe(t, bin)
