@@ -25,7 +25,7 @@ func TestScenariosOnContainer(t *testing.T) {
 		t.Skipf("no Docker engine: %v", err)
 	}
 	if os.Getenv("REHEARSE_SKIP_CONTAINER") == "1" {
-		t.Skip("REHEARSE_SKIP_CONTAINER=1")
+		t.Skip("REHEARSE_SKIP_CONTAINER=1 asks to skip the container tests")
 	}
 	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderContainer})
 	if errors.Is(err, pgcontainer.ErrImageMissing) {
@@ -105,13 +105,11 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // the run's, started on first use.
 func TestScenarioChoosesProvider(t *testing.T) {
 	ctx := context.Background()
-	prov, err := harness.SharedProvider(ctx)
+	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderLocal})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prov.Name() == harness.ProviderDSN {
-		t.Skip("the run's provider is already dsn")
-	}
+	defer prov.Close()
 	c, err := pglocal.Start(ctx, pglocal.Options{})
 	if err != nil {
 		t.Fatal(err)

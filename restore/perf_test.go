@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,17 +16,22 @@ import (
 	"github.com/rehearse-dev/rehearse/restore"
 )
 
-// TestPerfBreakdown is a development aid, skipped unless REHEARSE_PERF_USERS
-// is set: it restores a generated backup (cached under REHEARSE_PERF_DIR,
-// default the OS temp dir) once with the atomic strategy and prints where the
-// time went, table by table.
-func TestPerfBreakdown(t *testing.T) {
-	v := os.Getenv("REHEARSE_PERF_USERS")
-	if v == "" {
-		t.Skip("set REHEARSE_PERF_USERS to run")
-	}
+// BenchmarkRestoreBreakdown is a development aid: it restores a generated
+// backup with the atomic strategy and prints where the time went, table by
+// table. REHEARSE_PERF_USERS sets the bulk users (default 1000, ~100k rows);
+// the backup is cached under REHEARSE_PERF_DIR (default the temp dir).
+//
+//	go test -run '^$' -bench RestoreBreakdown -benchtime 1x ./restore
+func BenchmarkRestoreBreakdown(b *testing.B) {
 	spec := fixtures.LargeSpec
-	spec.BulkUsers, _ = strconv.Atoi(v)
+	spec.BulkUsers = 1000
+	if v := os.Getenv("REHEARSE_PERF_USERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("REHEARSE_PERF_USERS=%q: want a number of users", v)
+		}
+		spec.BulkUsers = n
+	}
 	dir := os.Getenv("REHEARSE_PERF_DIR")
 	if dir == "" {
 		dir = os.TempDir()
@@ -36,46 +40,42 @@ func TestPerfBreakdown(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		f, err := os.Create(path)
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		if err := fixtures.Generate(f, spec); err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		f.Close()
 	}
-	dsn := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, dsn)
-	if err := edms.Install(ctx, conn); err != nil {
-		t.Fatal(err)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		conn := pgtest.Connect(b, pgtest.NewDB(b))
+		if err := edms.Install(ctx, conn); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		b.StartTimer()
+		last := time.Now()
+		stop := sampleHeap()
+		res, err := restore.Restore(ctx, conn, restore.Options{
+			Open:      func() (io.ReadCloser, error) { return os.Open(path) },
+			Strategy:  restore.Atomic,
+			Reinit:    withReinit(true),
+			Protected: edms.Protected(),
+			Progress: func(e restore.Event) {
+				fmt.Printf("  %-32s %-28s %8d rows %8.3fs\n", e.Phase, e.Table, e.Rows, e.At.Sub(last).Seconds())
+				last = e.At
+			},
+		})
+		peak := stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rows int64
+		for _, n := range res.Rows {
+			rows += n
+		}
+		fmt.Printf("%d rows: reinit %s, load %s, total %s, peak heap %.1f MiB\n",
+			rows, res.Timings.Reinit, res.Timings.Load, res.Timings.Total, float64(peak)/(1<<20))
 	}
-	runtime.GC()
-	last := time.Now()
-	t0 := last
-	stop := sampleHeapT()
-	res, err := restore.Restore(ctx, conn, restore.Options{
-		Open:      func() (io.ReadCloser, error) { return os.Open(path) },
-		Strategy:  restore.Atomic,
-		Reinit:    withReinit(true),
-		Protected: edms.Protected(),
-		Progress: func(e restore.Event) {
-			fmt.Printf("  %-32s %-28s %8d rows %8.3fs\n", e.Phase, e.Table, e.Rows, e.At.Sub(last).Seconds())
-			last = e.At
-		},
-	})
-	peak := stop()
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	fmt.Printf("go cpu: user %.2fs sys %.2fs (whole test process)\n", time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds())
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := time.Since(t0)
-	var rows int64
-	for _, n := range res.Rows {
-		rows += n
-	}
-	fmt.Printf("total %.3fs, %d rows, %.0f rows/s, reinit %s, load %s, peak heap %.1f MiB\n",
-		total.Seconds(), rows, float64(rows)/total.Seconds(), res.Timings.Reinit, res.Timings.Load, float64(peak)/(1<<20))
 }
-
-func sampleHeapT() func() uint64 { return sampleHeap() }

@@ -24,7 +24,7 @@ func TestInterruptedContainerRunLeavesNoContainer(t *testing.T) {
 		t.Skipf("no Docker engine: %v", err)
 	}
 	if os.Getenv("REHEARSE_SKIP_CONTAINER") == "1" {
-		t.Skip("REHEARSE_SKIP_CONTAINER=1")
+		t.Skip("REHEARSE_SKIP_CONTAINER=1 asks to skip the container tests")
 	}
 	if ok, err := pgcontainer.ImagePresent(context.Background(), pgcontainer.ImageName("")); err != nil || !ok {
 		t.Fatalf("image %s missing (%v): run make pg-image, or set REHEARSE_SKIP_CONTAINER=1", pgcontainer.ImageName(""), err)
