@@ -31,14 +31,10 @@ and pk so the same data always gives the same file. Gzipped when FILE ends in
 	} else if !noArgs(fs, pos) {
 		return exitError
 	}
-	dsn, err := dsnFrom(*dsnFlag)
-	if err != nil {
-		return fail(stderr, "backup", err)
-	}
 	if *output == "" {
 		return fail(stderr, "backup", fmt.Errorf("no output file: pass --output backup.json.gz"))
 	}
-	conn, err := connect(ctx, dsn)
+	conn, err := openDB(ctx, *dsnFlag)
 	if err != nil {
 		return fail(stderr, "backup", err)
 	}

@@ -25,17 +25,14 @@ and seeds a fixture into it. Fixtures: `+fmt.Sprint(fixtures.Names()), stderr)
 	} else if !noArgs(fs, pos) {
 		return exitError
 	}
-	dsn, err := dsnFrom(*dsnFlag)
-	if err != nil {
-		return fail(stderr, "init", err)
-	}
 	var f *fixtures.Fixture
 	if *fixture != "none" {
+		var err error
 		if f, err = fixtures.Get(*fixture); err != nil {
 			return fail(stderr, "init", err)
 		}
 	}
-	conn, err := connect(ctx, dsn)
+	conn, err := openDB(ctx, *dsnFlag)
 	if err != nil {
 		return fail(stderr, "init", err)
 	}

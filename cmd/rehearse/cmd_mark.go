@@ -26,11 +26,7 @@ Only mark disposable copies.`, stderr)
 	} else if !noArgs(fs, pos) {
 		return exitError
 	}
-	dsn, err := dsnFrom(*dsnFlag)
-	if err != nil {
-		return fail(stderr, "mark", err)
-	}
-	conn, err := connect(ctx, dsn)
+	conn, err := openDB(ctx, *dsnFlag)
 	if err != nil {
 		return fail(stderr, "mark", err)
 	}

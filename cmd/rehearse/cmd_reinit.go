@@ -36,11 +36,7 @@ would be deleted and changes nothing.`, stderr)
 	if *dry == *confirm {
 		return fail(stderr, "reinit", fmt.Errorf("say either --dry-run (show what would be deleted) or --confirm (delete it)"))
 	}
-	dsn, err := dsnFrom(*dsnFlag)
-	if err != nil {
-		return fail(stderr, "reinit", err)
-	}
-	conn, err := connect(ctx, dsn)
+	conn, err := openDB(ctx, *dsnFlag)
 	if err != nil {
 		return fail(stderr, "reinit", err)
 	}

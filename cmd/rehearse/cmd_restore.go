@@ -45,17 +45,13 @@ max(id). With --with-reinit the system is emptied first, as the seed's API does:
 	if err != nil {
 		return fail(stderr, "restore", err)
 	}
-	dsn, err := dsnFrom(*dsnFlag)
-	if err != nil {
-		return fail(stderr, "restore", err)
-	}
 	if *from == "" {
 		return fail(stderr, "restore", fmt.Errorf("no backup: pass --from-file backup.json.gz"))
 	}
 	if _, err := os.Stat(*from); err != nil {
 		return fail(stderr, "restore", err)
 	}
-	conn, err := connect(ctx, dsn)
+	conn, err := openDB(ctx, *dsnFlag)
 	if err != nil {
 		return fail(stderr, "restore", err)
 	}

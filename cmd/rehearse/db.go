@@ -12,7 +12,7 @@ import (
 	"github.com/rehearse-dev/rehearse/internal/loopback"
 )
 
-// dsnFlag returns the DSN from the flag or REHEARSE_DSN.
+// dsnFrom returns the DSN from the flag or REHEARSE_DSN.
 func dsnFrom(flagValue string) (string, error) {
 	if flagValue != "" {
 		return flagValue, nil
@@ -21,6 +21,15 @@ func dsnFrom(flagValue string) (string, error) {
 		return env, nil
 	}
 	return "", errors.New("no database: pass --dsn 'host=... dbname=...' (or set REHEARSE_DSN)")
+}
+
+// openDB connects to the database of --dsn (or REHEARSE_DSN).
+func openDB(ctx context.Context, flagValue string) (*pgx.Conn, error) {
+	dsn, err := dsnFrom(flagValue)
+	if err != nil {
+		return nil, err
+	}
+	return connect(ctx, dsn)
 }
 
 func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
