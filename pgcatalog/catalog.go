@@ -197,7 +197,7 @@ ORDER BY c.relname, a.attnum`, cat.Schema)
 }
 
 func loadPrimaryKeys(ctx context.Context, q Querier, cat *Catalog) error {
-	rows, err := q.Query(ctx, `
+	return loadIndexColumns(ctx, q, cat, "primary keys", `
 SELECT c.relname, a.attname
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid
@@ -205,9 +205,15 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
 WHERE n.nspname = $1 AND i.indisprimary
-ORDER BY c.relname, k.ord`, cat.Schema)
+ORDER BY c.relname, k.ord`, func(t *Table, col string) { t.PrimaryKey = append(t.PrimaryKey, col) })
+}
+
+// loadIndexColumns runs query (rows of table, column in schema $1) and hands
+// each column to add for its table.
+func loadIndexColumns(ctx context.Context, q Querier, cat *Catalog, what, query string, add func(t *Table, col string)) error {
+	rows, err := q.Query(ctx, query, cat.Schema)
 	if err != nil {
-		return fmt.Errorf("read primary keys from pg_index: %w", err)
+		return fmt.Errorf("read %s from pg_index: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -216,7 +222,7 @@ ORDER BY c.relname, k.ord`, cat.Schema)
 			return err
 		}
 		if t := cat.Tables[table]; t != nil {
-			t.PrimaryKey = append(t.PrimaryKey, col)
+			add(t, col)
 		}
 	}
 	return rows.Err()
@@ -332,7 +338,7 @@ func (c *Catalog) ManyToManyOf(t *Table) (ManyToMany, bool) {
 }
 
 func loadUnique(ctx context.Context, q Querier, cat *Catalog) error {
-	rows, err := q.Query(ctx, `
+	return loadIndexColumns(ctx, q, cat, "unique indexes", `
 SELECT c.relname, a.attname
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid
@@ -340,19 +346,5 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
 WHERE n.nspname = $1 AND i.indisunique AND NOT i.indisprimary AND i.indnatts = 1
   AND i.indpred IS NULL AND i.indexprs IS NULL
-ORDER BY c.relname, a.attname`, cat.Schema)
-	if err != nil {
-		return fmt.Errorf("read unique indexes from pg_index: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var table, col string
-		if err := rows.Scan(&table, &col); err != nil {
-			return err
-		}
-		if t := cat.Tables[table]; t != nil {
-			t.Unique = append(t.Unique, col)
-		}
-	}
-	return rows.Err()
+ORDER BY c.relname, a.attname`, func(t *Table, col string) { t.Unique = append(t.Unique, col) })
 }
