@@ -391,22 +391,9 @@ func (d *dumpReader) object() (model []byte, hasModel bool, err error) {
 			d.pos++
 			break
 		}
-		if c != '"' {
-			return nil, false, d.badChar(c, "looking for beginning of object key string")
-		}
-		ks, kesc, err := d.str()
+		ks, kesc, err := d.objectKey(c)
 		if err != nil {
 			return nil, false, err
-		}
-		if !d.skipWS() {
-			return nil, false, d.eofErr()
-		}
-		if d.buf[d.pos] != ':' {
-			return nil, false, d.badChar(d.buf[d.pos], "after object key")
-		}
-		d.pos++
-		if !d.skipWS() {
-			return nil, false, d.eofErr()
 		}
 		key := d.buf[d.keep+ks.off : d.keep+ks.off+ks.n]
 		var name string
@@ -524,22 +511,9 @@ func (d *dumpReader) fields() error {
 			d.pos++
 			return nil
 		}
-		if c != '"' {
-			return d.badChar(c, "looking for beginning of object key string")
-		}
-		ks, kesc, err := d.str()
+		ks, kesc, err := d.objectKey(c)
 		if err != nil {
 			return err
-		}
-		if !d.skipWS() {
-			return d.eofErr()
-		}
-		if d.buf[d.pos] != ':' {
-			return d.badChar(d.buf[d.pos], "after object key")
-		}
-		d.pos++
-		if !d.skipWS() {
-			return d.eofErr()
 		}
 		start := d.pos - d.keep
 		if err := d.skipValue(0); err != nil {
@@ -625,6 +599,29 @@ func (d *dumpReader) kindOf(c byte) (string, error) {
 		return "number", nil
 	}
 	return "", d.badChar(c, "looking for beginning of value")
+}
+
+// objectKey reads a member name starting at c (the current byte), the ':'
+// after it, and the white space up to the value.
+func (d *dumpReader) objectKey(c byte) (span, bool, error) {
+	if c != '"' {
+		return span{}, false, d.badChar(c, "looking for beginning of object key string")
+	}
+	ks, esc, err := d.str()
+	if err != nil {
+		return span{}, false, err
+	}
+	if !d.skipWS() {
+		return span{}, false, d.eofErr()
+	}
+	if d.buf[d.pos] != ':' {
+		return span{}, false, d.badChar(d.buf[d.pos], "after object key")
+	}
+	d.pos++
+	if !d.skipWS() {
+		return span{}, false, d.eofErr()
+	}
+	return ks, esc, nil
 }
 
 // str scans a string starting at pos (a '"'). It returns its span, quotes
@@ -722,21 +719,8 @@ func (d *dumpReader) skipValue(depth int) error {
 				return nil
 			}
 			if closer == '}' {
-				if c != '"' {
-					return d.badChar(c, "looking for beginning of object key string")
-				}
-				if _, _, err := d.str(); err != nil {
+				if _, _, err := d.objectKey(c); err != nil {
 					return err
-				}
-				if !d.skipWS() {
-					return d.eofErr()
-				}
-				if d.buf[d.pos] != ':' {
-					return d.badChar(d.buf[d.pos], "after object key")
-				}
-				d.pos++
-				if !d.skipWS() {
-					return d.eofErr()
 				}
 			}
 			if err := d.skipValue(depth + 1); err != nil {
