@@ -179,13 +179,7 @@ func validate(s *Scenario) InputErrors {
 		if s.TargetFile != "" || s.HTTP != nil || s.Seed != "" {
 			bad(s.at("target"), "target_file, http and seed describe a running system: set target: http, or remove them")
 		}
-		switch s.Strategy {
-		case "":
-			s.Strategy = "two-phase"
-		case "two-phase", "atomic":
-		default:
-			bad(s.at("strategy"), "unknown strategy %q; expected two-phase or atomic", s.Strategy)
-		}
+		choose(&s.Strategy, strategies, s.at("strategy"), "strategy", bad)
 		if _, err := server.ParseDefects(s.Defects); err != nil {
 			bad(s.at("defects"), "defects: %v", err)
 		}
@@ -237,12 +231,7 @@ func validate(s *Scenario) InputErrors {
 			bad(s.During[0].Pos, "during: the atomic strategy has no window between reinit and restore, so these actions would never run; remove them or use two-phase")
 		}
 	case op.Manual != nil:
-		if op.Manual.Strategy == "" {
-			op.Manual.Strategy = "two-phase"
-		}
-		if op.Manual.Strategy != "two-phase" && op.Manual.Strategy != "atomic" {
-			bad(op.Manual.Pos, "unknown strategy %q; expected two-phase or atomic", op.Manual.Strategy)
-		}
+		choose(&op.Manual.Strategy, strategies, op.Manual.Pos, "strategy", bad)
 	default:
 		bad(op.Pos, "operation: give restore_from_file (the API call) or manual (backup, reinit, restore as steps)")
 	}
@@ -384,13 +373,7 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 	if s.Operation.Manual != nil {
 		bad(s.Operation.Manual.Pos, "manual: the 3-step path runs rehearse's own engine on the database; a running system is rehearsed through its restore_from_file call")
 	}
-	switch s.Seed {
-	case "":
-		s.Seed = "present"
-	case "present", "restore":
-	default:
-		bad(s.at("seed"), "seed must be present or restore, got %q", s.Seed)
-	}
+	choose(&s.Seed, []string{"present", "restore"}, s.at("seed"), "seed", bad)
 }
 
 // resolve makes a path given in a file relative to that file's folder.
@@ -405,6 +388,20 @@ func resolve(from, path string) string {
 // harness took of the state before.
 func backupRelative(invariant string) bool {
 	return invariant == "counts_match_backup" || invariant == "hashes_match_backup"
+}
+
+// strategies of the engine; the first is the default.
+var strategies = []string{"two-phase", "atomic"}
+
+// choose fills an empty *v with the first of allowed and reports any other
+// value outside them.
+func choose(v *string, allowed []string, p Pos, what string, bad func(Pos, string, ...any)) {
+	switch {
+	case *v == "":
+		*v = allowed[0]
+	case !contains(allowed, *v):
+		bad(p, "unknown %s %q; expected %s", what, *v, strings.Join(allowed, " or "))
+	}
 }
 
 func passwordKind(p *string, pos Pos, bad func(Pos, string, ...any)) {

@@ -88,7 +88,7 @@ expect:
 		{"http target file missing", "target: http\ntarget_file: nowhere.yaml\n" + base, `nowhere.yaml: cannot read target file`},
 		{"http inline unknown key", "target: http\nhttp: {login: {paht: /x}}\n" + base, `f.yaml:2:16: unknown key "paht" (did you mean "path"?)`},
 		{"http not loopback", "target: http\nhttp: {base_url: \"http://10.0.0.1:8000\"}\n" + base, `is not on loopback`},
-		{"http seed", "target: http\nseed: fresh\n" + base, `f.yaml:2:7: seed must be present or restore, got "fresh"`},
+		{"http seed", "target: http\nseed: fresh\n" + base, `f.yaml:2:7: unknown seed "fresh"; expected present or restore`},
 		{"target options on embedded", "target_file: t.yaml\n" + base, `set target: http, or remove them`},
 		{"unknown provider", "provider: cloud\n" + base, `provider`},
 		{"provider on http", "target: http\nprovider: local\n" + base, `a running system brings its own database`},
