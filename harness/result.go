@@ -22,6 +22,21 @@ type RunFile struct {
 	Results  []*Result     `json:"results"`
 }
 
+// Counts tallies the results by status.
+func (rf *RunFile) Counts() (passed, failed, errored int) {
+	for _, r := range rf.Results {
+		switch r.Status {
+		case Passed:
+			passed++
+		case Failed:
+			failed++
+		default:
+			errored++
+		}
+	}
+	return passed, failed, errored
+}
+
 // Result is everything measured in one scenario run; reports are made from it.
 type Result struct {
 	Name        string        `json:"name"`

@@ -45,23 +45,9 @@ func writeMarkdown(w io.Writer, rf *harness.RunFile, f fmtr) error {
 }
 
 func runLine(rf *harness.RunFile, f fmtr) string {
-	passed, failed, errored := counts(rf)
+	passed, failed, errored := rf.Counts()
 	return fmt.Sprintf("Measured by rehearse on %s: %s (%d passed, %d failed, %d could not run) in %s; results format version %d. Every statement below is a measurement of this run; passwords and tokens appear only as fingerprints.",
 		f.when(rf.Started), plural(len(rf.Results), "scenario", "scenarios"), passed, failed, errored, f.dur(rf.Duration), harness.ResultsVersion)
-}
-
-func counts(rf *harness.RunFile) (passed, failed, errored int) {
-	for _, r := range rf.Results {
-		switch r.Status {
-		case harness.Passed:
-			passed++
-		case harness.Failed:
-			failed++
-		default:
-			errored++
-		}
-	}
-	return
 }
 
 func writeScenarioMarkdown(w *bufio.Writer, r *harness.Result, f fmtr) {

@@ -81,18 +81,8 @@ run a scenario.`, stderr)
 	}
 	wg.Wait()
 
-	passed, failed, errored := 0, 0, 0
-	for _, r := range results {
-		switch r.Status {
-		case harness.Passed:
-			passed++
-		case harness.Failed:
-			failed++
-		default:
-			errored++
-		}
-	}
 	rf := harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: results}
+	passed, failed, errored := rf.Counts()
 	if *out != "" {
 		if err := writeJSON(*out, rf); err != nil {
 			return fail(stderr, "run", err)
