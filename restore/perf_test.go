@@ -36,16 +36,10 @@ func BenchmarkRestoreBreakdown(b *testing.B) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	path := filepath.Join(dir, fmt.Sprintf("rehearse-perf-%d.json", spec.BulkUsers))
+	name := fmt.Sprintf("rehearse-perf-%d.json", spec.BulkUsers)
+	path := filepath.Join(dir, name)
 	if _, err := os.Stat(path); err != nil {
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := fixtures.Generate(f, spec); err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
+		generate(b, dir, name, spec)
 	}
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
