@@ -127,11 +127,8 @@ func needsDatabase(s *Scenario) (Pos, string) {
 			return e.Pos, "during_window (the window is seen in the database)"
 		}
 	}
-	for _, a := range s.During {
-		if a.CreateUser != nil {
-			return a.Pos, "create_user"
-		}
-		return a.Pos, "during: (actions run when the reinit is seen in the database)"
+	if len(s.During) > 0 {
+		return s.During[0].Pos, "during: (actions run when the reinit is seen in the database)"
 	}
 	if s.Seed == "restore" {
 		return s.Pos, "seed: restore"

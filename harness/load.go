@@ -304,10 +304,7 @@ func validate(s *Scenario) InputErrors {
 			passwordKind(&e.Login.Password, e.Login.Pos, bad)
 			statusOK(e.Login.Pos, e.Login.Status, bad)
 		case e.Window != nil:
-			probeOK(e.Window.Pos, e.Window.Probe)
-			if e.Window.Max == 0 && e.Window.Min == 0 {
-				// max: 0s is meaningful (no window); keep it.
-			}
+			probeOK(e.Window.Pos, e.Window.Probe) // max: 0s (or no bounds) means no failure at all
 			if e.Window.Min > e.Window.Max && e.Window.Max != 0 {
 				bad(e.Window.Pos, "min %s is larger than max %s", e.Window.Min.D(), e.Window.Max.D())
 			}
