@@ -295,7 +295,6 @@ func (ru *run) snapshotBefore(ctx context.Context) error {
 	}
 	ru.res.Facts.UsersBefore = len(ru.idsBefore)
 	ru.res.Facts.AdminIDBefore = ru.idsBefore[ru.adminUser]
-	ru.res.Facts.UsersInWindow = -1
 	cat, err := pgcatalog.Load(ctx, ru.conn, "")
 	if err != nil {
 		return err

@@ -80,12 +80,6 @@ type AdminAccount struct {
 // Routes converts the file's endpoint settings (defaults filled in).
 func (t *TargetFile) Routes() server.Routes {
 	d := server.DefaultRoutes()
-	pick := func(v, def string) string {
-		if v != "" {
-			return v
-		}
-		return def
-	}
 	return server.Routes{
 		Login: pick(t.Login.Path, d.Login), Profile: pick(t.Profile.Path, d.Profile), Restore: pick(t.Restore.Path, d.Restore),
 		UsernameField: pick(t.Login.UsernameField, d.UsernameField), PasswordField: pick(t.Login.PasswordField, d.PasswordField),
