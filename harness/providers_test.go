@@ -134,7 +134,7 @@ func TestScenarioChoosesProvider(t *testing.T) {
 		}
 	}
 	if n := rehearseDatabases(t, c.TCPDSN("postgres")); n == 0 {
-		t.Error("the dsn scenario left no trace while running? (its template should still exist until Close)")
+		t.Error("no rehearse database on the dsn server before Close: the scenario did not run there (its template lives until Close)")
 	}
 	if err := runner.Close(); err != nil {
 		t.Fatal(err)
@@ -195,11 +195,10 @@ func TestDSNProviderSweepsDatabasesOfDeadRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, drop, err := first.Database(ctx, "edms-small")
+	_, drop, err := first.Database(ctx, "edms-small")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = live
 	var comment string
 	if err := conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname LIKE 'rehearse\_s%'`).Scan(&comment); err != nil {
 		t.Fatalf("the provider did not label its database: %v", err)
