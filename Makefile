@@ -35,7 +35,7 @@ serve:
 clean:
 	rm -rf bin
 
-# Builds the PostgreSQL 15 image the container provider (pgcontainer) runs —
+# Builds the PostgreSQL 15 image the container provider (pg/container) runs —
 # rehearse/postgres:15, or the REHEARSE_PG_IMAGE env var — from Debian packages with
 # mmdebstrap + docker import: no image registry needed. Skips when the image
 # exists; FORCE=1 rebuilds. Installs mmdebstrap with apt-get when missing.

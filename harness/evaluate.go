@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/rehearse-dev/rehearse/edms"
-	"github.com/rehearse-dev/rehearse/integrity"
-	"github.com/rehearse-dev/rehearse/pgcatalog"
+	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
+	"github.com/rehearse-dev/rehearse/pg/integrity"
 	"github.com/rehearse-dev/rehearse/restore"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/edms/token"
-	"github.com/rehearse-dev/rehearse/guard"
 	"github.com/rehearse-dev/rehearse/internal/loopback"
+	"github.com/rehearse-dev/rehearse/pg/guard"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
 )

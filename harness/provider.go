@@ -17,8 +17,8 @@ import (
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/fixtures"
 	"github.com/rehearse-dev/rehearse/internal/loopback"
-	"github.com/rehearse-dev/rehearse/pgcontainer"
-	"github.com/rehearse-dev/rehearse/pglocal"
+	pgcontainer "github.com/rehearse-dev/rehearse/pg/container"
+	pglocal "github.com/rehearse-dev/rehearse/pg/local"
 )
 
 // Provider hands out databases that hold the reference schema and a fixture.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/harness"
-	"github.com/rehearse-dev/rehearse/pgcontainer"
-	"github.com/rehearse-dev/rehearse/pglocal"
+	pgcontainer "github.com/rehearse-dev/rehearse/pg/container"
+	pglocal "github.com/rehearse-dev/rehearse/pg/local"
 )
 
 // The shipped scenarios pass with their databases in a Docker container.

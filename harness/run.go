@@ -18,8 +18,8 @@ import (
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/edms/token"
 	"github.com/rehearse-dev/rehearse/fixtures"
-	"github.com/rehearse-dev/rehearse/integrity"
-	"github.com/rehearse-dev/rehearse/pgcatalog"
+	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
+	"github.com/rehearse-dev/rehearse/pg/integrity"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
 )

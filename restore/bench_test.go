@@ -20,7 +20,7 @@ import (
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/fixtures"
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
-	"github.com/rehearse-dev/rehearse/pglocal"
+	pglocal "github.com/rehearse-dev/rehearse/pg/local"
 	"github.com/rehearse-dev/rehearse/restore"
 )
 

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/rehearse-dev/rehearse/pgcatalog"
+	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 )
 
 // kind is how a column's values are checked and sent in binary COPY format.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/rehearse-dev/rehearse/integrity"
-	"github.com/rehearse-dev/rehearse/pgcatalog"
+	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
+	"github.com/rehearse-dev/rehearse/pg/integrity"
 )
 
 // SequenceFix records how a sequence was moved past max(id).

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/pgcatalog"
+	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 )
 
 // schemaMap maps dumpdata models and fields onto tables and columns, the way

@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/edms/password"
-	"github.com/rehearse-dev/rehearse/integrity"
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
-	"github.com/rehearse-dev/rehearse/pgcatalog"
+	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
+	"github.com/rehearse-dev/rehearse/pg/integrity"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
 )

@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/rehearse-dev/rehearse/pgcatalog"
+	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 )
 
 // validate reads the whole backup once and checks every object: its model maps

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/rehearse-dev/rehearse/guard"
+	"github.com/rehearse-dev/rehearse/pg/guard"
 )
 
 func init() {

@@ -17,7 +17,7 @@ import (
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/fixtures"
 	"github.com/rehearse-dev/rehearse/harness"
-	"github.com/rehearse-dev/rehearse/pglocal"
+	pglocal "github.com/rehearse-dev/rehearse/pg/local"
 	"github.com/rehearse-dev/rehearse/restore"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rehearse-dev/rehearse/pgcontainer"
+	pgcontainer "github.com/rehearse-dev/rehearse/pg/container"
 )
 
 // Ctrl-C during `rehearse run --provider container` removes the container:

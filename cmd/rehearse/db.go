@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/rehearse-dev/rehearse/guard"
 	"github.com/rehearse-dev/rehearse/internal/loopback"
+	"github.com/rehearse-dev/rehearse/pg/guard"
 )
 
 // dsnFrom returns the DSN from the flag or REHEARSE_DSN.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build.sh — build the PostgreSQL 15 image that rehearse's container provider
-# (package pgcontainer) runs, locally, from Debian packages. No image registry
+# (package pg/container) runs, locally, from Debian packages. No image registry
 # is contacted: the root filesystem comes from mmdebstrap and the machine's
 # configured Debian mirror, and "docker import" turns it into an image.
 #

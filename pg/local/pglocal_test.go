@@ -1,4 +1,4 @@
-package pglocal
+package local
 
 import (
 	"bufio"

@@ -53,7 +53,7 @@
 //     process is gone is removed, and one whose owner cannot be checked
 //     (another machine or PID namespace) once it is older than StaleAfter.
 //     By hand: docker rm -f $(docker ps -aq --filter label=dev.rehearse.run)
-package pgcontainer
+package container
 
 import (
 	"bytes"

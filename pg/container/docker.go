@@ -1,4 +1,4 @@
-package pgcontainer
+package container
 
 import (
 	"context"

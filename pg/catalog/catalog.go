@@ -2,7 +2,7 @@
 // primary keys, foreign keys, owned sequences) from the system catalog, so that
 // the restore and reinit engines can work on any Django-made schema without a
 // hand-written model list.
-package pgcatalog
+package catalog
 
 import (
 	"context"

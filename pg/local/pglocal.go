@@ -34,7 +34,7 @@
 //
 // When running as root, initdb and postgres run as the "postgres" user
 // (PostgreSQL refuses to run as root) and the directories are chowned to it.
-package pglocal
+package local
 
 import (
 	"context"
