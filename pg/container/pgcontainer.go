@@ -49,9 +49,10 @@
 //   - What such a death leaves behind is removed by Sweep, which every Start
 //     calls: each container carries the labels dev.rehearse.run (run id),
 //     dev.rehearse.pid, dev.rehearse.created (unix seconds) and the owner's
-//     process start time, boot id and PID namespace; a container whose owner
-//     process is gone is removed, and one whose owner cannot be checked
-//     (another machine or PID namespace) once it is older than StaleAfter.
+//     process start time, boot id, machine and PID namespace; a container
+//     whose owner process is gone (package procowner's rule) is removed, and
+//     one whose owner cannot be checked (another machine or PID namespace)
+//     once it is older than StaleAfter.
 //     By hand: docker rm -f $(docker ps -aq --filter label=dev.rehearse.run)
 package container
 
@@ -63,11 +64,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/netip"
 	"os"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +74,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	"github.com/rehearse-dev/rehearse/pg/internal/pgconf"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -93,6 +92,7 @@ const (
 	LabelCreated = "dev.rehearse.created"  // unix seconds
 	LabelStart   = "dev.rehearse.pidstart" // that process's start time (clock ticks since boot)
 	LabelBoot    = "dev.rehearse.boot"     // its kernel boot id
+	LabelMachine = "dev.rehearse.machine"  // its machine (procowner.MachineID)
 	LabelPIDNS   = "dev.rehearse.pidns"    // its PID namespace, e.g. "pid:[4026531836]"
 
 	// User is the superuser the DSN logs in as.
@@ -111,21 +111,8 @@ const (
 	makeHint      = "run: make pg-image"
 )
 
-var defaultSettings = map[string]string{
-	"fsync":                     "off",
-	"full_page_writes":          "off",
-	"synchronous_commit":        "on", // never off: rehearse checks that killed servers lose no commit
-	"max_connections":           "300",
-	"shared_buffers":            "128MB",
-	"wal_level":                 "minimal",
-	"max_wal_senders":           "0",
-	"max_locks_per_transaction": "256",
-}
-
 // Settings the container layout owns.
 var managedSettings = []string{"port", "listen_addresses", "data_directory", "config_file", "hba_file", "ident_file", "unix_socket_directories"}
-
-var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
 // ErrImageMissing is returned (wrapped) by Start when the image is not in the
 // local Docker engine.
@@ -356,7 +343,7 @@ func (s *Server) DSN(dbname string) string {
 		return ""
 	}
 	return fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=%s sslmode=disable",
-		s.port, User, s.password, quoteDSN(dbname))
+		s.port, User, s.password, pgconf.QuoteDSN(dbname))
 }
 
 // TCPDSN is DSN (a container is only reachable over TCP); it exists so that
@@ -459,26 +446,12 @@ func (s *Server) logTail(n int) string {
 	return strings.TrimSpace(out)
 }
 
-// serverArgs merges the defaults with extra and returns "-c key=value" args
-// in a stable order.
+// serverArgs merges pgconf.Throwaway with extra and returns "-c key=value"
+// args in a stable order.
 func serverArgs(extra map[string]string) ([]string, error) {
-	m := maps.Clone(defaultSettings)
-	for k, v := range extra {
-		if !settingName.MatchString(k) {
-			return nil, fmt.Errorf("pgcontainer: invalid setting name %q", k)
-		}
-		if slices.Contains(managedSettings, strings.ToLower(k)) {
-			return nil, fmt.Errorf("pgcontainer: setting %q is managed by the container and cannot be set", k)
-		}
-		if strings.ContainsAny(v, "\x00\n") {
-			return nil, fmt.Errorf("pgcontainer: setting %s: value contains a NUL or newline", k)
-		}
-		m[k] = v
-	}
-	keys := slices.Sorted(maps.Keys(m))
-	args := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, "-c", k+"="+m[k])
+	args, err := pgconf.Args(pgconf.Throwaway(), extra, managedSettings, "the container")
+	if err != nil {
+		return nil, fmt.Errorf("pgcontainer: %w", err)
 	}
 	return args, nil
 }
@@ -489,13 +462,6 @@ func randomHex(n int) (string, error) {
 		return "", fmt.Errorf("pgcontainer: random: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-func quoteDSN(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\n\r'\\=") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
 // logAdapter sends testcontainers' messages to logf.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/internal/procowner"
 )
 
 // needDocker skips the test when "docker info" fails (no CLI or no engine).
@@ -294,7 +295,7 @@ func TestStaleOwner(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("needs /proc")
 	}
-	self := currentOwner()
+	here := procowner.Here()
 	now := time.Now()
 	young, old := now.Add(-time.Minute), now.Add(-StaleAfter-time.Hour)
 	labels := func(edit func(map[string]string)) map[string]string {
@@ -312,15 +313,20 @@ func TestStaleOwner(t *testing.T) {
 		{"ours", labels(func(map[string]string) {}), old, false},
 		{"live parent", labels(func(l map[string]string) { l[LabelPID] = strconv.Itoa(os.Getppid()); delete(l, LabelStart) }), old, false},
 		{"dead pid", labels(func(l map[string]string) { l[LabelPID] = dead }), young, true},
-		{"dead pid, only pid label", map[string]string{LabelRun: "x", LabelPID: dead}, young, true},
+		// Written without /proc: nothing here says the pid is the same machine's.
+		{"only a pid label, young", map[string]string{LabelRun: "x", LabelPID: dead}, young, false},
+		{"only a pid label, old", map[string]string{LabelRun: "x", LabelPID: dead}, old, true},
 		{"pid reused", labels(func(l map[string]string) { l[LabelPID] = strconv.Itoa(os.Getppid()); l[LabelStart] = "1" }), young, true},
 		{"other namespace, young", labels(func(l map[string]string) { l[LabelPID] = dead; l[LabelPIDNS] = "pid:[1]" }), young, false},
 		{"other namespace, old", labels(func(l map[string]string) { l[LabelPID] = dead; l[LabelPIDNS] = "pid:[1]" }), old, true},
-		{"other boot, young", labels(func(l map[string]string) { l[LabelPID] = dead; l[LabelBoot] = "b" }), young, false},
+		{"earlier boot of this machine, young", labels(func(l map[string]string) { l[LabelBoot] = "b" }), young, true},
+		{"earlier boot, no machine label, young", labels(func(l map[string]string) { l[LabelBoot] = "b"; delete(l, LabelMachine) }), young, true},
+		{"other machine, young", labels(func(l map[string]string) { l[LabelBoot] = "b"; l[LabelMachine] = "elsewhere" }), young, false},
+		{"other machine, old", labels(func(l map[string]string) { l[LabelBoot] = "b"; l[LabelMachine] = "elsewhere" }), old, true},
 		{"no pid, young", map[string]string{LabelRun: "x"}, young, false},
 		{"no pid, old", map[string]string{LabelRun: "x"}, old, true},
 	} {
-		got, why := staleOwner(tc.labels, tc.created, now, self)
+		got, why := staleOwner(tc.labels, tc.created, now, here)
 		if got != tc.want {
 			t.Errorf("%s: stale = %v (%s), want %v", tc.name, got, why, tc.want)
 		}

@@ -45,7 +45,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +52,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rehearse-dev/rehearse/internal/procowner"
+	"github.com/rehearse-dev/rehearse/pg/internal/pgconf"
 )
 
 // Options configures Start. The zero value is ready to use.
@@ -72,18 +73,17 @@ type Options struct {
 	Settings map[string]string
 }
 
-var defaultSettings = map[string]string{
-	"listen_addresses":          "127.0.0.1",
-	"fsync":                     "off",
-	"full_page_writes":          "off",
-	"synchronous_commit":        "on", // never off: rehearse checks that killed servers lose no commit
-	"max_connections":           "300",
-	"shared_buffers":            "128MB",
-	"wal_level":                 "minimal",
-	"max_wal_senders":           "0",
-	"max_locks_per_transaction": "256",
-	"unix_socket_permissions":   "0777",
+// defaultSettings are pgconf.Throwaway plus TCP on loopback and a socket
+// any local user may reach.
+func defaultSettings() map[string]string {
+	m := pgconf.Throwaway()
+	m["listen_addresses"] = "127.0.0.1"
+	m["unix_socket_permissions"] = "0777"
+	return m
 }
+
+// managedSettings are set by Start itself.
+var managedSettings = []string{"port", "unix_socket_directories", "data_directory"}
 
 const (
 	readyTimeout = 30 * time.Second
@@ -93,9 +93,8 @@ const (
 )
 
 var (
-	errPortTaken     = errors.New("port already in use")
-	errServerExited  = errors.New("postgres exited during start-up")
-	errNotConfigured = errors.New("invalid setting")
+	errPortTaken    = errors.New("port already in use")
+	errServerExited = errors.New("postgres exited during start-up")
 )
 
 // Cluster is a running throwaway PostgreSQL server. Its methods are safe for
@@ -127,46 +126,20 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	settings, err := serverSettings(opts.Settings)
-	if err != nil {
-		return nil, err
-	}
-	binDir := opts.BinDir
-	if binDir == "" {
-		if binDir, err = FindBinDir(); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := checkBinDir(binDir); err != nil {
-			return nil, fmt.Errorf("pglocal: Options.BinDir %q is not usable: %v; %s", binDir, err, installHint)
-		}
-		if binDir, err = filepath.Abs(binDir); err != nil {
-			return nil, fmt.Errorf("pglocal: %w", err)
-		}
-	}
-	v, err := versionOf(ctx, binDir)
-	if err != nil {
-		return nil, err
-	}
-	r, err := serverUser()
-	if err != nil {
-		return nil, err
-	}
-	self, err := selfOwner()
+	p, err := planStart(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	SweepStale(logf)
 
 	base := preferredBase()
-	if err := r.checkReachable(base); err != nil {
+	if err := p.runAs.checkReachable(base); err != nil {
 		return nil, err
 	}
-	tpl, fresh, err := templateDir(ctx, base, binDir, v, r, self, logf)
+	tpl, fresh, err := templateDir(ctx, base, p.binDir, p.version, p.runAs, p.self, logf)
 	if err != nil {
 		return nil, err
 	}
-
 	dir, err := os.MkdirTemp(base, clusterPrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("pglocal: create cluster dir in %s: %w", base, err)
@@ -176,8 +149,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		dataDir: filepath.Join(dir, "data"),
 		sockDir: filepath.Join(dir, "sock"),
 		logPath: filepath.Join(dir, "postgres.log"),
-		binDir:  binDir,
-		version: v.short,
+		binDir:  p.binDir,
+		version: p.version.short,
 		logf:    logf,
 	}
 	ok := false
@@ -186,52 +159,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			_ = c.Close()
 		}
 	}()
-	if err := writeOwner(dir, self); err != nil {
+	if err := c.prepareDir(base, p); err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(dir, 0o755); err != nil { // let the server user in
-		return nil, fmt.Errorf("pglocal: %w", err)
+	if err := c.copyData(ctx, base, tpl, fresh, p); err != nil {
+		return nil, err
 	}
-	if err := os.Mkdir(c.sockDir, 0o755); err != nil {
-		return nil, fmt.Errorf("pglocal: %w", err)
-	}
-	if err := r.chown(c.sockDir); err != nil {
-		return nil, fmt.Errorf("pglocal: chown %s to the postgres user: %w", c.sockDir, err)
-	}
-	if n := len(c.sockDir) + len("/.s.PGSQL.65535"); n > 107 {
-		return nil, fmt.Errorf("pglocal: socket path under %s would be %d bytes, over the 107-byte unix socket limit; set TMPDIR to a shorter directory", base, n)
-	}
-	tc := time.Now()
-	err = copyTemplate(tpl, c.dataDir, r)
-	if errors.Is(err, errDamagedTemplate) && !fresh {
-		// Tmp cleaners delete old files: move the template aside (others
-		// may be copying it right now), rebuild it, copy again.
-		logf("pglocal: %v; rebuilding it", err)
-		discardTemplate(tpl)
-		if tpl, _, err = templateDir(ctx, base, binDir, v, r, self, logf); err != nil {
-			return nil, err
-		}
-		if err := os.RemoveAll(c.dataDir); err != nil {
-			return nil, fmt.Errorf("pglocal: %w", err)
-		}
-		tc = time.Now()
-		err = copyTemplate(tpl, c.dataDir, r)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pglocal: copy template %s: %w (check free space in %s)", tpl, err, base)
-	}
-	c.template = tpl
-	logf("pglocal: copied data dir in %v", time.Since(tc).Round(time.Millisecond))
-
-	for attempt := 1; ; attempt++ {
-		err := c.launch(ctx, r, settings)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, errPortTaken) && attempt < portAttempts {
-			logf("pglocal: port %d was taken before postgres could bind it; retrying with another port", c.port)
-			continue
-		}
+	if err := c.launchRetrying(ctx, p.runAs, p.settings); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -239,30 +173,117 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// startPlan is what Start works out before it touches the disk.
+type startPlan struct {
+	settings []string // "-c key=value" arguments
+	binDir   string
+	version  binVersion
+	runAs    runAs
+	self     procowner.Owner
+}
+
+func planStart(ctx context.Context, opts Options) (startPlan, error) {
+	var p startPlan
+	var err error
+	if p.settings, err = serverSettings(opts.Settings); err != nil {
+		return p, err
+	}
+	if p.binDir, err = resolveBinDir(opts.BinDir); err != nil {
+		return p, err
+	}
+	if p.version, err = versionOf(ctx, p.binDir); err != nil {
+		return p, err
+	}
+	if p.runAs, err = serverUser(); err != nil {
+		return p, err
+	}
+	p.self, err = selfOwner()
+	return p, err
+}
+
+// resolveBinDir returns Options.BinDir made absolute, or FindBinDir's answer.
+func resolveBinDir(binDir string) (string, error) {
+	if binDir == "" {
+		return FindBinDir()
+	}
+	if err := checkBinDir(binDir); err != nil {
+		return "", fmt.Errorf("pglocal: Options.BinDir %q is not usable: %v; %s", binDir, err, installHint)
+	}
+	abs, err := filepath.Abs(binDir)
+	if err != nil {
+		return "", fmt.Errorf("pglocal: %w", err)
+	}
+	return abs, nil
+}
+
+// prepareDir writes the owner file and the socket directory, readable by
+// the server user.
+func (c *Cluster) prepareDir(base string, p startPlan) error {
+	if err := writeOwner(c.dir, p.self); err != nil {
+		return err
+	}
+	if err := os.Chmod(c.dir, 0o755); err != nil { // let the server user in
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	if err := os.Mkdir(c.sockDir, 0o755); err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	if err := p.runAs.chown(c.sockDir); err != nil {
+		return fmt.Errorf("pglocal: chown %s to the postgres user: %w", c.sockDir, err)
+	}
+	if n := len(c.sockDir) + len("/.s.PGSQL.65535"); n > 107 {
+		return fmt.Errorf("pglocal: socket path under %s would be %d bytes, over the 107-byte unix socket limit; set TMPDIR to a shorter directory", base, n)
+	}
+	return nil
+}
+
+// copyData copies the cached data directory tpl into the cluster; a
+// template damaged by a tmp cleaner is rebuilt once (fresh: it was built
+// just now, so rebuilding would not help).
+func (c *Cluster) copyData(ctx context.Context, base, tpl string, fresh bool, p startPlan) error {
+	tc := time.Now()
+	err := copyTemplate(tpl, c.dataDir, p.runAs)
+	if errors.Is(err, errDamagedTemplate) && !fresh {
+		// Move the template aside (others may be copying it right now),
+		// rebuild it, copy again.
+		c.logf("pglocal: %v; rebuilding it", err)
+		discardTemplate(tpl)
+		if tpl, _, err = templateDir(ctx, base, p.binDir, p.version, p.runAs, p.self, c.logf); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(c.dataDir); err != nil {
+			return fmt.Errorf("pglocal: %w", err)
+		}
+		tc = time.Now()
+		err = copyTemplate(tpl, c.dataDir, p.runAs)
+	}
+	if err != nil {
+		return fmt.Errorf("pglocal: copy template %s: %w (check free space in %s)", tpl, err, base)
+	}
+	c.template = tpl
+	c.logf("pglocal: copied data dir in %v", time.Since(tc).Round(time.Millisecond))
+	return nil
+}
+
+// launchRetrying launches the server, on another port when another process
+// took the chosen one first.
+func (c *Cluster) launchRetrying(ctx context.Context, r runAs, settings []string) error {
+	for attempt := 1; ; attempt++ {
+		err := c.launch(ctx, r, settings)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errPortTaken) || attempt >= portAttempts {
+			return err
+		}
+		c.logf("pglocal: port %d was taken before postgres could bind it; retrying with another port", c.port)
+	}
+}
+
 func serverSettings(extra map[string]string) ([]string, error) {
-	m := make(map[string]string, len(defaultSettings)+len(extra))
-	for k, v := range defaultSettings {
-		m[k] = v
-	}
-	for k, v := range extra {
-		lk := strings.ToLower(k)
-		if lk == "" || strings.Trim(lk, "abcdefghijklmnopqrstuvwxyz0123456789_.") != "" {
-			return nil, fmt.Errorf("pglocal: %w: bad setting name %q in Options.Settings", errNotConfigured, k)
-		}
-		switch lk {
-		case "port", "unix_socket_directories", "data_directory":
-			return nil, fmt.Errorf("pglocal: %w: %s is managed by pglocal; remove it from Options.Settings", errNotConfigured, k)
-		}
-		m[lk] = v
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	args := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, "-c", k+"="+m[k])
+	args, err := pgconf.Args(defaultSettings(), extra, managedSettings, "pglocal")
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: %w", err)
 	}
 	return args, nil
 }
@@ -478,7 +499,7 @@ func (c *Cluster) DSN(dbname string) string {
 	if c == nil {
 		return ""
 	}
-	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", quoteDSN(c.sockDir), c.port, quoteDSN(dbname))
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", pgconf.QuoteDSN(c.sockDir), c.port, pgconf.QuoteDSN(dbname))
 }
 
 // TCPDSN is like DSN but connects over TCP to 127.0.0.1.
@@ -486,7 +507,7 @@ func (c *Cluster) TCPDSN(dbname string) string {
 	if c == nil {
 		return ""
 	}
-	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", c.port, quoteDSN(dbname))
+	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", c.port, pgconf.QuoteDSN(dbname))
 }
 
 // Port returns the TCP port on 127.0.0.1 (also the unix socket's port number).
@@ -520,11 +541,4 @@ func (c *Cluster) PID() int {
 		return 0
 	}
 	return c.srv.proc.Pid
-}
-
-func quoteDSN(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\n\r'\\=") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }

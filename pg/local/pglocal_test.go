@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/internal/procowner"
 )
 
 // helperEnv switches the test binary into a child that starts a cluster,
@@ -261,7 +262,7 @@ func startHelper(t *testing.T, mode string) (cmd *exec.Cmd, dir, dataDir string,
 	if _, err := fmt.Sscanf(s, "READY %s %s %d", &dir, &dataDir, &pid); err != nil {
 		t.Fatalf("child said %q: %v", s, err)
 	}
-	if !processAlive(pid) {
+	if !procowner.Running(pid) {
 		t.Fatalf("postmaster %d not running", pid)
 	}
 	return cmd, dir, dataDir, pid
@@ -270,7 +271,7 @@ func startHelper(t *testing.T, mode string) (cmd *exec.Cmd, dir, dataDir string,
 func waitGone(t *testing.T, pid int, within time.Duration) time.Duration {
 	t.Helper()
 	t0 := time.Now()
-	for processAlive(pid) {
+	for procowner.Running(pid) {
 		if time.Since(t0) > within {
 			t.Fatalf("postmaster %d still alive %v after its parent died", pid, within)
 		}
@@ -308,7 +309,7 @@ func TestCloseOnSignal(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
 		t.Errorf("child should die of the re-raised SIGTERM, got %v", err)
 	}
-	if processAlive(pid) {
+	if procowner.Running(pid) {
 		t.Errorf("postmaster %d still alive", pid)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {

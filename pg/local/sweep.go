@@ -8,14 +8,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rehearse-dev/rehearse/internal/procowner"
 )
 
 // SweepStale removes cluster directories (rehearse-pg-* under /dev/shm and
 // os.TempDir()) and half-built template caches whose owner process is dead,
 // first killing a postmaster still running in them. It returns how many
-// directories it removed. Directories of live owners, of owners in another
-// PID namespace, and anything it has no permission to touch are left alone.
-// logf may be nil. Start calls it.
+// directories it removed. Directories of live owners, of owners it cannot
+// check (another machine or PID namespace: see procowner), and anything it
+// has no permission to touch are left alone. logf may be nil. Start calls it.
 func SweepStale(logf func(format string, args ...any)) int {
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -60,9 +62,9 @@ func sweepDir(dir, dataDir string, logf func(string, ...any)) bool {
 		}
 		why = "no owner file and older than " + ownerlessGrace.String()
 	} else {
-		var alive bool
-		if alive, why = ownerState(o); alive {
-			return false
+		var verdict procowner.Liveness
+		if verdict, why = procowner.Here().Check(o); verdict != procowner.Gone {
+			return false // alive, or cannot be told from here: leave it
 		}
 	}
 	if pid := stalePostmaster(dataDir); pid > 0 {
@@ -87,7 +89,7 @@ func stalePostmaster(dataDir string) int {
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	pid, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || pid <= 1 || pid == os.Getpid() || !processAlive(pid) {
+	if err != nil || pid <= 1 || pid == os.Getpid() || !procowner.Running(pid) {
 		return 0
 	}
 	proc := "/proc/" + strconv.Itoa(pid)
@@ -114,14 +116,14 @@ func killPostmaster(pid int) {
 	}
 	_ = syscall.Kill(pid, syscall.SIGQUIT)
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if !processAlive(pid) {
+		if !procowner.Running(pid) {
 			break
 		}
 	}
 	if group {
 		_ = syscall.Kill(-pid, syscall.SIGKILL) // stray backends, if any
 	}
-	if processAlive(pid) {
+	if procowner.Running(pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rehearse-dev/rehearse/internal/procowner"
 )
 
 // initdbArgs are the fixed initdb flags; the locale is tried in order.
@@ -121,7 +123,7 @@ func childEnv() []string {
 // cache dir is sticky and world-writable like /tmp so that root and other
 // users share it; entries are only used when owned by the server uid.
 // fresh reports that it was built just now.
-func templateDir(ctx context.Context, base, binDir string, v binVersion, r runAs, self owner, logf func(string, ...any)) (dir string, fresh bool, err error) {
+func templateDir(ctx context.Context, base, binDir string, v binVersion, r runAs, self procowner.Owner, logf func(string, ...any)) (dir string, fresh bool, err error) {
 	final := templatePath(base, binDir, v, r)
 	root := filepath.Dir(final)
 	if err := os.Mkdir(root, 0o777); err == nil {
