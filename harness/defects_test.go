@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // Every check the harness makes must be able to fail. Each case starts from a
@@ -63,10 +64,10 @@ func TestChecksFailWhenTheSystemIsBroken(t *testing.T) {
 			t.Parallel()
 			s := c.mutate(t, "../scenarios/"+c.file)
 			res := runner.Run(context.Background(), s)
-			if res.Status == harness.Errored {
+			if res.Status == results.Errored {
 				t.Fatalf("harness error: %s", res.Error)
 			}
-			var hit *harness.Outcome
+			var hit *results.Outcome
 			for i, o := range res.Expectations {
 				if !o.Pass && o.Kind == c.kind && strings.Contains(o.Subject, c.subject) {
 					hit = &res.Expectations[i]

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -10,83 +11,111 @@ import (
 	"github.com/rehearse-dev/rehearse/edms"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 	"github.com/rehearse-dev/rehearse/pg/integrity"
-	"github.com/rehearse-dev/rehearse/restore"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
-// evaluate measures the state after the operation and judges every expectation.
-func (ru *run) evaluate(ctx context.Context) error {
-	res := ru.res
-	tl := res.Timeline
-	winStart, errA := tl.phaseAt(restore.PhaseReinitCommitted)
-	winEnd, errB := tl.phaseAt(restore.PhaseRestoreCommitted)
-	hasWindow := errA == nil && errB == nil && ru.s.Strategy != "atomic" || (ru.s.Operation.Manual != nil && errA == nil && errB == nil)
-	if ru.s.Target == TargetHTTP {
-		// The target's strategy is its own setting: say what was observed.
-		hasWindow = errA == nil && errB == nil
-		switch {
-		case errA == nil: // the reinit committed on its own
-			res.Strategy = "two-phase"
-		case ru.conn != nil:
-			res.Strategy = "atomic"
-		default:
-			res.Strategy = "unknown"
-		}
-	}
-	if hasWindow {
-		res.Facts.WindowMS = winEnd - winStart
-	}
-	for _, p := range ru.s.Probes {
-		res.Probes = append(res.Probes, summarize(p, tl, hasWindow, winStart, winEnd))
-	}
-	// Token fates after the operation.
-	for i := range res.Tokens {
-		f := &res.Tokens[i]
+// measureAfter takes the measurements after the operation that the checks
+// are judged on: every token on profile, the logins the checks ask for, and
+// the database invariants.
+func (ru *run) measureAfter(ctx context.Context) error {
+	sys := ru.plan.System
+	for i := range ru.res.Tokens {
+		f := &ru.res.Tokens[i]
 		rep := ru.cl.profile(ctx, ru.tokens[f.Name])
 		f.After = rep.Status
 		if rep.Status == 200 {
-			f.AfterAs = rep.field(ru.profileUserField)
+			f.AfterAs = rep.field(sys.ProfileUserField)
 		}
-		seen := map[int]bool{}
-		for _, p := range ru.s.Probes {
-			if p.Profile == nil || p.Profile.Token != f.Name || !hasWindow {
-				continue
-			}
-			for _, smp := range tl.Samples {
-				if smp.Probe == p.Name && smp.AtMS >= winStart && smp.AtMS <= winEnd && !seen[smp.Status] {
-					seen[smp.Status] = true
-					f.During = append(f.During, smp.Status)
+	}
+	for _, l := range loginsAfter(ru.plan) {
+		l.Status = ru.cl.login(ctx, l.User, ru.plan.password(l.User, l.Password)).Status
+		ru.res.Facts.LoginsAfter = append(ru.res.Facts.LoginsAfter, l)
+	}
+	if ru.conn == nil {
+		return nil
+	}
+	return ru.checkInvariants(ctx)
+}
+
+// loginsAfter is every login the plan's checks ask for after the
+// operation, each once.
+func loginsAfter(p *Plan) []results.LoginCheck {
+	var out []results.LoginCheck
+	for _, c := range p.Checks {
+		if la, ok := c.Check.(loginsAfterCheck); ok {
+			for _, l := range la.loginsAfter(p) {
+				if !slices.Contains(out, l) {
+					out = append(out, l)
 				}
 			}
 		}
-		sort.Ints(f.During)
 	}
-	if ru.conn != nil {
-		if err := ru.checkInvariants(ctx); err != nil {
-			return err
-		}
-	}
-	if c := ru.s.Operation.RestoreFromFile; c != nil {
-		// Implicit: the call itself must succeed, or every other verdict is moot.
-		o := Outcome{Pos: c.Pos, Kind: "operation", Subject: "restore_from_file response", Expected: "200", Measured: fmt.Sprint(res.Facts.OperationStatus), Pass: res.Facts.OperationStatus == 200}
-		if !o.Pass {
-			o.Measured += ": " + res.Facts.OperationBody
-		}
-		res.Expectations = append(res.Expectations, o)
-	}
-	for _, e := range ru.s.Expect {
-		res.Expectations = append(res.Expectations, ru.judge(ctx, e, hasWindow, winStart, winEnd))
-	}
-	return nil
+	return out
 }
 
-func summarize(p Probe, tl Timeline, hasWindow bool, ws, we float64) ProbeSummary {
-	ps := ProbeSummary{Name: p.Name, IntervalMS: float64(p.Every.D().Microseconds()) / 1000}
-	if p.Login != nil {
-		ps.Kind, ps.Target, ps.Password = "login", p.Login.User, p.Login.Password
-	} else {
-		ps.Kind, ps.Target = "profile", p.Profile.Token
+// derive computes from the timeline what the checks and reports read: the
+// window, the observed strategy of a running system, probe summaries and
+// what the tokens saw in the window. It is a pure function.
+func derive(p *Plan, res *results.Result) {
+	ws, reinit := res.Phase(results.PhaseReinitCommitted)
+	we, restored := res.Phase(results.PhaseRestoreCommitted)
+	if p.Target == TargetHTTP {
+		// A running system's strategy is its own setting: say what was observed.
+		_, together := res.Phase(results.PhaseCommittedTogether)
+		switch {
+		case reinit:
+			res.Strategy = results.TwoPhase
+		case together:
+			res.Strategy = results.Atomic
+		default:
+			res.Strategy = results.StrategyNotObserved
+		}
 	}
-	var cur *Window
+	f := &res.Facts
+	switch {
+	case reinit && restored && (p.Operation == results.Manual || res.Strategy != results.Atomic):
+		f.Window, f.WindowMS = results.WindowObserved, we-ws
+	case res.Strategy == results.Atomic && !reinit:
+		f.Window = results.WindowNone
+	default:
+		f.Window = results.WindowNotObserved
+	}
+	observed := f.Window == results.WindowObserved
+	res.Probes = nil
+	for _, pr := range p.Probes {
+		res.Probes = append(res.Probes, summarize(pr, res.Timeline, observed, ws, we))
+	}
+	for i := range res.Tokens {
+		t := &res.Tokens[i]
+		t.During = nil
+		if observed {
+			t.During = statusesInWindow(p, res.Timeline, t.Name, ws, we)
+		}
+	}
+}
+
+// statusesInWindow is the distinct statuses the profile probes of token
+// saw between ws and we.
+func statusesInWindow(p *Plan, tl results.Timeline, token string, ws, we float64) []int {
+	var seen []int
+	for _, pr := range p.Probes {
+		if kind, target, _ := pr.Probe.describe(); kind != results.ProbeProfile || target != token {
+			continue
+		}
+		for _, smp := range tl.Samples {
+			if smp.Probe == pr.Name && smp.AtMS >= ws && smp.AtMS <= we && !slices.Contains(seen, smp.Status) {
+				seen = append(seen, smp.Status)
+			}
+		}
+	}
+	sort.Ints(seen)
+	return seen
+}
+
+func summarize(p PlannedProbe, tl results.Timeline, hasWindow bool, ws, we float64) results.ProbeSummary {
+	ps := results.ProbeSummary{Name: p.Name, IntervalMS: float64(p.Every.D().Microseconds()) / 1000}
+	ps.Kind, ps.Target, ps.Password = p.Probe.describe()
+	var cur *results.Window
 	var last float64
 	for _, smp := range tl.Samples {
 		if smp.Probe != p.Name {
@@ -109,7 +138,7 @@ func summarize(p Probe, tl Timeline, hasWindow bool, ws, we float64) ProbeSummar
 				ps.Failures++
 			}
 			if cur == nil && inOp {
-				cur = &Window{StartMS: smp.AtMS}
+				cur = &results.Window{StartMS: smp.AtMS}
 			}
 			if cur != nil {
 				cur.Failures++
@@ -139,28 +168,54 @@ func summarize(p Probe, tl Timeline, hasWindow bool, ws, we float64) ProbeSummar
 	return ps
 }
 
+func (ru *run) addInvariant(name results.Invariant, ok bool, format string, args ...any) {
+	ru.res.Invariants = append(ru.res.Invariants, results.InvariantCheck{Name: name, OK: ok, Evidence: fmt.Sprintf(format, args...)})
+}
+
 func (ru *run) checkInvariants(ctx context.Context) error {
-	res := ru.res
 	cat, err := pgcatalog.Load(ctx, ru.conn, "")
 	if err != nil {
 		return err
 	}
-	add := func(name string, ok bool, format string, args ...any) {
-		res.Invariants = append(res.Invariants, InvariantCheck{Name: name, OK: ok, Evidence: fmt.Sprintf(format, args...)})
+	if err := ru.checkForeignKeys(ctx, cat); err != nil {
+		return err
 	}
+	if err := ru.checkSequences(ctx, cat); err != nil {
+		return err
+	}
+	hashes, err := ru.checkIDs(ctx)
+	if err != nil {
+		return err
+	}
+	if c := ru.plan.Call; c == nil || c.BackupFile == "" {
+		// Counts and hashes of the state before say what the backup holds;
+		// of an uploaded backup they say nothing.
+		if err := ru.checkBackupMatches(ctx, cat, hashes); err != nil {
+			return err
+		}
+	}
+	return ru.overwrittenInWindow(ctx)
+}
+
+func (ru *run) checkForeignKeys(ctx context.Context, cat *pgcatalog.Catalog) error {
 	fks, err := integrity.CheckForeignKeys(ctx, ru.conn, cat, nil)
 	if err != nil {
 		return err
 	}
-	if bad := integrity.Broken(fks); len(bad) > 0 {
-		var parts []string
-		for _, b := range bad {
-			parts = append(parts, fmt.Sprintf("%s.%s → %s: %d orphan rows (e.g. %s)", b.Table, strings.Join(b.Columns, ","), b.RefTable, b.Count, b.Example))
-		}
-		add("foreign_keys", false, "%d of %d foreign keys have orphans: %s", len(bad), len(fks), strings.Join(parts, "; "))
-	} else {
-		add("foreign_keys", true, "%d foreign keys, 0 orphan rows (each scanned, NOT VALID ones included)", len(fks))
+	bad := integrity.Broken(fks)
+	if len(bad) == 0 {
+		ru.addInvariant(results.ForeignKeys, true, "%d foreign keys, 0 orphan rows (each scanned, NOT VALID ones included)", len(fks))
+		return nil
 	}
+	var parts []string
+	for _, b := range bad {
+		parts = append(parts, fmt.Sprintf("%s.%s → %s: %d orphan rows (e.g. %s)", b.Table, strings.Join(b.Columns, ","), b.RefTable, b.Count, b.Example))
+	}
+	ru.addInvariant(results.ForeignKeys, false, "%d of %d foreign keys have orphans: %s", len(bad), len(fks), strings.Join(parts, "; "))
+	return nil
+}
+
+func (ru *run) checkSequences(ctx context.Context, cat *pgcatalog.Catalog) error {
 	seqs, err := integrity.CheckSequences(ctx, ru.conn, cat, nil)
 	if err != nil {
 		return err
@@ -172,227 +227,97 @@ func (ru *run) checkInvariants(ctx context.Context) error {
 		}
 	}
 	if len(behind) > 0 {
-		add("sequences", false, "%d of %d sequences behind max(id): %s", len(behind), len(seqs), strings.Join(behind, "; "))
+		ru.addInvariant(results.Sequences, false, "%d of %d sequences behind max(id): %s", len(behind), len(seqs), strings.Join(behind, "; "))
 	} else {
-		add("sequences", true, "%d sequences, all ahead of max(id)", len(seqs))
+		ru.addInvariant(results.Sequences, true, "%d sequences, all ahead of max(id)", len(seqs))
 	}
-	ids, hashes, err := users(ctx, ru.conn, ru.usersTable)
+	return nil
+}
+
+// checkIDs compares username → id with the state before; it returns the
+// password hashes after, for the backup comparison.
+func (ru *run) checkIDs(ctx context.Context) (map[string]string, error) {
+	ids, hashes, err := users(ctx, ru.conn, ru.plan.System.usersTable())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res.Facts.AdminIDAfter = ids[ru.adminUser]
-	var moved, changed []string
-	for u, id := range ru.idsBefore {
+	ru.res.Facts.AdminIDAfter = ids[ru.plan.System.Admin]
+	var moved []string
+	for u, id := range ru.before.ids {
 		if now, ok := ids[u]; !ok {
 			moved = append(moved, fmt.Sprintf("%s missing", u))
 		} else if now != id {
 			moved = append(moved, fmt.Sprintf("%s %d → %d", u, id, now))
 		}
-		if hashes[u] != ru.hashBefore[u] {
-			changed = append(changed, u)
-		}
 	}
 	sort.Strings(moved)
-	sort.Strings(changed)
 	if len(moved) > 0 {
-		add("ids_unchanged", false, "username → id changed: %s", strings.Join(moved, ", "))
+		ru.addInvariant(results.IDsUnchanged, false, "username → id changed: %s", strings.Join(moved, ", "))
 	} else {
-		add("ids_unchanged", true, "all %d users kept their ids", len(ru.idsBefore))
+		ru.addInvariant(results.IDsUnchanged, true, "all %d users kept their ids", len(ru.before.ids))
 	}
+	return hashes, nil
+}
+
+func (ru *run) checkBackupMatches(ctx context.Context, cat *pgcatalog.Catalog, hashes map[string]string) error {
 	sums, err := integrity.TableChecksums(ctx, ru.conn, cat, edms.Protected())
 	if err != nil {
 		return err
 	}
-	if c := ru.s.Operation.RestoreFromFile; c != nil && c.BackupFile != "" {
-		// Another backup was uploaded: counts and hashes of the state before
-		// say nothing about what it should restore.
-		return ru.overwrittenInWindow(ctx)
-	}
-	var diff []string
-	for _, t := range sortedKeys(ru.sumsBefore) {
-		b, a := ru.sumsBefore[t], sums[t]
-		if a.Rows != b.Rows {
+	var diff, changed []string
+	for _, t := range sortedKeys(ru.before.sums) {
+		if b, a := ru.before.sums[t], sums[t]; a.Rows != b.Rows {
 			diff = append(diff, fmt.Sprintf("%s %d → %d rows", t, b.Rows, a.Rows))
 		}
 	}
+	for _, u := range sortedKeys(ru.before.hashes) {
+		if hashes[u] != ru.before.hashes[u] {
+			changed = append(changed, u)
+		}
+	}
 	if len(diff) > 0 {
-		add("counts_match_backup", false, "row counts differ from the backup: %s", strings.Join(diff, ", "))
+		ru.addInvariant(results.CountsMatchBackup, false, "row counts differ from the backup: %s", strings.Join(diff, ", "))
 	} else {
-		add("counts_match_backup", true, "%d tables, same row counts as the backup", len(ru.sumsBefore))
+		ru.addInvariant(results.CountsMatchBackup, true, "%d tables, same row counts as the backup", len(ru.before.sums))
 	}
 	if len(changed) > 0 {
-		add("hashes_match_backup", false, "password hashes differ from the backup for: %s", strings.Join(changed, ", "))
+		ru.addInvariant(results.HashesMatchBackup, false, "password hashes differ from the backup for: %s", strings.Join(changed, ", "))
 	} else {
-		add("hashes_match_backup", true, "all %d password hashes equal the backup's", len(ru.hashBefore))
+		ru.addInvariant(results.HashesMatchBackup, true, "all %d password hashes equal the backup's", len(ru.before.hashes))
 	}
-	return ru.overwrittenInWindow(ctx)
+	return nil
 }
 
 // overwrittenInWindow records the rows of users created in the window that
 // the restore overwrote or deleted.
 func (ru *run) overwrittenInWindow(ctx context.Context) error {
-	res := ru.res
-	for _, c := range ru.created {
+	for _, c := range ru.win.created {
 		var name string
-		err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT username FROM `+ru.usersTable+` WHERE id = $1), '')`, c.id).Scan(&name)
+		err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT username FROM `+ru.plan.System.usersTable()+` WHERE id = $1), '')`, c.id).Scan(&name)
 		if err != nil {
 			return err
 		}
-		if name != c.username {
-			what := fmt.Sprintf("the restore deleted %s's row (id %d)", c.username, c.id)
-			if name != "" {
-				what = fmt.Sprintf("the restore overwrote %s's row (id %d) with %s's", c.username, c.id, name)
-			}
-			res.Facts.PKReuse = append(res.Facts.PKReuse, what+": the account created in the window is lost")
+		switch name {
+		case c.username:
+		case "":
+			ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, results.PKReuse{Kind: results.RowDeleted, User: c.username, ID: c.id})
+		default:
+			ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, results.PKReuse{Kind: results.RowOverwritten, User: c.username, Other: name, ID: c.id})
 		}
 	}
 	return nil
-}
-
-func (ru *run) invariant(name string) InvariantCheck {
-	for _, c := range ru.res.Invariants {
-		if c.Name == name {
-			return c
-		}
-	}
-	return InvariantCheck{Name: name, Evidence: "not measured"}
 }
 
 func msStr(ms float64) string {
 	return (time.Duration(ms * float64(time.Millisecond))).Round(100 * time.Microsecond).String()
 }
 
-// judge evaluates one expectation.
-func (ru *run) judge(ctx context.Context, e Expectation, hasWindow bool, ws, we float64) Outcome {
-	o := Outcome{Pos: e.Pos}
-	tl := ru.res.Timeline
-	switch {
-	case e.Profile != nil:
-		o.Kind, o.Subject = "profile", "token "+e.Profile.Token+" on profile after the operation"
-		o.Expected = fmt.Sprint(e.Profile.Status)
-		for _, f := range ru.res.Tokens {
-			if f.Name == e.Profile.Token {
-				o.Measured = fmt.Sprint(f.After)
-				if f.AfterAs != "" {
-					o.Measured += " (authenticated as " + f.AfterAs + ")"
-				}
-				o.Pass = f.After == e.Profile.Status
-				o.Excerpt = fmt.Sprintf("token %s (%s, %s): before %d, during %v, after %d", f.Name, f.User, f.Fingerprint, f.Before, f.During, f.After)
-			}
-		}
-	case e.Login != nil:
-		users := []string{e.Login.User}
-		if e.Login.User == "all" {
-			users = nil
-			for _, u := range ru.fx.Users {
-				users = append(users, u.Username)
-			}
-		}
-		o.Kind, o.Subject = "login", fmt.Sprintf("login as %s with the %s password after the operation", e.Login.User, e.Login.Password)
-		o.Expected = fmt.Sprint(e.Login.Status)
-		o.Pass = true
-		var wrong []string
-		for _, u := range users {
-			rep := ru.cl.login(ctx, u, ru.password(u, e.Login.Password))
-			if rep.Status != e.Login.Status {
-				o.Pass = false
-				wrong = append(wrong, fmt.Sprintf("%s: %d", u, rep.Status))
-			}
-		}
-		if o.Pass {
-			o.Measured = fmt.Sprintf("%d for %d user(s)", e.Login.Status, len(users))
-		} else {
-			o.Measured = strings.Join(wrong, ", ")
-		}
-	case e.Window != nil:
-		ps := ru.summary(e.Window.Probe)
-		o.Kind, o.Subject = "window", "longest failing stretch of probe "+e.Window.Probe
-		o.Expected = fmt.Sprintf("≤ %s", e.Window.Max.D())
-		if e.Window.Min > 0 {
-			o.Expected = fmt.Sprintf("between %s and %s", e.Window.Min.D(), e.Window.Max.D())
-		}
-		longest := time.Duration(ps.LongestMS * float64(time.Millisecond))
-		o.Pass = longest <= e.Window.Max.D() && longest >= e.Window.Min.D()
-		if e.Window.Max == 0 && e.Window.Min == 0 {
-			o.Pass = ps.Failures == 0
-		}
-		o.Measured = fmt.Sprintf("%s (%d of %d samples failed)", msStr(ps.LongestMS), ps.Failures, ps.Samples)
-		if openWindow(ps) {
-			// An outage still going on when sampling stopped has no length
-			// to bound: it may never end.
-			o.Pass = false
-			o.Measured = fmt.Sprintf("at least %s and still failing when sampling stopped (%d of %d samples failed)", msStr(ps.LongestMS), ps.Failures, ps.Samples)
-		}
-		o.Excerpt = excerpt(tl, ps)
-	case e.Probe != nil:
-		ps := ru.summary(e.Probe.Name)
-		o.Kind, o.Subject = "probe", "whether probe "+e.Probe.Name+" ever failed during the operation"
-		o.Expected = fmt.Sprintf("ever_failed: %t", e.Probe.EverFailed)
-		o.Measured = fmt.Sprintf("ever_failed: %t (%d of %d samples failed)", ps.Failures > 0, ps.Failures, ps.Samples)
-		o.Pass = (ps.Failures > 0) == e.Probe.EverFailed
-		o.Excerpt = excerpt(tl, ps)
-	case e.DuringWindow != nil:
-		ps := ru.summary(e.DuringWindow.Probe)
-		o.Kind, o.Subject = "during_window", "probe "+e.DuringWindow.Probe+" between reinit and restore commits"
-		o.Expected = fmt.Sprintf("succeeded: %t", e.DuringWindow.Succeeded)
-		if !hasWindow {
-			o.Measured = "no window was observed (no reinit/restore phases)"
-			break
-		}
-		o.Measured = fmt.Sprintf("succeeded: %t (%d ok, %d failed in the %s window)", ps.InWindowOK > 0, ps.InWindowOK, ps.InWindowBad, msStr(we-ws))
-		o.Pass = (ps.InWindowOK > 0) == e.DuringWindow.Succeeded
-		o.Excerpt = excerpt(tl, ps)
-	case e.Invariant != "":
-		c := ru.invariant(e.Invariant)
-		o.Kind, o.Subject = "invariant", e.Invariant
-		o.Expected, o.Measured, o.Pass = "holds", c.Evidence, c.OK
-	case e.AdminID != nil:
-		f := ru.res.Facts
-		o.Kind, o.Subject = "admin_id", "admin's id through the reinit"
-		o.Expected = fmt.Sprintf("unchanged: %t", e.AdminID.Unchanged)
-		after := f.AdminIDAfterReinit
-		if after == 0 {
-			after = f.AdminIDAfter // atomic: the in-between state is never visible
-		}
-		o.Measured = fmt.Sprintf("id %d before, %d after the reinit, %d at the end", f.AdminIDBefore, after, f.AdminIDAfter)
-		o.Pass = (after == f.AdminIDBefore) == e.AdminID.Unchanged
-	case e.PKReuse != nil:
-		f := ru.res.Facts
-		o.Kind, o.Subject = "pk_reuse", "primary-key reuse hazard"
-		o.Expected = fmt.Sprintf("detected: %t", e.PKReuse.Detected)
-		o.Measured = fmt.Sprintf("detected: %t", len(f.PKReuse) > 0)
-		if len(f.PKReuse) > 0 {
-			o.Measured += ": " + strings.Join(f.PKReuse, "; ")
-		}
-		o.Pass = (len(f.PKReuse) > 0) == e.PKReuse.Detected
-	}
-	return o
-}
-
-func openWindow(ps ProbeSummary) bool {
-	for _, w := range ps.Windows {
-		if w.Open {
-			return true
-		}
-	}
-	return false
-}
-
-func (ru *run) summary(probe string) ProbeSummary {
-	for _, p := range ru.res.Probes {
-		if p.Name == probe {
-			return p
-		}
-	}
-	return ProbeSummary{Name: probe}
-}
-
 // excerpt renders the phases and a probe's windows: the part of the timeline
 // a reader needs to see why an expectation passed or failed.
-func excerpt(tl Timeline, ps ProbeSummary) string {
+func excerpt(tl results.Timeline, ps results.ProbeSummary) string {
 	var b strings.Builder
 	for _, p := range tl.Phases {
-		fmt.Fprintf(&b, "T%+9.1fms  %s\n", p.AtMS, p.Name)
+		fmt.Fprintf(&b, "T%+9.1fms  %s\n", p.AtMS, p.Text())
 	}
 	if len(ps.Windows) == 0 {
 		fmt.Fprintf(&b, "probe %s: no failed sample (%d samples)\n", ps.Name, ps.Samples)
@@ -400,7 +325,7 @@ func excerpt(tl Timeline, ps ProbeSummary) string {
 	for _, w := range ps.Windows {
 		fmt.Fprintf(&b, "probe %s failed from T%+.1fms to T%+.1fms (%s, %d samples, statuses %v)\n", ps.Name, w.StartMS, w.EndMS, msStr(w.LengthMS), w.Failures, w.Statuses)
 	}
-	var lastBad *Sample
+	var lastBad *results.Sample
 	for i := range tl.Samples {
 		if tl.Samples[i].Probe == ps.Name && !tl.Samples[i].OK {
 			lastBad = &tl.Samples[i]

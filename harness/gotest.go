@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 var (
@@ -39,7 +41,7 @@ func CloseShared() {
 //
 // The databases come from the process-wide provider: a local throwaway
 // cluster, or what REHEARSE_PROVIDER / REHEARSE_DSN name.
-func Run(t *testing.T, dir string) []*Result {
+func Run(t *testing.T, dir string) []*results.Result {
 	t.Helper()
 	prov, err := SharedProvider(context.Background())
 	if err != nil {
@@ -49,7 +51,7 @@ func Run(t *testing.T, dir string) []*Result {
 }
 
 // RunWith is Run on a given provider.
-func RunWith(t *testing.T, dir string, prov Provider) []*Result {
+func RunWith(t *testing.T, dir string, prov Provider) []*results.Result {
 	t.Helper()
 	scenarios, err := LoadPaths([]string{dir})
 	if err != nil {
@@ -57,20 +59,20 @@ func RunWith(t *testing.T, dir string, prov Provider) []*Result {
 	}
 	runner := &Runner{Provider: prov}
 	defer runner.Close()
-	results := make([]*Result, len(scenarios))
+	out := make([]*results.Result, len(scenarios))
 	t.Run("scenario", func(t *testing.T) {
 		for i, s := range scenarios {
 			t.Run(s.Name, func(t *testing.T) {
 				t.Parallel()
-				results[i] = RunOne(t, runner, s)
+				out[i] = RunOne(t, runner, s)
 			})
 		}
 	})
-	return results
+	return out
 }
 
 // RunOne runs one loaded scenario under t and reports its outcome.
-func RunOne(t *testing.T, runner *Runner, s *Scenario) *Result {
+func RunOne(t *testing.T, runner *Runner, s *Scenario) *results.Result {
 	t.Helper()
 	ctx := context.Background()
 	if dl, ok := t.Deadline(); ok {
@@ -92,9 +94,9 @@ type TB interface {
 
 // Report turns a result into test failures: an error for a harness problem,
 // one failure per failed expectation.
-func Report(t TB, res *Result) {
+func Report(t TB, res *results.Result) {
 	t.Helper()
-	if res.Status == Errored {
+	if res.Status == results.Errored {
 		t.Errorf("ERROR (the harness could not run the scenario): %s", res.Error)
 		return
 	}
@@ -109,7 +111,7 @@ func Report(t TB, res *Result) {
 
 // FormatFailure renders a failed expectation for people: where, what was
 // expected, what was measured, and the timeline around it.
-func FormatFailure(o Outcome) string {
+func FormatFailure(o results.Outcome) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: expectation failed: %s\n    expected: %s\n    measured: %s", rel(o.Pos), o.Subject, o.Expected, o.Measured)
 	if o.Excerpt != "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/rehearse-dev/rehearse/pg/guard"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // Targets a scenario can rehearse.
@@ -32,58 +33,43 @@ const (
 // late those phases are stamped.
 const watchInterval = 2 * time.Millisecond
 
-// connectHTTP prepares a run against a running system: its routes, its
+// connectHTTP prepares a run against a running system: its client, its
 // database when a DSN is known (checked for the rehearsal marker), the
 // fixture seeded into it when the scenario asks.
-func (ru *run) connectHTTP(ctx context.Context, r *Runner) (func(), error) {
-	tf := *ru.s.HTTP
-	if r.BaseURL != "" {
-		tf.BaseURL = r.BaseURL
+func (ru *run) connectHTTP(ctx context.Context, allowUnmarked bool) (func(), error) {
+	sys := ru.plan.System
+	if sys.BaseURL == "" {
+		return nil, fmt.Errorf("%s: target http has no base URL: set base_url in the target file or pass --target URL", ru.plan.File)
 	}
-	if r.DSN != "" {
-		tf.DSN = r.DSN
-	}
-	if tf.BaseURL == "" {
-		return nil, fmt.Errorf("%s: target http has no base URL: set base_url in the target file or pass --target URL", ru.s.Pos)
-	}
-	if err := CheckLoopback(tf.BaseURL); err != nil {
+	if err := CheckLoopback(sys.BaseURL); err != nil {
 		return nil, err
 	}
-	ru.routes = tf.Routes()
-	ru.cl = newClient(strings.TrimRight(tf.BaseURL, "/"), ru.routes)
-	ru.adminUser = pick(tf.Admin.Username, "admin")
-	ru.adminDefault = pick(tf.Admin.DefaultPassword, edms.DefaultAdminPassword)
-	ru.profileUserField = pick(tf.Profile.UsernameField, "username")
-	ru.profileIDField = pick(tf.Profile.IDField, "id")
-	ru.usersName = pick(tf.UsersTable, "users_user")
-	ru.usersTable = pgx.Identifier{ru.usersName}.Sanitize()
-	ru.res.Target = TargetHTTP
-	ru.target = &tf // its signing key is read only if a token is minted
-	if tf.DSN == "" {
-		if p, what := needsDatabase(ru.s); what != "" {
+	ru.cl = newClient(strings.TrimRight(sys.BaseURL, "/"), sys.Routes)
+	if sys.dsn == "" {
+		if p, what := ru.plan.needsDatabase(); what != "" {
 			return nil, fmt.Errorf("%s: %s needs the target's database: give dsn in the target file or pass --dsn%s", p, what, uploadHint(what))
 		}
 		return func() {}, nil
 	}
-	if err := loopback.DSN(tf.DSN); err != nil {
+	if err := loopback.DSN(sys.dsn); err != nil {
 		return nil, err
 	}
-	conn, err := pgx.Connect(ctx, tf.DSN)
+	conn, err := pgx.Connect(ctx, sys.dsn)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the target's database: %v", redact(err.Error(), tf.DSN))
+		return nil, fmt.Errorf("connect to the target's database: %v", redact(err.Error(), sys.dsn))
 	}
 	ru.conn = conn
-	ru.watchDSN = tf.DSN
+	ru.win.dsn = sys.dsn
 	stop := func() { conn.Close(context.Background()) }
 	// The operation wipes this database (through the target): refuse one that
 	// is not a rehearsal target, as reinit and restore do.
-	if !r.AllowUnmarked {
+	if !allowUnmarked {
 		if err := guard.Check(ctx, conn, "rehearse a restore with reinit on"); err != nil {
 			stop()
 			return nil, err
 		}
 	}
-	if ru.s.Seed == "restore" {
+	if ru.plan.Seed == "restore" {
 		if err := ru.seedTarget(ctx); err != nil {
 			stop()
 			return nil, err
@@ -95,10 +81,10 @@ func (ru *run) connectHTTP(ctx context.Context, r *Runner) (func(), error) {
 // seedTarget loads the fixture into the target's database, replacing what
 // is there, in one transaction.
 func (ru *run) seedTarget(ctx context.Context) error {
-	cfg := edms.ReinitConfig(ru.adminDefault, true)
-	cfg.UserTable = ru.usersName
+	cfg := edms.ReinitConfig(ru.plan.System.adminDefault, true)
+	cfg.UserTable = ru.plan.System.UsersTable
 	_, err := restore.Restore(ctx, ru.conn, restore.Options{
-		Open:      func() (io.ReadCloser, error) { return ru.fx.Open() },
+		Open:      func() (io.ReadCloser, error) { return ru.plan.fx.Open() },
 		Strategy:  restore.Atomic,
 		Protected: edms.Protected(),
 		Reinit: func(ctx context.Context, tx pgx.Tx) error {
@@ -107,36 +93,9 @@ func (ru *run) seedTarget(ctx context.Context) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("seed the target's database with %s: %w", ru.fx.Name, err)
+		return fmt.Errorf("seed the target's database with %s: %w", ru.plan.fx.Name, err)
 	}
 	return nil
-}
-
-// needsDatabase names the first part of s that can only be measured in the
-// system's database.
-func needsDatabase(s *Scenario) (Pos, string) {
-	for _, e := range s.Expect {
-		switch {
-		case e.Invariant != "":
-			return e.Pos, "invariant " + e.Invariant
-		case e.AdminID != nil:
-			return e.Pos, "admin_id"
-		case e.PKReuse != nil:
-			return e.Pos, "pk_reuse"
-		case e.DuringWindow != nil:
-			return e.Pos, "during_window (the window is seen in the database)"
-		}
-	}
-	if len(s.During) > 0 {
-		return s.During[0].Pos, "during: (actions run when the reinit is seen in the database)"
-	}
-	if s.Seed == "restore" {
-		return s.Pos, "seed: restore"
-	}
-	if c := s.Operation.RestoreFromFile; c != nil && c.BackupFile == "" {
-		return c.Pos, "restore_from_file without backup_file (the backup is taken from the database)"
-	}
-	return Pos{}, ""
 }
 
 // watch stamps the phases a running system does not report: the reinit
@@ -152,14 +111,14 @@ func needsDatabase(s *Scenario) (Pos, string) {
 func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 	defer func() {
 		select {
-		case <-ru.watchReady:
+		case <-ru.win.ready:
 		default:
-			close(ru.watchReady)
+			close(ru.win.ready)
 		}
 	}()
-	cfg, err := pgx.ParseConfig(ru.watchDSN)
+	cfg, err := pgx.ParseConfig(ru.win.dsn)
 	if err != nil {
-		errs <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.watchDSN))
+		errs <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.win.dsn))
 		return
 	}
 	var mu sync.Mutex
@@ -174,22 +133,23 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		errs <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.watchDSN))
+		errs <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.win.dsn))
 		return
 	}
 	defer conn.Close(context.Background())
-	if err := installWatchTrigger(ctx, conn, ru.usersTable, ru.adminUser); err != nil {
-		ru.rec.phase("watching by polling (no trigger: "+err.Error()+")", time.Now())
-		close(ru.watchReady)
+	sys := ru.plan.System
+	if err := installWatchTrigger(ctx, conn, sys.usersTable(), sys.Admin); err != nil {
+		ru.rec.phase(results.PhaseWatcher, "watching by polling (no trigger: "+err.Error()+")", time.Now())
+		close(ru.win.ready)
 		ru.poll(ctx, conn, before, errs)
 		return
 	}
-	defer removeWatchTrigger(conn, ru.usersTable)
-	close(ru.watchReady)
+	defer removeWatchTrigger(conn, sys.usersTable())
+	close(ru.win.ready)
 	var reinitTx int64
 	stopped := func(err error) {
 		if ctx.Err() == nil {
-			ru.rec.phase("watcher stopped: "+err.Error(), time.Now())
+			ru.rec.phase(results.PhaseWatcher, "stopped: "+err.Error(), time.Now())
 		}
 	}
 	for {
@@ -214,20 +174,20 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 			switch {
 			case reinitTx == 0 && last.Users < before:
 				reinitTx = last.TxID
-				ru.reinitSeen.Store(true)
-				ru.rec.phase(restore.PhaseReinitCommitted, tx[0].received)
-				ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = last.Users, last.AdminID
+				ru.win.reinitSeen.Store(true)
+				ru.rec.phase(results.PhaseReinitCommitted, "", tx[0].received)
+				ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = &last.Users, last.AdminID
 				ru.startWindowActions(ctx, errs)
 			case reinitTx == 0 && first.Users < before:
 				// Users went and came back in one transaction: reinit and
 				// restore committed together, nobody saw a window.
-				ru.rec.phase("reinit and restore committed in one transaction", tx[0].received)
+				ru.rec.phase(results.PhaseCommittedTogether, "", tx[0].received)
 				return
 			case reinitTx != 0 && tx[0].TxID != reinitTx && insertsUsers(tx) && !ru.harnessTx(tx[0].TxID):
 				// The first transaction after the reinit that brings users
 				// back (not the harness's own create_user) is the restore,
 				// whether or not it restores as many users as there were.
-				ru.rec.phase(restore.PhaseRestoreCommitted, tx[0].received)
+				ru.rec.phase(results.PhaseRestoreCommitted, "", tx[0].received)
 				return
 			}
 		}
@@ -245,7 +205,7 @@ func insertsUsers(tx []watchEvent) bool {
 
 // harnessTx reports whether txid is one of the harness's own window actions.
 func (ru *run) harnessTx(txid int64) bool {
-	_, ok := ru.ownTxs.Load(txid)
+	_, ok := ru.win.ownTxs.Load(txid)
 	return ok
 }
 
@@ -274,9 +234,9 @@ func byTransaction(evs []watchEvent) [][]watchEvent {
 }
 
 func (ru *run) startWindowActions(ctx context.Context, errs chan<- error) {
-	ru.windowWG.Add(1)
+	ru.win.actions.Add(1)
 	go func() {
-		defer ru.windowWG.Done()
+		defer ru.win.actions.Done()
 		if err := ru.windowActions(ctx); err != nil {
 			select {
 			case errs <- err:
@@ -335,16 +295,17 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 // poll is the watcher without a trigger: it looks at the users table every
 // watchInterval.
 func (ru *run) poll(ctx context.Context, conn *pgx.Conn, before int, errs chan<- error) {
-	q := "SELECT count(*), COALESCE(max(id) FILTER (WHERE username = $1), 0) FROM " + ru.usersTable
+	sys := ru.plan.System
+	q := "SELECT count(*), COALESCE(max(id) FILTER (WHERE username = $1), 0) FROM " + sys.usersTable()
 	reinitSeen := false
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
 	for {
 		var n int
 		var adminID int64
-		if err := conn.QueryRow(ctx, q, ru.adminUser).Scan(&n, &adminID); err != nil {
+		if err := conn.QueryRow(ctx, q, sys.Admin).Scan(&n, &adminID); err != nil {
 			if ctx.Err() == nil {
-				ru.rec.phase("watcher stopped: "+err.Error(), time.Now())
+				ru.rec.phase(results.PhaseWatcher, "stopped: "+err.Error(), time.Now())
 			}
 			return
 		}
@@ -352,12 +313,13 @@ func (ru *run) poll(ctx context.Context, conn *pgx.Conn, before int, errs chan<-
 		switch {
 		case !reinitSeen && n < before:
 			reinitSeen = true
-			ru.reinitSeen.Store(true)
-			ru.rec.phase(restore.PhaseReinitCommitted, now)
-			ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = n, adminID
+			ru.win.reinitSeen.Store(true)
+			ru.rec.phase(results.PhaseReinitCommitted, "", now)
+			users := n
+			ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = &users, adminID
 			ru.startWindowActions(ctx, errs)
 		case reinitSeen && n >= before:
-			ru.rec.phase(restore.PhaseRestoreCommitted, now)
+			ru.rec.phase(results.PhaseRestoreCommitted, "", now)
 			return
 		}
 		select {
@@ -368,24 +330,24 @@ func (ru *run) poll(ctx context.Context, conn *pgx.Conn, before int, errs chan<-
 	}
 }
 
-// mint issues an access token for user as the target would, with its key.
-func (ru *run) mint(ctx context.Context, spec TokenSpec) (string, error) {
-	if ru.signingKey == nil && ru.target != nil {
-		key, err := ru.target.SigningKey()
+// mint issues an access token for a user as the target would, with its key.
+func (ru *run) mint(spec PlannedToken) (string, error) {
+	if ru.key == nil && ru.plan.System.target != nil {
+		key, err := ru.plan.System.target.SigningKey()
 		if err != nil {
 			return "", fmt.Errorf("%s: mint: %w", spec.Pos, err)
 		}
-		ru.signingKey = key
+		ru.key = key
 	}
-	if len(ru.signingKey) == 0 {
+	if len(ru.key) == 0 {
 		return "", fmt.Errorf("%s: mint: true needs the target's signing key: set signing_key_env or signing_key_file in the target", spec.Pos)
 	}
-	id := ru.idsBefore[spec.User]
+	id := ru.before.ids[spec.User]
 	if id == 0 {
-		u, _ := ru.fx.User(spec.User)
-		id = u.ID
+		a, _ := ru.plan.account(spec.User)
+		id = a.ID
 	}
-	tok, _, err := token.Issuer{Key: ru.signingKey}.Issue("access", id, time.Now())
+	tok, _, err := token.Issuer{Key: ru.key}.Issue("access", id, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("%s: mint a token for %s: %w", spec.Pos, spec.User, err)
 	}
@@ -413,38 +375,6 @@ func (t *TargetFile) SigningKey() ([]byte, error) {
 		return []byte(strings.TrimSpace(string(b))), nil
 	}
 	return nil, nil
-}
-
-func pick(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
-}
-
-// WithoutBackupChecks returns the expectations without those that compare
-// with the backup the harness takes itself (for an uploaded backup_file).
-func WithoutBackupChecks(expect []Expectation) []Expectation {
-	var out []Expectation
-	for _, e := range expect {
-		if !backupRelative(e.Invariant) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// WithoutDatabaseChecks returns the expectations that can be judged from
-// HTTP alone.
-func WithoutDatabaseChecks(expect []Expectation) []Expectation {
-	var out []Expectation
-	for _, e := range expect {
-		if e.Invariant != "" || e.AdminID != nil || e.PKReuse != nil || e.DuringWindow != nil {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 func uploadHint(what string) string {

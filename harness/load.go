@@ -2,12 +2,14 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/results"
 	"gopkg.in/yaml.v3"
 )
 
@@ -23,9 +26,6 @@ const DefaultProbeInterval = 10 * time.Millisecond
 
 // DefaultTimeout bounds a scenario unless it says otherwise.
 const DefaultTimeout = 60 * time.Second
-
-// Invariants a scenario can expect.
-var invariants = []string{"foreign_keys", "sequences", "ids_unchanged", "counts_match_backup", "hashes_match_backup"}
 
 // LoadFile reads, decodes and validates one scenario file. Every problem is
 // reported with file:line:col; nothing is run.
@@ -137,194 +137,139 @@ func LoadPaths(paths []string) ([]*Scenario, error) {
 }
 
 // validate checks what the types cannot: references between sections,
-// exactly-one-of choices, value ranges. It also fills defaults.
+// exactly-one-of choices, value ranges. It changes nothing but loading a
+// target file into s.HTTP; NewPlan resolves the defaults.
 func validate(s *Scenario) InputErrors {
 	var errs InputErrors
 	bad := func(p Pos, format string, args ...any) {
 		errs = append(errs, &InputError{Pos: p, Message: fmt.Sprintf(format, args...)})
 	}
-	if s.Fixture == "" {
-		s.Fixture = "edms-small"
-	}
-	fx, err := fixtures.Get(s.Fixture)
+	fx, err := fixtures.Get(cmp.Or(s.Fixture, defaultFixture))
 	if err != nil {
 		bad(s.at("fixture"), "%v", err)
 		return errs
 	}
 	if len(s.Users) > 0 {
-		if s.Target != TargetHTTP || (s.Seed != "" && s.Seed != "present") {
-			bad(s.at("users"), "users: names the accounts of a running system (target: http, seed: present); the embedded system and seed: restore use the fixture's users")
-		}
-		fx = s.accountsFixture()
-		for _, a := range s.Users {
-			if count(a.Password != "", a.PasswordEnv != "") != 1 {
-				bad(a.Pos, "user %q: give exactly one of password or password_env", a.Username)
-			}
-		}
+		fx = validateUsers(s, bad)
 	}
 	whose := "fixture " + fx.Name + " has"
 	if len(s.Users) > 0 {
 		whose = "users: lists"
 	}
-	userOK := func(p Pos, u string) {
+	sc := &scope{s: s, bad: bad, probes: map[string]*Probe{}, users: func(p Pos, u string) {
 		if _, ok := fx.User(u); !ok {
 			bad(p, "unknown user %q: %s %s", u, whose, userNames(fx))
 		}
+	}}
+	validateTarget(s, bad, &errs)
+	for name, t := range s.Tokens {
+		if name == "" {
+			bad(t.Pos, "a token needs a name")
+		}
+		sc.users(t.Pos, t.User)
 	}
-	if s.Target == "" {
-		s.Target = TargetEmbedded
+	validateOperation(s, sc)
+	validateDuring(s, sc, fx, whose)
+	for i := range s.Probes {
+		p := &s.Probes[i]
+		if sc.probes[p.Name] != nil {
+			bad(p.Pos, "probe name %q is used twice", p.Name)
+		}
+		sc.probes[p.Name] = p
+		if p.Every != 0 && p.Every.D() < time.Millisecond {
+			bad(p.Pos, "probe %q: every must be at least 1ms", p.Name)
+		}
+		if p.Kind != nil {
+			p.Kind.validate(sc)
+		}
 	}
-	switch s.Target {
+	if len(s.Expect) == 0 {
+		bad(s.at("expect"), "expect: is empty; a scenario must check something")
+	}
+	for _, e := range s.Expect {
+		if e.Check != nil {
+			e.Check.validate(sc)
+		}
+	}
+	return errs
+}
+
+// validateUsers checks users: and returns them as the scenario's accounts.
+func validateUsers(s *Scenario, bad func(Pos, string, ...any)) *fixtures.Fixture {
+	if s.Target != TargetHTTP || (s.Seed != "" && s.Seed != "present") {
+		bad(s.at("users"), "users: names the accounts of a running system (target: http, seed: present); the embedded system and seed: restore use the fixture's users")
+	}
+	for _, a := range s.Users {
+		if count(a.Password != "", a.PasswordEnv != "") != 1 {
+			bad(a.Pos, "user %q: give exactly one of password or password_env", a.Username)
+		}
+	}
+	return s.accountsFixture()
+}
+
+func validateTarget(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors) {
+	switch cmp.Or(s.Target, TargetEmbedded) {
 	case TargetEmbedded:
 		if s.TargetFile != "" || s.HTTP != nil || s.Seed != "" {
 			bad(s.at("target"), "target_file, http and seed describe a running system: set target: http, or remove them")
 		}
-		choose(&s.Strategy, strategies, s.at("strategy"), "strategy", bad)
+		oneOf(s.Strategy, strategies, s.at("strategy"), "strategy", bad)
 		if _, err := server.ParseDefects(s.Defects); err != nil {
 			bad(s.at("defects"), "defects: %v", err)
 		}
-		if s.Provider != "" && !contains(ProviderNames(), s.Provider) {
+		if s.Provider != "" && !slices.Contains(ProviderNames(), s.Provider) {
 			bad(s.at("provider"), "unknown provider %q; expected %s", s.Provider, strings.Join(ProviderNames(), ", "))
 		}
 	case TargetHTTP:
-		validateHTTP(s, bad, &errs)
+		validateHTTP(s, bad, errs)
 		if s.Provider != "" {
 			bad(s.at("provider"), "provider: a running system brings its own database; remove it")
 		}
 	default:
 		bad(s.at("target"), "unknown target %q; expected \"embedded\" or \"http\"", s.Target)
 	}
-	if s.Timeout == 0 {
-		s.Timeout = Duration(DefaultTimeout)
-	}
-	for name, t := range s.Tokens {
-		if name == "" {
-			bad(t.Pos, "a token needs a name")
-		}
-		userOK(t.Pos, t.User)
-	}
-	tokenOK := func(p Pos, name string) {
-		if _, ok := s.Tokens[name]; !ok {
-			bad(p, "unknown token %q; define it under tokens: (known: %s)", name, strings.Join(sortedKeys(s.Tokens), ", "))
-		}
-	}
+}
+
+func validateOperation(s *Scenario, sc *scope) {
 	op := s.Operation
 	switch {
 	case op.RestoreFromFile != nil && op.Manual != nil:
-		bad(op.Pos, "operation: give either restore_from_file or manual, not both")
+		sc.bad(op.Pos, "operation: give either restore_from_file or manual, not both")
 	case op.RestoreFromFile != nil:
 		c := op.RestoreFromFile
 		if c.As != "" {
-			tokenOK(c.Pos, c.As)
+			sc.token(c.Pos, c.As)
 		}
 		if c.BackupFile != "" {
-			c.BackupFile = resolve(s.Pos.File, c.BackupFile)
-			if _, err := os.Stat(c.BackupFile); err != nil {
-				bad(c.Pos, "backup_file: %v", err)
+			if _, err := os.Stat(resolve(s.Pos.File, c.BackupFile)); err != nil {
+				sc.bad(c.Pos, "backup_file: %v", err)
 			}
 		}
-		if c.WithReinit == nil {
-			t := true
-			c.WithReinit = &t
-		}
-		if s.Strategy == "atomic" && len(s.During) > 0 {
-			bad(s.During[0].Pos, "during: the atomic strategy has no window between reinit and restore, so these actions would never run; remove them or use two-phase")
+		if s.Strategy == string(results.Atomic) && len(s.During) > 0 {
+			sc.bad(s.During[0].Pos, "during: the atomic strategy has no window between reinit and restore, so these actions would never run; remove them or use two-phase")
 		}
 	case op.Manual != nil:
-		choose(&op.Manual.Strategy, strategies, op.Manual.Pos, "strategy", bad)
+		oneOf(op.Manual.Strategy, strategies, op.Manual.Pos, "strategy", sc.bad)
 	default:
-		bad(op.Pos, "operation: give restore_from_file (the API call) or manual (backup, reinit, restore as steps)")
+		sc.bad(op.Pos, "operation: give restore_from_file (the API call) or manual (backup, reinit, restore as steps)")
 	}
+}
+
+func validateDuring(s *Scenario, sc *scope, fx *fixtures.Fixture, whose string) {
 	for _, a := range s.During {
-		n := count(a.CreateUser != nil, a.Profile != nil, a.Sleep != 0)
-		if n != 1 {
-			bad(a.Pos, "an action is exactly one of create_user, profile, sleep")
+		if count(a.CreateUser != nil, a.Profile != nil, a.Sleep != 0) != 1 {
+			sc.bad(a.Pos, "an action is exactly one of create_user, profile, sleep")
 			continue
 		}
 		if a.CreateUser != nil {
 			if _, taken := fx.User(a.CreateUser.Username); taken {
-				bad(a.CreateUser.Pos, "user %q already exists (%s it); pick a new name", a.CreateUser.Username, whose)
-			}
-			if a.CreateUser.Password == "" {
-				a.CreateUser.Password = a.CreateUser.Username + "_pw"
+				sc.bad(a.CreateUser.Pos, "user %q already exists (%s it); pick a new name", a.CreateUser.Username, whose)
 			}
 		}
 		if a.Profile != nil {
-			tokenOK(a.Profile.Pos, a.Profile.Token)
+			sc.token(a.Profile.Pos, a.Profile.Token)
 		}
 	}
-	probes := map[string]*Probe{}
-	for i := range s.Probes {
-		p := &s.Probes[i]
-		if probes[p.Name] != nil {
-			bad(p.Pos, "probe name %q is used twice", p.Name)
-		}
-		probes[p.Name] = p
-		if count(p.Login != nil, p.Profile != nil) != 1 {
-			bad(p.Pos, "probe %q: give exactly one of login or profile", p.Name)
-			continue
-		}
-		if p.Every == 0 {
-			p.Every = Duration(DefaultProbeInterval)
-		}
-		if p.Every.D() < time.Millisecond {
-			bad(p.Pos, "probe %q: every must be at least 1ms", p.Name)
-		}
-		if p.Login != nil {
-			userOK(p.Login.Pos, p.Login.User)
-			passwordKind(&p.Login.Password, p.Login.Pos, bad)
-		}
-		if p.Profile != nil {
-			tokenOK(p.Profile.Pos, p.Profile.Token)
-		}
-	}
-	probeOK := func(p Pos, name string) {
-		if probes[name] == nil {
-			bad(p, "unknown probe %q (known: %s)", name, strings.Join(sortedKeys(probes), ", "))
-		}
-	}
-	if len(s.Expect) == 0 {
-		bad(s.at("expect"), "expect: is empty; a scenario must check something")
-	}
-	for i := range s.Expect {
-		e := &s.Expect[i]
-		n := count(e.Profile != nil, e.Login != nil, e.Window != nil, e.Probe != nil, e.DuringWindow != nil, e.Invariant != "", e.AdminID != nil, e.PKReuse != nil)
-		if n != 1 {
-			bad(e.Pos, "an expectation is exactly one of profile, login, window, probe, during_window, invariant, admin_id, pk_reuse (found %d)", n)
-			continue
-		}
-		switch {
-		case e.Profile != nil:
-			tokenOK(e.Profile.Pos, e.Profile.Token)
-			statusOK(e.Profile.Pos, e.Profile.Status, bad)
-		case e.Login != nil:
-			if e.Login.User != "all" {
-				userOK(e.Login.Pos, e.Login.User)
-			}
-			passwordKind(&e.Login.Password, e.Login.Pos, bad)
-			statusOK(e.Login.Pos, e.Login.Status, bad)
-		case e.Window != nil:
-			probeOK(e.Window.Pos, e.Window.Probe) // max: 0s (or no bounds) means no failure at all
-			if e.Window.Min > e.Window.Max && e.Window.Max != 0 {
-				bad(e.Window.Pos, "min %s is larger than max %s", e.Window.Min.D(), e.Window.Max.D())
-			}
-		case e.Probe != nil:
-			probeOK(e.Probe.Pos, e.Probe.Name)
-		case e.DuringWindow != nil:
-			probeOK(e.DuringWindow.Pos, e.DuringWindow.Probe)
-			if s.Strategy == "atomic" && s.Operation.RestoreFromFile != nil {
-				bad(e.DuringWindow.Pos, "during_window: the atomic strategy has no window to look into")
-			}
-		case e.Invariant != "":
-			if !contains(invariants, e.Invariant) {
-				bad(e.Pos, "unknown invariant %q%s; expected one of: %s", e.Invariant, suggest(e.Invariant, invariants), strings.Join(invariants, ", "))
-			}
-			if c := s.Operation.RestoreFromFile; c != nil && c.BackupFile != "" && backupRelative(e.Invariant) {
-				bad(e.Pos, "invariant %s compares with the backup the harness takes just before; with backup_file (another backup) it cannot be judged: remove one of them", e.Invariant)
-			}
-		}
-	}
-	return errs
 }
 
 // validateHTTP checks the parts of a scenario with target http and loads its
@@ -370,7 +315,7 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 	if s.Operation.Manual != nil {
 		bad(s.Operation.Manual.Pos, "manual: the 3-step path runs rehearse's own engine on the database; a running system is rehearsed through its restore_from_file call")
 	}
-	choose(&s.Seed, []string{"present", "restore"}, s.at("seed"), "seed", bad)
+	oneOf(s.Seed, []string{"present", "restore"}, s.at("seed"), "seed", bad)
 }
 
 // resolve makes a path given in a file relative to that file's folder.
@@ -381,39 +326,14 @@ func resolve(from, path string) string {
 	return filepath.Join(filepath.Dir(from), path)
 }
 
-// backupRelative invariants compare the state after with the backup the
-// harness took of the state before.
-func backupRelative(invariant string) bool {
-	return invariant == "counts_match_backup" || invariant == "hashes_match_backup"
-}
-
 // strategies of the engine; the first is the default.
 var strategies = []string{"two-phase", "atomic"}
 
-// choose fills an empty *v with the first of allowed and reports any other
-// value outside them.
-func choose(v *string, allowed []string, p Pos, what string, bad func(Pos, string, ...any)) {
-	switch {
-	case *v == "":
-		*v = allowed[0]
-	case !contains(allowed, *v):
-		bad(p, "unknown %s %q; expected %s", what, *v, strings.Join(allowed, " or "))
-	}
-}
-
-func passwordKind(p *string, pos Pos, bad func(Pos, string, ...any)) {
-	switch *p {
-	case "":
-		*p = "original"
-	case "original", "default":
-	default:
-		bad(pos, "password must be \"original\" (the fixture's) or \"default\" (the reinit's test123), got %q", *p)
-	}
-}
-
-func statusOK(p Pos, status int, bad func(Pos, string, ...any)) {
-	if status < 100 || status > 599 {
-		bad(p, "status must be an HTTP status code such as 200 or 401, got %d", status)
+// oneOf reports a value outside allowed ("" is allowed: it means the
+// first, the default).
+func oneOf(v string, allowed []string, p Pos, what string, bad func(Pos, string, ...any)) {
+	if v != "" && !slices.Contains(allowed, v) {
+		bad(p, "unknown %s %q; expected %s", what, v, strings.Join(allowed, " or "))
 	}
 }
 
@@ -425,15 +345,6 @@ func count(bs ...bool) int {
 		}
 	}
 	return n
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,43 +1,12 @@
 package harness_test
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/harness"
 )
-
-var updateSchema = flag.Bool("update-schema", false, "rewrite harness/scenario.schema.json")
-
-// The shipped JSON Schema must be what the Go types generate: change the
-// types, then run go test ./harness -run TestSchema -update-schema.
-func TestSchemaMatchesTypes(t *testing.T) {
-	got, err := harness.JSONSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *updateSchema {
-		if err := os.WriteFile("scenario.schema.json", got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	shipped, err := os.ReadFile("scenario.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, shipped) {
-		t.Fatal("harness/scenario.schema.json drifted from the scenario types; run: go test ./harness -run TestSchema -update-schema")
-	}
-	for _, want := range []string{`"restore_from_file"`, `"additionalProperties": false`, `"during_window"`, `Engine strategy of the embedded system`} {
-		if !bytes.Contains(got, []byte(want)) {
-			t.Errorf("schema lacks %s", want)
-		}
-	}
-}
 
 func TestShippedScenariosValidate(t *testing.T) {
 	scenarios, err := harness.LoadPaths([]string{"../scenarios"})

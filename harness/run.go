@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,12 +16,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/edms/server"
-	"github.com/rehearse-dev/rehearse/edms/token"
-	"github.com/rehearse-dev/rehearse/fixtures"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 	"github.com/rehearse-dev/rehearse/pg/integrity"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // Runner runs scenarios. One Runner (and so one PostgreSQL cluster) serves a
@@ -49,28 +48,31 @@ type extraProvider struct {
 
 // providerFor returns the run's provider, or the one the scenario names
 // (started on first use, configured from the environment).
-func (r *Runner) providerFor(ctx context.Context, s *Scenario) (Provider, error) {
-	if s.Provider == "" || (r.Provider != nil && r.Provider.Name() == s.Provider) {
+func (r *Runner) providerFor(ctx context.Context, p *Plan) (Provider, error) {
+	if p.Provider == "" || (r.Provider != nil && r.Provider.Name() == p.Provider) {
 		return r.Provider, nil
 	}
 	r.mu.Lock()
 	if r.extra == nil {
 		r.extra = map[string]*extraProvider{}
 	}
-	e := r.extra[s.Provider]
+	e := r.extra[p.Provider]
 	if e == nil {
 		e = &extraProvider{}
-		r.extra[s.Provider] = e
+		r.extra[p.Provider] = e
 	}
 	r.mu.Unlock()
 	e.once.Do(func() {
 		cfg := ProviderConfigFromEnv()
-		cfg.Kind = s.Provider
-		r.logf("%s: starting provider %s", s.Name, s.Provider)
-		e.p, e.err = OpenProvider(ctx, cfg)
-		if e.err != nil {
-			e.err = fmt.Errorf("%s: provider %s: %w", s.Pos, s.Provider, e.err)
+		cfg.Kind = p.Provider
+		r.logf("%s: starting provider %s", p.Name, p.Provider)
+		sp, err := OpenProvider(ctx, cfg)
+		if err != nil {
+			// Never a typed nil in the interface: callers test p for nil.
+			e.err = fmt.Errorf("%s: provider %s: %w", p.File, p.Provider, err)
+			return
 		}
+		e.p = sp
 	})
 	return e.p, e.err
 }
@@ -95,38 +97,47 @@ func (r *Runner) logf(format string, args ...any) {
 	}
 }
 
+// Plan resolves a scenario with the runner's overrides.
+func (r *Runner) Plan(s *Scenario) (*Plan, error) {
+	return NewPlan(s, Overrides{BaseURL: r.BaseURL, DSN: r.DSN})
+}
+
 // run is the state of one scenario run.
 type run struct {
-	s      *Scenario
-	res    *Result
-	fx     *fixtures.Fixture
+	plan   *Plan
+	res    *results.Result
 	conn   *pgx.Conn // checks, manual steps and window actions (serialised by mu)
 	mu     sync.Mutex
 	cl     *client
-	routes server.Routes
 	tokens map[string]string // name → access token
-	// How the system is addressed; defaults for the embedded one.
-	adminUser, adminDefault          string
-	profileUserField, profileIDField string
-	usersName, usersTable            string // raw and quoted
-	signingKey                       []byte
-	target                           *TargetFile          // http target, as resolved
-	watchDSN                         string               // http target with a database: the watcher's
-	windowDone                       chan error           // errors of the watcher and of the window's actions
-	watchReady                       chan struct{}        // closed once the watcher listens (or gave up)
-	windowWG                         sync.WaitGroup       // the window's actions, started by the watcher
-	kicks                            []chan chan struct{} // one per probe: sample now, then close the ack
-	reinitSeen                       atomic.Bool          // the watcher saw the reinit commit
-	ownTxs                           sync.Map             // txid → struct{}: the harness's own writes, which the watcher ignores
-	idsBefore                        map[string]int64
-	hashBefore                       map[string]string
-	sumsBefore                       map[string]integrity.Checksum
-	backupFile                       string
-	created                          []createdUser
+	key    []byte            // the system's signing key, for minted tokens
+	before snapshot
+	win    window
+	kicks  []chan chan struct{} // one per probe: sample now, then close the ack
+	rec    *recorder
+	// backupFile is what the operation restores.
+	backupFile string
+}
+
+// snapshot is what the operation must preserve, read before it.
+type snapshot struct {
+	ids    map[string]int64  // username → id
+	hashes map[string]string // username → password hash
+	sums   map[string]integrity.Checksum
+}
+
+// window is the state of the window between the reinit and restore commits.
+type window struct {
+	dsn        string         // a running system's database, watched for its commits
+	done       chan error     // errors of the watcher and of the window's actions
+	ready      chan struct{}  // closed once the watcher listens (or gave up)
+	actions    sync.WaitGroup // the window's actions, started by the watcher
+	reinitSeen atomic.Bool    // the watcher saw the reinit commit
+	ownTxs     sync.Map       // txid → struct{}: the harness's own writes, which the watcher ignores
+	created    []createdUser
 	// actionErr is a failure of the harness's own window actions: it makes
 	// the run an error, not a failure of the system.
 	actionErr error
-	rec       *recorder
 }
 
 type createdUser struct {
@@ -134,31 +145,37 @@ type createdUser struct {
 	id       int64
 }
 
-// Run runs one scenario and returns its result. It never panics on bad
-// input; problems running it are reported as an Errored result.
-func (r *Runner) Run(ctx context.Context, s *Scenario) *Result {
-	res := &Result{Name: s.Name, File: s.Pos.File, Description: s.Description, Fixture: s.Fixture, Target: s.Target, Strategy: s.Strategy, Defects: s.Defects,
-		Facts: Facts{UsersInWindow: -1}} // -1 until someone looks into a window
-	if s.Operation.Manual != nil {
-		res.Operation, res.Strategy = "manual", s.Operation.Manual.Strategy
-	} else {
-		res.Operation = "restore_from_file"
+// Run plans and runs one scenario and returns its result. It never panics
+// on bad input; problems running it are reported as an Errored result.
+func (r *Runner) Run(ctx context.Context, s *Scenario) *results.Result {
+	p, err := r.Plan(s)
+	if err != nil {
+		return &results.Result{Name: s.Name, File: s.Pos.File, Description: s.Description, Fixture: s.Fixture, Target: s.Target,
+			Status: results.Errored, Error: err.Error()}
 	}
+	return r.RunPlan(ctx, p)
+}
+
+// RunPlan runs one plan and returns its result.
+func (r *Runner) RunPlan(ctx context.Context, p *Plan) *results.Result {
+	res := &results.Result{Name: p.Name, File: p.File, Description: p.Description, Fixture: p.Fixture, Target: p.Target,
+		Strategy: cmp.Or(p.Strategy, results.StrategyNotObserved), Operation: p.Operation, Defects: p.Defects,
+		Facts: results.Facts{Admin: p.System.Admin, Window: results.WindowNotObserved}}
 	start := time.Now()
-	err := r.run(ctx, s, res)
+	err := r.run(ctx, p, res)
 	res.Duration = time.Since(start)
 	switch {
 	case err != nil:
-		res.Status, res.Error = Errored, err.Error()
+		res.Status, res.Error = results.Errored, err.Error()
 	case anyFailed(res.Expectations):
-		res.Status = Failed
+		res.Status = results.Failed
 	default:
-		res.Status = Passed
+		res.Status = results.Passed
 	}
 	return res
 }
 
-func anyFailed(os []Outcome) bool {
+func anyFailed(os []results.Outcome) bool {
 	for _, o := range os {
 		if !o.Pass {
 			return true
@@ -167,31 +184,18 @@ func anyFailed(os []Outcome) bool {
 	return false
 }
 
-func (r *Runner) run(ctx context.Context, s *Scenario, res *Result) error {
-	ctx, cancel := context.WithTimeout(ctx, s.Timeout.D())
+func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	setup := time.Now()
-	fx, err := fixtures.Get(s.Fixture)
-	if err != nil {
-		return err
-	}
-	if len(s.Users) > 0 {
-		fx = s.accountsFixture()
-		for _, a := range s.Users {
-			if a.PasswordEnv != "" && os.Getenv(a.PasswordEnv) == "" {
-				return fmt.Errorf("%s: user %s: password_env names %s, which is not set", a.Pos, a.Username, a.PasswordEnv)
-			}
-		}
-	}
-	ru := &run{s: s, res: res, fx: fx, tokens: map[string]string{}, rec: newRecorder(),
-		adminUser: "admin", adminDefault: edms.DefaultAdminPassword, profileUserField: "username", profileIDField: "id",
-		usersName: "users_user", usersTable: "users_user"}
+	ru := &run{plan: p, res: res, tokens: map[string]string{}, rec: newRecorder()}
 	var stop func()
-	if s.Target == TargetHTTP {
-		stop, err = ru.connectHTTP(ctx, r)
+	var err error
+	if p.Target == TargetHTTP {
+		stop, err = ru.connectHTTP(ctx, r.AllowUnmarked)
 	} else {
 		var prov Provider
-		if prov, err = r.providerFor(ctx, s); err == nil {
+		if prov, err = r.providerFor(ctx, p); err == nil {
 			res.Provider = prov.Name()
 			stop, err = ru.startEmbedded(ctx, prov)
 		}
@@ -209,12 +213,17 @@ func (r *Runner) run(ctx context.Context, s *Scenario, res *Result) error {
 		return err
 	}
 	res.Setup = time.Since(setup)
-	r.logf("%s: setup %s", s.Name, res.Setup.Round(time.Millisecond))
+	r.logf("%s: setup %s", p.Name, res.Setup.Round(time.Millisecond))
 
 	if err := ru.operate(ctx); err != nil {
 		return err
 	}
-	return ru.evaluate(ctx)
+	if err := ru.measureAfter(ctx); err != nil {
+		return err
+	}
+	derive(p, res)
+	res.Expectations = Judge(p, res)
+	return nil
 }
 
 // startEmbedded gives the scenario a database of its own and serves the
@@ -223,7 +232,7 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 	if prov == nil {
 		return nil, errors.New("no provider for the embedded target's database")
 	}
-	dsn, drop, err := prov.Database(ctx, ru.s.Fixture)
+	dsn, drop, err := prov.Database(ctx, ru.plan.Fixture)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -245,10 +254,6 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 	}
 	ru.conn = conn
 	undo = append(undo, func() { conn.Close(context.Background()) })
-	defects, err := server.ParseDefects(ru.s.Defects)
-	if err != nil {
-		return nil, err
-	}
 	pool, err := server.NewPool(ctx, dsn, 16)
 	if err != nil {
 		return nil, fmt.Errorf("open the system's database: %w", err)
@@ -259,12 +264,12 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 	srv, err := server.New(server.Config{
 		Pool:       pool,
 		SigningKey: key,
-		Strategy:   restore.Strategy(ru.s.Strategy),
-		Defects:    defects,
+		Strategy:   restore.Strategy(ru.plan.Strategy),
+		Defects:    ru.plan.defects,
 		Hooks: server.Hooks{
 			OnPhase: func(e restore.Event) {
-				if e.Phase != restore.PhaseTableLoaded {
-					ru.rec.phase(e.Phase, e.At)
+				if ph, ok := phaseOf(e.Phase); ok {
+					ru.rec.phase(ph, "", e.At)
 				}
 			},
 			BetweenPhases: ru.inWindow,
@@ -281,25 +286,37 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 	done := make(chan struct{})
 	go func() { srv.Serve(sctx, ln); close(done) }()
 	undo = append(undo, func() { scancel(); <-done })
-	ru.routes = srv.Routes()
-	ru.cl = newClient("http://"+ln.Addr().String(), ru.routes)
+	ru.cl = newClient("http://"+ln.Addr().String(), srv.Routes())
 	return stop, nil
+}
+
+// phaseOf maps the engine's and the server's phase names to the typed
+// phases of the results; progress events (table loaded) are not phases.
+func phaseOf(name string) (results.Phase, bool) {
+	ph, ok := map[string]results.Phase{
+		restore.PhaseValidated:        results.PhaseValidated,
+		restore.PhaseReinitCommitted:  results.PhaseReinitCommitted,
+		restore.PhaseRestoreCommitted: results.PhaseRestoreCommitted,
+		server.PhaseCallReceived:      results.PhaseCallReceived,
+		server.PhaseResponseSent:      results.PhaseResponseSent,
+	}[name]
+	return ph, ok
 }
 
 // snapshotBefore records what the operation must preserve: username → id,
 // password hashes, per-table checksums (the backup holds exactly this).
 func (ru *run) snapshotBefore(ctx context.Context) error {
 	var err error
-	if ru.idsBefore, ru.hashBefore, err = users(ctx, ru.conn, ru.usersTable); err != nil {
+	if ru.before.ids, ru.before.hashes, err = users(ctx, ru.conn, ru.plan.System.usersTable()); err != nil {
 		return err
 	}
-	ru.res.Facts.UsersBefore = len(ru.idsBefore)
-	ru.res.Facts.AdminIDBefore = ru.idsBefore[ru.adminUser]
+	ru.res.Facts.UsersBefore = len(ru.before.ids)
+	ru.res.Facts.AdminIDBefore = ru.before.ids[ru.plan.System.Admin]
 	cat, err := pgcatalog.Load(ctx, ru.conn, "")
 	if err != nil {
 		return err
 	}
-	ru.sumsBefore, err = integrity.TableChecksums(ctx, ru.conn, cat, edms.Protected())
+	ru.before.sums, err = integrity.TableChecksums(ctx, ru.conn, cat, edms.Protected())
 	return err
 }
 
@@ -321,190 +338,218 @@ func users(ctx context.Context, q pgcatalog.Querier, table string) (map[string]i
 	return ids, hashes, rows.Err()
 }
 
-func (ru *run) password(user, kind string) string {
-	if kind == "default" {
-		return ru.adminDefault
-	}
-	u, _ := ru.fx.User(user)
-	return u.Password
-}
-
 func (ru *run) obtainTokens(ctx context.Context) error {
-	for _, name := range sortedKeys(ru.s.Tokens) {
-		spec := ru.s.Tokens[name]
-		if spec.Mint {
-			tok, err := ru.mint(ctx, spec)
-			if err != nil {
-				return err
-			}
-			ru.tokens[name] = tok
-		} else {
-			rep := ru.cl.login(ctx, spec.User, ru.password(spec.User, "original"))
-			switch {
-			case rep.Err != nil:
-				return fmt.Errorf("%s: token %q: login as %s before the operation: %v", spec.Pos, name, spec.User, rep.Err)
-			case rep.Status == 404 || rep.Status == 405:
-				return fmt.Errorf("%s: token %q: POST %s answered %d: is that the login endpoint? (set login.path in the target file)", spec.Pos, name, ru.routes.Login, rep.Status)
-			case rep.Status != 200:
-				return fmt.Errorf("%s: token %q: login as %s before the operation failed with status %d; is the fixture's user present in the system with its password (seed: present), and are login.username_field/password_field right?", spec.Pos, name, spec.User, rep.Status)
-			}
-			ru.tokens[name] = rep.field(ru.routes.AccessField)
-			if ru.tokens[name] == "" {
-				return fmt.Errorf("%s: token %q: the login response has no %q field; set login.access_field in the target", spec.Pos, name, ru.routes.AccessField)
-			}
+	routes := ru.plan.System.Routes
+	for _, spec := range ru.plan.Tokens {
+		tok, err := ru.obtainToken(ctx, spec)
+		if err != nil {
+			return err
 		}
-		before := ru.cl.profile(ctx, ru.tokens[name])
+		ru.tokens[spec.Name] = tok
+		before := ru.cl.profile(ctx, tok)
 		if before.Status != 200 {
 			hint := "is profile.path or profile.auth_scheme wrong?"
 			if spec.Mint {
 				hint = "is the signing key the system's?"
 			}
-			return fmt.Errorf("%s: token %q does not authenticate before the operation: GET %s answered %d %s; %s", spec.Pos, name, ru.routes.Profile, before.Status, before.field("detail"), hint)
+			return fmt.Errorf("%s: token %q does not authenticate before the operation: GET %s answered %d %s; %s", spec.Pos, spec.Name, routes.Profile, before.Status, before.field("detail"), hint)
 		}
-		ru.res.Tokens = append(ru.res.Tokens, TokenFate{Name: name, User: spec.User, Fingerprint: token.Fingerprint(ru.tokens[name]), Before: before.Status})
+		ru.res.Tokens = append(ru.res.Tokens, results.TokenFate{Name: spec.Name, User: spec.User, Fingerprint: results.Fingerprint(tok), Before: before.Status})
 	}
 	return nil
 }
 
+func (ru *run) obtainToken(ctx context.Context, spec PlannedToken) (string, error) {
+	if spec.Mint {
+		return ru.mint(spec)
+	}
+	routes := ru.plan.System.Routes
+	rep := ru.cl.login(ctx, spec.User, ru.plan.password(spec.User, results.PasswordOriginal))
+	switch {
+	case rep.Err != nil:
+		return "", fmt.Errorf("%s: token %q: login as %s before the operation: %v", spec.Pos, spec.Name, spec.User, rep.Err)
+	case rep.Status == 404 || rep.Status == 405:
+		return "", fmt.Errorf("%s: token %q: POST %s answered %d: is that the login endpoint? (set login.path in the target file)", spec.Pos, spec.Name, routes.Login, rep.Status)
+	case rep.Status != 200:
+		return "", fmt.Errorf("%s: token %q: login as %s before the operation failed with status %d; is the fixture's user present in the system with its password (seed: present), and are login.username_field/password_field right?", spec.Pos, spec.Name, spec.User, rep.Status)
+	}
+	tok := rep.field(routes.AccessField)
+	if tok == "" {
+		return "", fmt.Errorf("%s: token %q: the login response has no %q field; set login.access_field in the target", spec.Pos, spec.Name, routes.AccessField)
+	}
+	return tok, nil
+}
+
+// prepareBackup sets the backup the operation restores: the scenario's, or
+// one taken now as the seed's create_backup would. The returned function
+// removes a backup taken here.
+func (ru *run) prepareBackup(ctx context.Context) (cleanup func(), err error) {
+	if c := ru.plan.Call; c != nil && c.BackupFile != "" {
+		ru.backupFile = c.BackupFile
+		return func() {}, nil
+	}
+	f, err := os.CreateTemp("", "rehearse-backup-*.json")
+	if err != nil {
+		return nil, err
+	}
+	ru.backupFile = f.Name()
+	cleanup = func() { os.Remove(f.Name()) }
+	_, err = restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected()})
+	f.Close()
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("back up before the operation: %w", err)
+	}
+	return cleanup, nil
+}
+
+// callToken is the token that authorises the API call.
+func (ru *run) callToken(ctx context.Context) (string, error) {
+	c := ru.plan.Call
+	if c.As != "" {
+		return ru.tokens[c.As], nil
+	}
+	sys := ru.plan.System
+	rep := ru.cl.login(ctx, sys.Admin, ru.plan.password(sys.Admin, results.PasswordOriginal))
+	if rep.Status != 200 {
+		return "", fmt.Errorf("log in as %s to make the call: status %d", sys.Admin, rep.Status)
+	}
+	return rep.field(sys.Routes.AccessField), nil
+}
+
 // operate runs the operation while the probes sample.
 func (ru *run) operate(ctx context.Context) error {
-	if c := ru.s.Operation.RestoreFromFile; c != nil && c.BackupFile != "" {
-		ru.backupFile = c.BackupFile
-	} else {
-		// The backup the operation restores, taken as the seed's create_backup would.
-		f, err := os.CreateTemp("", "rehearse-backup-*.json")
-		if err != nil {
+	cleanup, err := ru.prepareBackup(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var callToken string
+	if ru.plan.Call != nil {
+		if callToken, err = ru.callToken(ctx); err != nil {
 			return err
 		}
-		ru.backupFile = f.Name()
-		defer os.Remove(ru.backupFile)
-		_, err = restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected()})
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("back up before the operation: %w", err)
-		}
 	}
-	var callToken string
-	if c := ru.s.Operation.RestoreFromFile; c != nil {
-		if c.As != "" {
-			callToken = ru.tokens[c.As]
-		} else {
-			rep := ru.cl.login(ctx, ru.adminUser, ru.password(ru.adminUser, "original"))
-			if rep.Status != 200 {
-				return fmt.Errorf("log in as %s to make the call: status %d", ru.adminUser, rep.Status)
-			}
-			callToken = rep.field(ru.routes.AccessField)
-		}
-	}
-	var err error
-
 	pctx, stopProbes := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	lead := ru.maxInterval() * 3
-	ru.kicks = make([]chan chan struct{}, len(ru.s.Probes))
-	for i := range ru.s.Probes {
-		p := &ru.s.Probes[i]
-		kick := make(chan chan struct{})
-		ru.kicks[i] = kick
-		wg.Add(1)
-		go func() { defer wg.Done(); ru.probe(pctx, p, kick) }()
-	}
+	defer stopProbes()
+	probes := ru.startProbes(pctx)
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	watched := make(chan struct{})
-	if ru.watchDSN != "" {
-		ru.windowDone = make(chan error, 4)
-		ru.watchReady = make(chan struct{})
-		go func() { defer close(watched); ru.watch(wctx, ru.res.Facts.UsersBefore, ru.windowDone) }()
-		<-ru.watchReady
-		select {
-		case err := <-ru.windowDone:
-			stopProbes()
-			wg.Wait()
-			return err
-		default:
-		}
-	} else {
-		close(watched)
+	watched, err := ru.startWatcher(wctx)
+	if err != nil {
+		stopProbes()
+		probes.Wait()
+		return err
 	}
-	time.Sleep(lead)
-	ru.rec.phase("operation started", time.Now())
-	if c := ru.s.Operation.RestoreFromFile; c != nil {
-		confirm := c.Confirm
-		if confirm == "" {
-			confirm = ru.routes.ConfirmPhrase
-		}
-		rep := ru.cl.restoreFromFile(ctx, callToken, ru.backupFile, *c.WithReinit, confirm)
-		ru.rec.phase("operation finished", time.Now())
-		ru.res.Facts.OperationStatus = rep.Status
-		if rep.Err != nil {
-			err = fmt.Errorf("restore_from_file: %w", rep.Err)
-		} else if rep.Status != 200 {
-			ru.res.Facts.OperationBody = rep.field("detail")
-		}
+	lead := ru.plan.Lead.D()
+	sleep(ctx, lead)
+	ru.rec.phase(results.PhaseOperationStarted, "", time.Now())
+	if ru.plan.Call != nil {
+		err = ru.call(ctx, callToken)
 	} else {
 		err = ru.manual(ctx)
-		ru.rec.phase("operation finished", time.Now())
 	}
-	time.Sleep(lead)
+	ru.rec.phase(results.PhaseOperationFinished, "", time.Now())
+	sleep(ctx, lead)
 	// One more sample from every probe, sent after the operation ended: a
 	// failing stretch that this sample does not close is really still open.
 	ru.sampleAll(ctx)
 	stopProbes()
-	wg.Wait()
-	if ru.reinitSeen.Load() {
-		// A running system may answer before the watcher heard the restore
-		// commit: give it a moment.
+	probes.Wait()
+	ru.awaitWatcher(watched, stopWatch)
+	if ru.win.done != nil {
 		select {
-		case <-watched:
-		case <-time.After(restoreWatchGrace):
-			ru.rec.phase("restore commit not observed by the watcher", time.Now())
-		}
-	}
-	stopWatch()
-	<-watched
-	ru.windowWG.Wait()
-	if ru.windowDone != nil {
-		select {
-		case e := <-ru.windowDone:
-			if err == nil {
-				err = e
-			}
+		case e := <-ru.win.done:
+			err = cmp.Or(err, e)
 		default:
 		}
 	}
 	ru.res.Timeline = ru.rec.timeline()
-	if ru.actionErr != nil {
-		return ru.actionErr
+	if ru.win.actionErr != nil {
+		return ru.win.actionErr
 	}
 	return err
 }
 
-func (ru *run) maxInterval() time.Duration {
-	d := DefaultProbeInterval
-	for _, p := range ru.s.Probes {
-		d = max(d, p.Every.D())
+func (ru *run) startProbes(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	ru.kicks = make([]chan chan struct{}, len(ru.plan.Probes))
+	for i := range ru.plan.Probes {
+		p := &ru.plan.Probes[i]
+		kick := make(chan chan struct{})
+		ru.kicks[i] = kick
+		wg.Add(1)
+		go func() { defer wg.Done(); ru.probe(ctx, p, kick) }()
 	}
-	return d
+	return &wg
+}
+
+// startWatcher watches a running system's database for its commits; the
+// channel closes when the watcher ends (at once when there is none).
+func (ru *run) startWatcher(ctx context.Context) (chan struct{}, error) {
+	watched := make(chan struct{})
+	if ru.win.dsn == "" {
+		close(watched)
+		return watched, nil
+	}
+	ru.win.done = make(chan error, 4)
+	ru.win.ready = make(chan struct{})
+	go func() { defer close(watched); ru.watch(ctx, ru.res.Facts.UsersBefore, ru.win.done) }()
+	<-ru.win.ready
+	select {
+	case err := <-ru.win.done:
+		return nil, err
+	default:
+	}
+	return watched, nil
+}
+
+// awaitWatcher gives a running system's restore commit a moment to be
+// heard (the system may answer before the watcher heard it), then stops
+// the watcher and waits for the window's actions.
+func (ru *run) awaitWatcher(watched chan struct{}, stop func()) {
+	if ru.win.reinitSeen.Load() {
+		select {
+		case <-watched:
+		case <-time.After(restoreWatchGrace):
+			ru.rec.phase(results.PhaseRestoreNotObserved, "", time.Now())
+		}
+	}
+	stop()
+	<-watched
+	ru.win.actions.Wait()
+}
+
+// call makes the restore_from_file API call.
+func (ru *run) call(ctx context.Context, token string) error {
+	c := ru.plan.Call
+	rep := ru.cl.restoreFromFile(ctx, token, ru.backupFile, c.WithReinit, c.Confirm)
+	ru.res.Facts.OperationStatus = rep.Status
+	if rep.Err != nil {
+		return fmt.Errorf("restore_from_file: %w", rep.Err)
+	}
+	if rep.Status != 200 {
+		ru.res.Facts.OperationBody = rep.field("detail")
+	}
+	return nil
 }
 
 // manual is the seed's 3-step path: create_backup (done), system_reinit
 // --confirm, restore_backup --from-file, each committed on its own.
 func (ru *run) manual(ctx context.Context) error {
-	m := ru.s.Operation.Manual
-	defects, _ := server.ParseDefects(ru.s.Defects)
+	m := ru.plan.Manual
 	ru.mu.Lock()
-	_, err := reinit.Run(ctx, ru.conn, edms.ReinitConfig("", !defects.NoRevocation))
+	_, err := reinit.Run(ctx, ru.conn, edms.ReinitConfig("", !ru.plan.defects.NoRevocation))
 	ru.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("system_reinit: %w", err)
 	}
-	ru.rec.phase(restore.PhaseReinitCommitted, time.Now())
+	ru.rec.phase(results.PhaseReinitCommitted, "", time.Now())
 	if err := ru.inWindow(ctx); err != nil {
 		return err
 	}
-	if m.Pause > 0 {
-		time.Sleep(m.Pause.D())
+	if err := sleep(ctx, m.Pause.D()); err != nil {
+		return err
 	}
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
@@ -512,24 +557,42 @@ func (ru *run) manual(ctx context.Context) error {
 		Open:      func() (io.ReadCloser, error) { return os.Open(ru.backupFile) },
 		Strategy:  restore.Strategy(m.Strategy),
 		Protected: edms.Protected(),
-		Defects:   defects.Engine(),
+		Defects:   ru.plan.defects.Engine(),
 	})
 	if err != nil {
 		return fmt.Errorf("restore_backup: %w", err)
 	}
-	ru.rec.phase(restore.PhaseRestoreCommitted, time.Now())
+	ru.rec.phase(results.PhaseRestoreCommitted, "", time.Now())
 	return nil
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // inWindow runs after the reinit committed and before the restore: it
 // measures the in-between state and runs the scenario's during: actions.
 func (ru *run) inWindow(ctx context.Context) error {
+	sys := ru.plan.System
+	var n int
 	ru.mu.Lock()
-	err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT id FROM `+ru.usersTable+` WHERE username = $1), 0), (SELECT count(*) FROM `+ru.usersTable+`)`, ru.adminUser).Scan(&ru.res.Facts.AdminIDAfterReinit, &ru.res.Facts.UsersInWindow)
+	err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT id FROM `+sys.usersTable()+` WHERE username = $1), 0), (SELECT count(*) FROM `+sys.usersTable()+`)`, sys.Admin).Scan(&ru.res.Facts.AdminIDAfterReinit, &n)
 	ru.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("look into the window: %w", err)
 	}
+	ru.res.Facts.UsersInWindow = &n
 	return ru.windowActions(ctx)
 }
 
@@ -541,47 +604,64 @@ const restoreWatchGrace = 5 * time.Second
 // actions.
 func (ru *run) windowActions(ctx context.Context) error {
 	ru.sampleAll(ctx) // best effort: the probes may have stopped already
-	if len(ru.s.During) > 0 {
+	if len(ru.plan.During) > 0 {
 		defer func() {
-			if ctx.Err() != nil && ru.actionErr == nil {
-				ru.actionErr = errors.New("the window's actions had not finished when the operation ended")
+			if ctx.Err() != nil && ru.win.actionErr == nil {
+				ru.win.actionErr = errors.New("the window's actions had not finished when the operation ended")
 			}
 		}()
 	}
-	for _, a := range ru.s.During {
+	for _, a := range ru.plan.During {
 		switch {
 		case a.CreateUser != nil:
 			if err := ru.createUser(ctx, a.CreateUser); err != nil {
-				ru.actionErr = fmt.Errorf("%s: %w", a.Pos, err)
-				return ru.actionErr
+				ru.win.actionErr = fmt.Errorf("%s: %w", a.Pos, err)
+				return ru.win.actionErr
 			}
 		case a.Profile != nil:
-			rep := ru.cl.profile(ctx, ru.tokens[a.Profile.Token])
-			who := rep.field(ru.profileUserField)
-			ru.rec.phase(fmt.Sprintf("profile %s: %d %s", a.Profile.Token, rep.Status, who), time.Now())
-			owner := ru.s.Tokens[a.Profile.Token].User
-			if rep.Status == 200 && who != owner {
-				ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, fmt.Sprintf("in the window, %s's old token %q authenticated as %s (id %s): its user_id now names another user", owner, a.Profile.Token, who, rep.field(ru.profileIDField)))
-			}
+			ru.profileInWindow(ctx, a.Profile.Token)
 		case a.Sleep > 0:
-			time.Sleep(a.Sleep.D())
+			if err := sleep(ctx, a.Sleep.D()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
+// profileInWindow calls profile with a token in the window and records
+// whom it authenticated as.
+func (ru *run) profileInWindow(ctx context.Context, token string) {
+	sys := ru.plan.System
+	rep := ru.cl.profile(ctx, ru.tokens[token])
+	who := rep.field(sys.ProfileUserField)
+	ru.rec.phase(results.PhaseWindowAction, fmt.Sprintf("profile %s: %d %s", token, rep.Status, who), time.Now())
+	var owner string
+	for _, t := range ru.plan.Tokens {
+		if t.Name == token {
+			owner = t.User
+		}
+	}
+	if rep.Status == 200 && who != owner {
+		var id int64
+		fmt.Sscan(rep.field(sys.ProfileIDField), &id)
+		ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, results.PKReuse{Kind: results.TokenAsOther, User: owner, Other: who, ID: id, Token: token})
+	}
+}
+
 func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
-	hash, err := edms.HashPassword(c.Password)
+	hash, err := edms.HashPassword(cmp.Or(c.Password, c.Username+"_pw"))
 	if err != nil {
 		return err
 	}
+	table := ru.plan.System.usersTable()
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
-	if ru.watchDSN != "" {
+	if ru.win.dsn != "" {
 		// A running system does not wait for the harness between its
 		// phases: the restore may have committed already.
 		var n int
-		if err := ru.conn.QueryRow(ctx, `SELECT count(*) FROM `+ru.usersTable).Scan(&n); err != nil {
+		if err := ru.conn.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
 			return err
 		}
 		if n >= ru.res.Facts.UsersBefore {
@@ -594,18 +674,18 @@ func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
 		if err := tx.QueryRow(ctx, `SELECT txid_current()`).Scan(&txid); err != nil {
 			return err
 		}
-		ru.ownTxs.Store(txid, struct{}{}) // before the commit the watcher hears of
-		return tx.QueryRow(ctx, `INSERT INTO `+ru.usersTable+` (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
+		ru.win.ownTxs.Store(txid, struct{}{}) // before the commit the watcher hears of
+		return tx.QueryRow(ctx, `INSERT INTO `+table+` (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
 VALUES ($1, false, $2, '', '', $3, false, true, now()) RETURNING id`, hash, c.Username, c.Username+"@example.org").Scan(&id)
 	})
 	if err != nil {
 		return fmt.Errorf("create user %s in the window: %w", c.Username, err)
 	}
-	ru.rec.phase(fmt.Sprintf("user %s created with id %d", c.Username, id), time.Now())
-	ru.created = append(ru.created, createdUser{username: c.Username, id: id})
-	for u, old := range ru.idsBefore {
+	ru.rec.phase(results.PhaseWindowAction, fmt.Sprintf("user %s created with id %d", c.Username, id), time.Now())
+	ru.win.created = append(ru.win.created, createdUser{username: c.Username, id: id})
+	for u, old := range ru.before.ids {
 		if old == id {
-			ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, fmt.Sprintf("new user %s got id %d, which belonged to %s before the reinit (the sequence was reset)", c.Username, id, u))
+			ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, results.PKReuse{Kind: results.IDRecycled, User: c.Username, Other: u, ID: id})
 		}
 	}
 	return nil
@@ -638,7 +718,7 @@ func (ru *run) sampleAll(ctx context.Context) {
 // probe samples until ctx ends, at its interval and whenever kicked.
 // Requests go one after another: a slow answer delays the next sample
 // instead of piling up requests.
-func (ru *run) probe(ctx context.Context, p *Probe, kick <-chan chan struct{}) {
+func (ru *run) probe(ctx context.Context, p *PlannedProbe, kick <-chan chan struct{}) {
 	tick := time.NewTicker(p.Every.D())
 	defer tick.Stop()
 	var ack chan struct{}
@@ -649,24 +729,11 @@ func (ru *run) probe(ctx context.Context, p *Probe, kick <-chan chan struct{}) {
 	}()
 	for {
 		sent := time.Now()
-		var rep reply
-		if p.Login != nil {
-			rep = ru.cl.login(ctx, p.Login.User, ru.password(p.Login.User, p.Login.Password))
-		} else {
-			rep = ru.cl.profile(ctx, ru.tokens[p.Profile.Token])
-		}
+		smp := p.Probe.sample(ctx, ru)
 		if ctx.Err() != nil {
 			return
 		}
-		smp := Sample{Probe: p.Name, Status: rep.Status, OK: rep.Status == 200}
-		switch {
-		case rep.Err != nil:
-			smp.Detail = rep.Err.Error()
-		case p.Profile != nil && rep.Status == 200:
-			smp.Detail = fmt.Sprintf("id=%s username=%s", rep.field(ru.profileIDField), rep.field(ru.profileUserField))
-		case rep.Status != 200:
-			smp.Detail = rep.field("detail")
-		}
+		smp.Probe = p.Name
 		ru.rec.sample(smp, sent, time.Now())
 		if ack != nil {
 			close(ack)
@@ -679,70 +746,4 @@ func (ru *run) probe(ctx context.Context, p *Probe, kick <-chan chan struct{}) {
 		case ack = <-kick:
 		}
 	}
-}
-
-// recorder collects phases and samples on the monotonic clock; the timeline
-// expresses them relative to the start of the operation.
-type recorder struct {
-	mu      sync.Mutex
-	phases  []stamped[string]
-	samples []stamped[Sample]
-}
-
-type stamped[T any] struct {
-	v          T
-	sent, done time.Time
-}
-
-func newRecorder() *recorder { return &recorder{} }
-
-func (r *recorder) phase(name string, at time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.phases = append(r.phases, stamped[string]{v: name, sent: at})
-}
-
-func (r *recorder) sample(s Sample, sent, done time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.samples = append(r.samples, stamped[Sample]{v: s, sent: sent, done: done})
-}
-
-func (r *recorder) timeline() Timeline {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var origin time.Time
-	for _, p := range r.phases {
-		if p.v == "operation started" {
-			origin = p.sent
-		}
-	}
-	ms := func(t time.Time) float64 { return float64(t.Sub(origin).Microseconds()) / 1000 }
-	t := Timeline{Start: origin}
-	for _, p := range r.phases {
-		t.Phases = append(t.Phases, PhaseMark{Name: p.v, AtMS: ms(p.sent)})
-		if p.v == "operation finished" {
-			t.EndMS = ms(p.sent)
-		}
-	}
-	for _, s := range r.samples {
-		smp := s.v
-		smp.AtMS = ms(s.sent)
-		smp.TookMS = float64(s.done.Sub(s.sent).Microseconds()) / 1000
-		t.Samples = append(t.Samples, smp)
-	}
-	sort.SliceStable(t.Phases, func(i, j int) bool { return t.Phases[i].AtMS < t.Phases[j].AtMS })
-	sort.SliceStable(t.Samples, func(i, j int) bool { return t.Samples[i].AtMS < t.Samples[j].AtMS })
-	return t
-}
-
-var errNoPhase = errors.New("no such phase")
-
-func (t Timeline) phaseAt(name string) (float64, error) {
-	for _, p := range t.Phases {
-		if p.Name == name {
-			return p.AtMS, nil
-		}
-	}
-	return 0, errNoPhase
 }

@@ -120,28 +120,10 @@ type Probe struct {
 	Pos Pos `yaml:"-" json:"-"`
 	// Name used by expectations.
 	Name string `yaml:"name" json:"name" required:"true"`
-	// Log in as a user.
-	Login *LoginProbe `yaml:"login" json:"login,omitempty"`
-	// Call profile with a named token.
-	Profile *ProfileProbe `yaml:"profile" json:"profile,omitempty"`
 	// Interval between samples (default 10ms).
 	Every Duration `yaml:"every" json:"every,omitempty"`
-}
-
-// LoginProbe logs in; it succeeds on 200.
-type LoginProbe struct {
-	Pos Pos `yaml:"-" json:"-"`
-	// A user of the fixture.
-	User string `yaml:"user" json:"user" shorthand:"true"`
-	// "original" (the fixture's password, default) or "default" (the reinit's, test123).
-	Password string `yaml:"password" json:"password,omitempty" enum:"original,default"`
-}
-
-// ProfileProbe calls profile with a token; it succeeds on 200.
-type ProfileProbe struct {
-	Pos Pos `yaml:"-" json:"-"`
-	// A token name from tokens:.
-	Token string `yaml:"token" json:"token" shorthand:"true"`
+	// What the probe requests: exactly one of the probe kinds (login, profile).
+	Kind ProbeKind `yaml:"-" json:"-" oneof:"probe"`
 }
 
 // Action is something done in the window.
@@ -164,77 +146,11 @@ type CreateUser struct {
 	Password string `yaml:"password" json:"password,omitempty"`
 }
 
-// Expectation is exactly one check.
+// Expectation is exactly one check: one of the check kinds (profile,
+// login, window, probe, during_window, invariant, admin_id, pk_reuse).
 type Expectation struct {
-	Pos Pos `yaml:"-" json:"-"`
-	// After the operation, profile with a named token returns this status.
-	Profile *ExpectProfile `yaml:"profile" json:"profile,omitempty"`
-	// After the operation, logging in returns this status.
-	Login *ExpectLogin `yaml:"login" json:"login,omitempty"`
-	// The longest failing stretch of a probe during the operation (the outage window).
-	Window *ExpectWindow `yaml:"window" json:"window,omitempty"`
-	// Whether a probe ever failed during the operation.
-	Probe *ExpectProbe `yaml:"probe" json:"probe,omitempty"`
-	// What a probe saw while the window was open (after reinit committed, before restore committed).
-	DuringWindow *ExpectDuring `yaml:"during_window" json:"during_window,omitempty"`
-	// A database invariant after the operation.
-	Invariant string `yaml:"invariant" json:"invariant,omitempty" enum:"foreign_keys,sequences,ids_unchanged,counts_match_backup,hashes_match_backup"`
-	// Whether admin keeps its id through the reinit (measured at the first sample after reinit).
-	AdminID *ExpectAdminID `yaml:"admin_id" json:"admin_id,omitempty"`
-	// Whether primary-key reuse was detected: a user created in the window got an
-	// id from the backup, an old token authenticated as that user, or the restore
-	// overwrote that user's row.
-	PKReuse *ExpectPKReuse `yaml:"pk_reuse" json:"pk_reuse,omitempty"`
-}
-
-// ExpectProfile: profile with token returns status.
-type ExpectProfile struct {
-	Pos    Pos    `yaml:"-" json:"-"`
-	Token  string `yaml:"token" json:"token" required:"true"`
-	Status int    `yaml:"status" json:"status" required:"true"`
-}
-
-// ExpectLogin: login as user ("all" = every fixture user) with a password kind returns status.
-type ExpectLogin struct {
-	Pos      Pos    `yaml:"-" json:"-"`
-	User     string `yaml:"user" json:"user" required:"true"`
-	Password string `yaml:"password" json:"password,omitempty" enum:"original,default"`
-	Status   int    `yaml:"status" json:"status" required:"true"`
-}
-
-// ExpectWindow bounds the longest failing stretch of a probe.
-type ExpectWindow struct {
-	Pos   Pos      `yaml:"-" json:"-"`
-	Probe string   `yaml:"probe" json:"probe" required:"true"`
-	Max   Duration `yaml:"max" json:"max,omitempty"`
-	// The window must be at least this long (to assert that one exists).
-	Min Duration `yaml:"min" json:"min,omitempty"`
-}
-
-// ExpectProbe says whether a probe ever failed.
-type ExpectProbe struct {
-	Pos        Pos    `yaml:"-" json:"-"`
-	Name       string `yaml:"name" json:"name" required:"true"`
-	EverFailed bool   `yaml:"ever_failed" json:"ever_failed" required:"true"`
-}
-
-// ExpectDuring says whether a probe succeeded at least once inside the window.
-type ExpectDuring struct {
-	Pos       Pos    `yaml:"-" json:"-"`
-	Probe     string `yaml:"probe" json:"probe" required:"true"`
-	Succeeded bool   `yaml:"succeeded" json:"succeeded" required:"true"`
-}
-
-// ExpectAdminID says whether admin's id survives the reinit.
-type ExpectAdminID struct {
-	Pos       Pos  `yaml:"-" json:"-"`
-	Unchanged bool `yaml:"unchanged" json:"unchanged" required:"true"`
-}
-
-// ExpectPKReuse says whether the pk-reuse hazard was observed.
-type ExpectPKReuse struct {
-	Pos      Pos  `yaml:"-" json:"-"`
-	Detected bool `yaml:"detected" json:"detected" required:"true"`
+	Pos   Pos   `yaml:"-" json:"-"`
+	Check Check `yaml:"-" json:"-" oneof:"check"`
 }
 
 // at is where the value of a top-level key is (the file's start if absent).

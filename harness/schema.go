@@ -1,143 +1,15 @@
 package harness
 
-import (
-	_ "embed"
-	"encoding/json"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"reflect"
-	"strings"
-)
+import _ "embed"
 
-// scenarioSource is scenario.go itself: its doc comments become the JSON
-// Schema's descriptions, so the language reference has one source.
+// schemaJSON is the JSON Schema (draft 2020-12) of the scenario language,
+// generated from the Go types and the registries of check and probe kinds by
+// `go test ./harness -run TestSchemaMatchesTypes -update-schema`; that test
+// fails when the two drift apart.
 //
-//go:embed scenario.go
-var scenarioSource string
+//go:embed scenario.schema.json
+var schemaJSON []byte
 
-// JSONSchema returns the JSON Schema (draft 2020-12) of the scenario
-// language, generated from the Go types the loader decodes into. Editors use
-// it to validate and complete scenarios; a test fails when the shipped
-// scenario.schema.json drifts from it.
-func JSONSchema() ([]byte, error) {
-	docs := fieldDocs()
-	g := &schemaGen{docs: docs, defs: map[string]any{}}
-	root := g.structSchema(reflect.TypeOf(Scenario{}))
-	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-	root["$id"] = "https://rehearse.dev/schemas/scenario.schema.json"
-	root["title"] = "rehearse scenario"
-	root["$defs"] = g.defs
-	b, err := json.MarshalIndent(root, "", "  ")
-	return append(b, '\n'), err
-}
-
-type schemaGen struct {
-	docs map[string]string // "Type.Field" and "Type" → comment
-	defs map[string]any
-}
-
-func (g *schemaGen) ref(t reflect.Type) map[string]any {
-	name := t.Name()
-	if _, ok := g.defs[name]; !ok {
-		g.defs[name] = nil // placeholder against recursion
-		g.defs[name] = g.structSchema(t)
-	}
-	return map[string]any{"$ref": "#/$defs/" + name}
-}
-
-func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
-	props := map[string]any{}
-	var required []string
-	var shorthand map[string]any
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if f.Type == posType || !f.IsExported() || f.Tag.Get("yaml") == "-" {
-			continue
-		}
-		name := fieldName(f)
-		p := g.typeSchema(f.Type)
-		if doc := g.docs[t.Name()+"."+f.Name]; doc != "" {
-			p["description"] = doc
-		}
-		if enum := f.Tag.Get("enum"); enum != "" {
-			p["enum"] = strings.Split(enum, ",")
-		}
-		props[name] = p
-		if f.Tag.Get("required") == "true" {
-			required = append(required, name)
-		}
-		if f.Tag.Get("shorthand") == "true" {
-			shorthand = p
-		}
-	}
-	s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-	if len(required) > 0 {
-		s["required"] = required
-	}
-	if doc := g.docs[t.Name()]; doc != "" {
-		s["description"] = doc
-	}
-	if shorthand != nil {
-		return map[string]any{"description": s["description"], "oneOf": []any{shorthand, s}}
-	}
-	return s
-}
-
-func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
-	if t == durationType {
-		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "examples": []string{"10ms", "30s"}}
-	}
-	switch t.Kind() {
-	case reflect.Pointer:
-		return g.typeSchema(t.Elem())
-	case reflect.Struct:
-		return g.ref(t)
-	case reflect.Slice:
-		return map[string]any{"type": "array", "items": g.typeSchema(t.Elem())}
-	case reflect.Map:
-		return map[string]any{"type": "object", "additionalProperties": g.typeSchema(t.Elem())}
-	case reflect.String:
-		return map[string]any{"type": "string"}
-	case reflect.Bool:
-		return map[string]any{"type": "boolean"}
-	case reflect.Int, reflect.Int64:
-		return map[string]any{"type": "integer"}
-	}
-	return map[string]any{}
-}
-
-// fieldDocs reads the doc comments of scenario.go's types and fields.
-func fieldDocs() map[string]string {
-	docs := map[string]string{}
-	f, err := parser.ParseFile(token.NewFileSet(), "scenario.go", scenarioSource, parser.ParseComments)
-	if err != nil {
-		return docs
-	}
-	clean := func(s string) string { return strings.Join(strings.Fields(s), " ") }
-	for _, decl := range f.Decls {
-		gd, ok := decl.(*ast.GenDecl)
-		if !ok || gd.Tok != token.TYPE {
-			continue
-		}
-		for _, spec := range gd.Specs {
-			ts := spec.(*ast.TypeSpec)
-			if gd.Doc != nil {
-				docs[ts.Name.Name] = clean(gd.Doc.Text())
-			}
-			st, ok := ts.Type.(*ast.StructType)
-			if !ok {
-				continue
-			}
-			for _, fld := range st.Fields.List {
-				if fld.Doc == nil {
-					continue
-				}
-				for _, n := range fld.Names {
-					docs[ts.Name.Name+"."+n.Name] = clean(fld.Doc.Text())
-				}
-			}
-		}
-	}
-	return docs
-}
+// JSONSchema returns the JSON Schema of the scenario language, for editors
+// that validate and complete scenarios.
+func JSONSchema() []byte { return append([]byte(nil), schemaJSON...) }

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,12 +82,12 @@ type AdminAccount struct {
 func (t *TargetFile) Routes() server.Routes {
 	d := server.DefaultRoutes()
 	return server.Routes{
-		Login: pick(t.Login.Path, d.Login), Profile: pick(t.Profile.Path, d.Profile), Restore: pick(t.Restore.Path, d.Restore),
-		UsernameField: pick(t.Login.UsernameField, d.UsernameField), PasswordField: pick(t.Login.PasswordField, d.PasswordField),
-		AccessField: pick(t.Login.AccessField, d.AccessField), RefreshField: pick(t.Login.RefreshField, d.RefreshField),
-		BackupFileField: pick(t.Restore.FileField, d.BackupFileField), RestoreTypeField: pick(t.Restore.RestoreTypeField, d.RestoreTypeField),
-		WithReinitField: pick(t.Restore.WithReinitField, d.WithReinitField), ConfirmField: pick(t.Restore.ConfirmField, d.ConfirmField),
-		ConfirmPhrase: pick(t.Restore.ConfirmPhrase, d.ConfirmPhrase), AuthScheme: pick(t.Profile.AuthScheme, d.AuthScheme),
+		Login: cmp.Or(t.Login.Path, d.Login), Profile: cmp.Or(t.Profile.Path, d.Profile), Restore: cmp.Or(t.Restore.Path, d.Restore),
+		UsernameField: cmp.Or(t.Login.UsernameField, d.UsernameField), PasswordField: cmp.Or(t.Login.PasswordField, d.PasswordField),
+		AccessField: cmp.Or(t.Login.AccessField, d.AccessField), RefreshField: cmp.Or(t.Login.RefreshField, d.RefreshField),
+		BackupFileField: cmp.Or(t.Restore.FileField, d.BackupFileField), RestoreTypeField: cmp.Or(t.Restore.RestoreTypeField, d.RestoreTypeField),
+		WithReinitField: cmp.Or(t.Restore.WithReinitField, d.WithReinitField), ConfirmField: cmp.Or(t.Restore.ConfirmField, d.ConfirmField),
+		ConfirmPhrase: cmp.Or(t.Restore.ConfirmPhrase, d.ConfirmPhrase), AuthScheme: cmp.Or(t.Profile.AuthScheme, d.AuthScheme),
 	}
 }
 

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"fmt"
+	suggestpkg "github.com/rehearse-dev/rehearse/internal/suggest"
+	"github.com/rehearse-dev/rehearse/results"
 	"reflect"
 	"sort"
 	"strconv"
@@ -12,18 +14,7 @@ import (
 )
 
 // Pos is where something was written in a scenario file.
-type Pos struct {
-	File string `json:"file"`
-	Line int    `json:"line"`
-	Col  int    `json:"col"`
-}
-
-func (p Pos) String() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
-}
+type Pos = results.Pos
 
 // InputError is a problem in a scenario file, with where and what to do.
 type InputError struct {
@@ -216,10 +207,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		}
 		fields[fieldName(t.Field(i))] = i
 	}
+	oneOf, kinds := oneOfField(t)
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		idx, ok := fields[k.Value]
+		if !ok && oneOf >= 0 && kinds.has(k.Value) {
+			if !v.Field(oneOf).IsNil() {
+				d.errorf(n, "%s is exactly one of %s; found %q as a second one", kinds.what, strings.Join(kinds.names(), ", "), k.Value)
+				continue
+			}
+			d.decodeKind(k, val, v.Field(oneOf), kinds)
+			continue
+		}
 		if !ok {
 			d.errorf(k, "unknown key %q%s; expected one of: %s", k.Value, suggest(k.Value, keysOf(t)), strings.Join(keysOf(t), ", "))
 			continue
@@ -239,12 +239,64 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 			d.errorf(n, "missing required key %q", name)
 		}
 	}
+	if oneOf >= 0 && v.Field(oneOf).IsNil() {
+		d.errorf(n, "%s is exactly one of %s; found none", kinds.what, strings.Join(kinds.names(), ", "))
+	}
+}
+
+// registry is a set of kinds one struct field can hold (check kinds, probe
+// kinds): the YAML key names the kind, its value decodes into the kind's
+// struct.
+type registry struct {
+	what  string // what the kinds are kinds of, for errors: "an expectation"
+	names func() []string
+	new   func(name string) (reflect.Value, bool)
+}
+
+func (r registry) has(name string) bool { _, ok := r.new(name); return ok }
+
+var registries = map[string]registry{
+	"check": {what: "an expectation", names: CheckKinds, new: func(name string) (reflect.Value, bool) {
+		k, ok := checkKinds[name]
+		if !ok {
+			return reflect.Value{}, false
+		}
+		return reflect.ValueOf(k.new()), true
+	}},
+	"probe": {what: "a probe", names: ProbeKinds, new: func(name string) (reflect.Value, bool) {
+		k, ok := probeKinds[name]
+		if !ok {
+			return reflect.Value{}, false
+		}
+		return reflect.ValueOf(k.new()), true
+	}},
+}
+
+// oneOfField finds the field of t tagged oneof:"REGISTRY": -1 when none.
+func oneOfField(t reflect.Type) (int, registry) {
+	for i := 0; i < t.NumField(); i++ {
+		if name := t.Field(i).Tag.Get("oneof"); name != "" {
+			return i, registries[name]
+		}
+	}
+	return -1, registry{}
+}
+
+// decodeKind decodes the value of key k into a new value of the kind it
+// names and stores it in field.
+func (d *decoder) decodeKind(k, val *yaml.Node, field reflect.Value, kinds registry) {
+	p, _ := kinds.new(k.Value)
+	d.decode(val, p.Elem())
+	field.Set(p)
 }
 
 func keysOf(t reflect.Type) []string {
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
+		if name := f.Tag.Get("oneof"); name != "" {
+			keys = append(keys, registries[name].names()...)
+		}
 		if f.Type == posType || !f.IsExported() || f.Tag.Get("yaml") == "-" {
 			continue
 		}
@@ -256,36 +308,10 @@ func keysOf(t reflect.Type) []string {
 
 // suggest returns ` (did you mean "x"?)` for a near miss.
 func suggest(got string, options []string) string {
-	best, bestD := "", 3
-	for _, o := range options {
-		if d := editDistance(got, o); d < bestD {
-			best, bestD = o, d
-		}
+	if best := suggestpkg.Closest(got, options); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }
 
 func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }

@@ -10,7 +10,7 @@
 //
 // Secrets never reach the log: the per-request line has method, path (no
 // query string), status and duration; tokens are referred to by
-// token.Fingerprint, passwords never.
+// results.Fingerprint, passwords never.
 package server
 
 import (

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rehearse-dev/rehearse/results"
+
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
@@ -367,7 +369,7 @@ func TestLogin(t *testing.T) {
 	}
 	for _, secret := range []string{"admin_secure_password_123", "author01_pw", "viewer01_pw", "garbage-not-a-hash", access, refresh, a1} {
 		if strings.Contains(logs, secret) {
-			t.Errorf("a secret (%s) appears in the log", token.Fingerprint(secret))
+			t.Errorf("a secret (%s) appears in the log", results.Fingerprint(secret))
 		}
 	}
 	if !strings.Contains(logs, "POST /api/v1/auth/login/ 200 ") || !strings.Contains(logs, "GET /api/v1/auth/login/ 405 ") {

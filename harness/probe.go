@@ -1,0 +1,56 @@
+package harness
+
+import (
+	"context"
+	"sort"
+
+	"github.com/rehearse-dev/rehearse/results"
+)
+
+// ProbeKind is one kind of probe: what it requests and when that counts as
+// a success. Each kind is one type in a file of its own (probe_*.go) that
+// registers itself with registerProbe.
+type ProbeKind interface {
+	validate(sc *scope)
+	// describe says what the probe does, for the results.
+	describe() (kind results.ProbeKind, target string, password results.PasswordKind)
+	// sample makes one request.
+	sample(ctx context.Context, ru *run) results.Sample
+}
+
+type probeKind struct {
+	name string
+	doc  string
+	new  func() ProbeKind
+}
+
+var probeKinds = map[string]probeKind{}
+
+func registerProbe(name, doc string, new func() ProbeKind) {
+	if _, dup := probeKinds[name]; dup {
+		panic("harness: probe kind registered twice: " + name)
+	}
+	probeKinds[name] = probeKind{name: name, doc: doc, new: new}
+}
+
+// ProbeKinds lists the registered probe kinds, sorted.
+func ProbeKinds() []string {
+	names := make([]string, 0, len(probeKinds))
+	for n := range probeKinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// sampleOf turns a reply into a sample: ok on 200, the detail for people.
+func sampleOf(rep reply) results.Sample {
+	s := results.Sample{Status: rep.Status, OK: rep.Status == 200}
+	switch {
+	case rep.Err != nil:
+		s.Detail = rep.Err.Error()
+	case rep.Status != 200:
+		s.Detail = rep.field("detail")
+	}
+	return s
+}

@@ -1,0 +1,66 @@
+package harness
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rehearse-dev/rehearse/results"
+)
+
+// recorder collects phases and samples on the monotonic clock; the timeline
+// expresses them relative to the start of the operation.
+type recorder struct {
+	mu      sync.Mutex
+	phases  []stamped[results.PhaseMark]
+	samples []stamped[results.Sample]
+}
+
+type stamped[T any] struct {
+	v          T
+	sent, done time.Time
+}
+
+func newRecorder() *recorder { return &recorder{} }
+
+func (r *recorder) phase(p results.Phase, note string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.phases = append(r.phases, stamped[results.PhaseMark]{v: results.PhaseMark{Phase: p, Note: note}, sent: at})
+}
+
+func (r *recorder) sample(s results.Sample, sent, done time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.samples = append(r.samples, stamped[results.Sample]{v: s, sent: sent, done: done})
+}
+
+func (r *recorder) timeline() results.Timeline {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var origin time.Time
+	for _, p := range r.phases {
+		if p.v.Phase == results.PhaseOperationStarted {
+			origin = p.sent
+		}
+	}
+	ms := func(t time.Time) float64 { return float64(t.Sub(origin).Microseconds()) / 1000 }
+	t := results.Timeline{Start: origin}
+	for _, p := range r.phases {
+		m := p.v
+		m.AtMS = ms(p.sent)
+		t.Phases = append(t.Phases, m)
+		if m.Phase == results.PhaseOperationFinished {
+			t.EndMS = m.AtMS
+		}
+	}
+	for _, s := range r.samples {
+		smp := s.v
+		smp.AtMS = ms(s.sent)
+		smp.TookMS = float64(s.done.Sub(s.sent).Microseconds()) / 1000
+		t.Samples = append(t.Samples, smp)
+	}
+	sort.SliceStable(t.Phases, func(i, j int) bool { return t.Phases[i].AtMS < t.Phases[j].AtMS })
+	sort.SliceStable(t.Samples, func(i, j int) bool { return t.Samples[i].AtMS < t.Samples[j].AtMS })
+	return t
+}
