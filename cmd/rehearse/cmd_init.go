@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/pg/guard"
 )
 
 func init() {
@@ -14,12 +17,15 @@ func init() {
 }
 
 func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("init", `init --dsn DSN [--fixture NAME]
+	fs := newFlags("init", `init --dsn DSN [--fixture NAME] [--allow-nonempty]
 
-Creates the reference EDMS schema (Django-shaped tables) in an empty database
-and seeds a fixture into it. Fixtures: `+fmt.Sprint(fixtures.Names()), stderr)
+Creates the reference EDMS schema (Django-shaped tables) in an empty database,
+marks it as a rehearsal target and seeds a fixture into it. A database that
+already holds tables, views or sequences is refused: marking it would let
+reinit wipe them. Fixtures: `+fmt.Sprint(fixtures.Names()), stderr)
 	dsnFlag := fs.String("dsn", "", "database to initialise (or REHEARSE_DSN)")
 	fixture := fs.String("fixture", "edms-small", "fixture to seed; \"none\" for the schema only")
+	allowNonEmpty := fs.Bool("allow-nonempty", false, "initialise and mark a database that already holds other relations (they become fair game for reinit)")
 	if pos, code, ok := parse(fs, args); !ok {
 		return code
 	} else if !noArgs(fs, pos) {
@@ -37,6 +43,11 @@ and seeds a fixture into it. Fixtures: `+fmt.Sprint(fixtures.Names()), stderr)
 		return fail(stderr, "init", err)
 	}
 	defer conn.Close(context.Background())
+	if !*allowNonEmpty {
+		if err := refuseNonEmpty(ctx, conn); err != nil {
+			return fail(stderr, "init", err)
+		}
+	}
 	if err := edms.Install(ctx, conn); err != nil {
 		return fail(stderr, "init", err)
 	}
@@ -51,4 +62,20 @@ and seeds a fixture into it. Fixtures: `+fmt.Sprint(fixtures.Names()), stderr)
 	fmt.Fprintf(stdout, "seeded %s: %d objects in %s\n", f.Name, res.Objects, res.Timings.Total.Round(1e6))
 	printRows(stdout, res.Rows)
 	return exitOK
+}
+
+// refuseNonEmpty refuses a database that holds relations: init marks the
+// database as a rehearsal target, and reinit and restore then change it freely.
+func refuseNonEmpty(ctx context.Context, conn *pgx.Conn) error {
+	const shown = 5
+	found, err := guard.Contents(ctx, conn, shown+1)
+	if err != nil || len(found) == 0 {
+		return err
+	}
+	list := strings.Join(found[:min(len(found), shown)], ", ")
+	if len(found) > shown {
+		list += ", ..."
+	}
+	return fmt.Errorf("the database is not empty (%s); init would mark it as a rehearsal target, which lets reinit and restore change what it holds. "+
+		"Create an empty database for rehearsals (createdb NAME), or pass --allow-nonempty if this one is a disposable copy", list)
 }
