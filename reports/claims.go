@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/harness"
-	"github.com/rehearse-dev/rehearse/restore"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // Verdict on one of the seed's claims, for one system and strategy.
@@ -47,9 +46,9 @@ var seedClaims = []struct {
 }
 
 // Claims judges the seed's claims on one scenario's measurements.
-func Claims(r *harness.Result) []Claim { return claims(r, fmtr{}) }
+func Claims(r *results.Result) []Claim { return claims(r, fmtr{}) }
 
-func claims(r *harness.Result, f fmtr) []Claim {
+func claims(r *results.Result, f fmtr) []Claim {
 	m := measure(r)
 	out := make([]Claim, 0, len(seedClaims))
 	for _, c := range seedClaims {
@@ -64,7 +63,7 @@ func claims(r *harness.Result, f fmtr) []Claim {
 
 func judgeCallCompletes(m measures, f fmtr) (Verdict, string) {
 	r := m.r
-	if r.Operation == "manual" {
+	if r.Operation == results.Manual {
 		return NotMeasured, "the manual path makes no API call"
 	}
 	if r.Facts.OperationStatus == 0 {
@@ -74,7 +73,7 @@ func judgeCallCompletes(m measures, f fmtr) (Verdict, string) {
 		return Refuted, fmt.Sprintf("restore_from_file answered %d: %s", r.Facts.OperationStatus, r.Facts.OperationBody)
 	}
 	ev := "restore_from_file answered 200"
-	if at, ok := phaseAt(r, "response sent"); ok {
+	if at, ok := r.Phase(results.PhaseResponseSent); ok {
 		ev += " at " + f.at(at)
 	}
 	return Held, ev + ", authorised by the caller's token"
@@ -82,14 +81,18 @@ func judgeCallCompletes(m measures, f fmtr) (Verdict, string) {
 
 func judgeUsersDeleted(m measures, f fmtr) (Verdict, string) {
 	r := m.r
-	if !m.window {
-		if m.r.Strategy == string(restore.Atomic) {
-			return Refuted, "no in-between state is visible: reinit and restore commit in one transaction" + accessEvidence(m, f)
-		}
+	switch {
+	case m.windowUnknown:
 		return NotMeasured, "the harness did not look into the window"
+	case !m.window:
+		return Refuted, "no in-between state is visible: reinit and restore commit in one transaction" + accessEvidence(m, f)
 	}
-	ev := fmt.Sprintf("%d of %d users existed between the reinit and restore commits (window %s)", r.Facts.UsersInWindow, r.Facts.UsersBefore, f.ms(r.Facts.WindowMS))
-	if r.Facts.UsersInWindow == 1 {
+	n, counted := m.usersInWindow()
+	if !counted {
+		return NotMeasured, "nobody counted the users in the window"
+	}
+	ev := fmt.Sprintf("%d of %d users existed between the reinit and restore commits (window %s)", n, r.Facts.UsersBefore, f.ms(r.Facts.WindowMS))
+	if n == 1 {
 		return Held, ev
 	}
 	return Refuted, ev
@@ -105,13 +108,13 @@ func accessEvidence(m measures, f fmtr) string {
 func judgeAdminNewID(m measures, f fmtr) (Verdict, string) {
 	fc := m.r.Facts
 	if fc.AdminIDBefore == 0 {
-		return NotMeasured, "admin's id before the operation is unknown"
+		return NotMeasured, admin(m.r) + "'s id before the operation is unknown"
 	}
 	after, when := fc.AdminIDAfterReinit, "after the reinit"
 	if after == 0 {
 		after, when = fc.AdminIDAfter, "after the operation (the state between reinit and restore is never visible)"
 	}
-	ev := fmt.Sprintf("admin's id: %d before, %d %s, %d at the end", fc.AdminIDBefore, after, when, fc.AdminIDAfter)
+	ev := fmt.Sprintf("%s's id: %d before, %d %s, %d at the end", admin(m.r), fc.AdminIDBefore, after, when, fc.AdminIDAfter)
 	if after != fc.AdminIDBefore {
 		return Held, ev
 	}
@@ -157,15 +160,19 @@ func judgeOnlyAdmin(m measures, f fmtr) (Verdict, string) {
 		}
 		return NotMeasured, "no window was observed"
 	}
-	if r.Facts.UsersInWindow != 1 || r.Facts.AdminIDAfterReinit == 0 {
-		return Refuted, fmt.Sprintf("%d of %d users existed in the window (admin's id there: %d)", r.Facts.UsersInWindow, r.Facts.UsersBefore, r.Facts.AdminIDAfterReinit)
+	n, counted := m.usersInWindow()
+	if !counted {
+		return NotMeasured, "nobody counted the users in the window"
 	}
-	ev := fmt.Sprintf("admin was the only one of %d users in the window (id %d)", r.Facts.UsersBefore, r.Facts.AdminIDAfterReinit)
+	if n != 1 || r.Facts.AdminIDAfterReinit == 0 {
+		return Refuted, fmt.Sprintf("%d of %d users existed in the window (%s's id there: %d)", n, r.Facts.UsersBefore, admin(r), r.Facts.AdminIDAfterReinit)
+	}
+	ev := fmt.Sprintf("%s was the only one of %d users in the window (id %d)", admin(r), r.Facts.UsersBefore, r.Facts.AdminIDAfterReinit)
 	d := m.defaultLogin
 	if d == nil {
 		return Held, ev + "; no probe tried the default password"
 	}
-	ev += fmt.Sprintf("; admin with the default password, logins sent in the window: %s accepted, %s refused (%s)", f.n(d.InWindowOK), f.n(d.InWindowBad), d.Name)
+	ev += fmt.Sprintf("; %s with the default password, logins sent in the window: %s accepted, %s refused (%s)", admin(r), f.n(d.InWindowOK), f.n(d.InWindowBad), d.Name)
 	if d.InWindowOK == 0 && d.InWindowBad > 0 {
 		return Refuted, ev
 	}
@@ -176,13 +183,13 @@ func judgeOnlyAdmin(m measures, f fmtr) (Verdict, string) {
 // the reinit committed.
 func judgeRefusedAfterReinit(m measures, f fmtr) (Verdict, string) {
 	r := m.r
-	reinit, ok := phaseAt(r, restore.PhaseReinitCommitted)
+	reinit, ok := r.Phase(results.PhaseReinitCommitted)
 	if !ok {
 		return NotMeasured, "no reinit phase was recorded"
 	}
 	var held, refuted []string
 	for _, p := range r.Probes {
-		if p.Kind != "profile" {
+		if p.Kind != results.ProbeProfile {
 			continue
 		}
 		accepted, refusedN, firstOK := 0, 0, 0.0
@@ -232,7 +239,7 @@ func judgeOldToken401(m measures, f fmtr) (Verdict, string) {
 	return Held, strings.Join(parts, "; ")
 }
 
-func worksAgain(ts []harness.TokenFate, f fmtr) string {
+func worksAgain(ts []results.TokenFate, f fmtr) string {
 	var parts []string
 	for _, t := range ts {
 		as := ""
@@ -255,22 +262,22 @@ func judgeNoImpersonation(m measures, f fmtr) (Verdict, string) {
 }
 
 func judgeUsersRestored(m measures, f fmtr) (Verdict, string) {
-	v, ev := judgeInvariants(m.r, "ids_unchanged", "counts_match_backup")
+	v, ev := judgeInvariants(m.r, results.IDsUnchanged, results.CountsMatchBackup)
 	return v, f.text(ev)
 }
 
 func judgeForeignKeys(m measures, f fmtr) (Verdict, string) {
-	v, ev := judgeInvariants(m.r, "foreign_keys")
+	v, ev := judgeInvariants(m.r, results.ForeignKeys)
 	return v, f.text(ev)
 }
 
-func judgeInvariants(r *harness.Result, names ...string) (Verdict, string) {
+func judgeInvariants(r *results.Result, names ...results.Invariant) (Verdict, string) {
 	v := Held
 	var ev []string
 	for _, n := range names {
-		c, ok := invariant(r, n)
+		c, ok := r.Invariant(n)
 		if !ok {
-			return NotMeasured, n + " was not measured"
+			return NotMeasured, string(n) + " was not measured"
 		}
 		if !c.OK {
 			v = Refuted
@@ -280,18 +287,26 @@ func judgeInvariants(r *harness.Result, names ...string) (Verdict, string) {
 	return v, strings.Join(ev, "; ")
 }
 
+// judgePasswordsRestored rests on the hashes in the database and on the
+// logins made after the operation: the original passwords must work, the
+// reinit's default one must not.
 func judgePasswordsRestored(m measures, f fmtr) (Verdict, string) {
-	v, ev := judgeInvariants(m.r, "hashes_match_backup")
+	v, ev := judgeInvariants(m.r, results.HashesMatchBackup)
 	ev = f.text(ev)
 	if v == NotMeasured {
 		return v, ev
 	}
-	for _, o := range m.r.Expectations {
-		if o.Kind != "login" {
+	for _, kind := range results.PasswordKinds() {
+		logins := loginsAfter(m.r, kind)
+		if len(logins.all) == 0 {
 			continue
 		}
-		ev += fmt.Sprintf("; %s: %s", o.Subject, f.text(o.Measured))
-		if !o.Pass {
+		ev += "; " + logins.text()
+		wrong := logins.refused // the original password must work
+		if kind == results.PasswordDefault {
+			wrong = logins.accepted // the reinit's default must not
+		}
+		if len(wrong) > 0 {
 			v = Refuted
 		}
 	}
@@ -306,13 +321,60 @@ func judgeMustLogIn(m measures, f fmtr) (Verdict, string) {
 		return Refuted, "no need to: " + worksAgain(m.workAfter, f)
 	}
 	ev := fmt.Sprintf("old tokens refused after the operation: %d of %d", len(m.r.Tokens), len(m.r.Tokens))
-	for _, o := range m.r.Expectations {
-		if o.Kind == "login" && strings.Contains(o.Subject, "original password") {
-			if !o.Pass {
-				return Refuted, ev + ", and logging in again fails: " + f.text(o.Measured)
-			}
-			ev += "; " + o.Subject + ": " + f.text(o.Measured)
-		}
+	logins := loginsAfter(m.r, results.PasswordOriginal)
+	if len(logins.refused) > 0 {
+		return Refuted, ev + ", and logging in again fails: " + logins.text()
+	}
+	if len(logins.all) > 0 {
+		ev += "; " + logins.text()
 	}
 	return Held, ev
+}
+
+// logins are the logins after the operation with one kind of password.
+type logins struct {
+	kind              results.PasswordKind
+	all               []results.LoginCheck
+	accepted, refused []string // "user: status"
+}
+
+func loginsAfter(r *results.Result, kind results.PasswordKind) logins {
+	l := logins{kind: kind}
+	for _, c := range r.Facts.LoginsAfter {
+		if c.Password != kind {
+			continue
+		}
+		l.all = append(l.all, c)
+		if c.Status == 200 {
+			l.accepted = append(l.accepted, c.User)
+		} else {
+			l.refused = append(l.refused, c.User+": "+status(c.Status))
+		}
+	}
+	return l
+}
+
+// text says how the logins went against what the seed expects: the
+// original password accepted, the reinit's default refused.
+func (l logins) text() string {
+	if l.kind == results.PasswordDefault {
+		s := fmt.Sprintf("logins with the reinit's default password after the operation: %d of %d refused", len(l.refused), len(l.all))
+		if len(l.accepted) > 0 {
+			s += ", accepted (200): " + strings.Join(l.accepted, ", ")
+		}
+		return s
+	}
+	s := fmt.Sprintf("logins with the original password after the operation: %d of %d accepted (200)", len(l.accepted), len(l.all))
+	if len(l.refused) > 0 {
+		s += ", refused: " + strings.Join(l.refused, ", ")
+	}
+	return s
+}
+
+// admin names the account the reinit keeps.
+func admin(r *results.Result) string {
+	if r.Facts.Admin == "" {
+		return "the admin"
+	}
+	return r.Facts.Admin
 }

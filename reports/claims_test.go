@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
-func claim(t *testing.T, r *harness.Result, id string) Claim {
+func claim(t *testing.T, r *results.Result, id string) Claim {
 	t.Helper()
 	for _, c := range Claims(r) {
 		if c.ID == id {
@@ -60,46 +60,49 @@ func TestClaimsFlipWhenFactsChange(t *testing.T) {
 	cases := []struct {
 		claim    string
 		from, to Verdict
-		change   func(r *harness.Result)
+		change   func(r *results.Result)
 	}{
-		{"admin-new-id", Refuted, Held, func(r *harness.Result) { r.Facts.AdminIDAfterReinit = 1 }},
-		{"old-token-401-after", Held, Refuted, func(r *harness.Result) { r.Tokens[1].After, r.Tokens[1].AfterAs = 200, r.Tokens[1].User }},
-		{"must-log-in-again", Held, Refuted, func(r *harness.Result) { r.Tokens[0].After = 200 }},
-		{"no-impersonation", Held, Refuted, func(r *harness.Result) { r.Tokens[0].After, r.Tokens[0].AfterAs = 200, "mallory" }},
-		{"users-deleted-in-window", Held, Refuted, func(r *harness.Result) { r.Facts.UsersInWindow = 7 }},
-		{"window-5-30s", Refuted, Held, func(r *harness.Result) {
+		{"admin-new-id", Refuted, Held, func(r *results.Result) { r.Facts.AdminIDAfterReinit = 1 }},
+		{"old-token-401-after", Held, Refuted, func(r *results.Result) { r.Tokens[1].After, r.Tokens[1].AfterAs = 200, r.Tokens[1].User }},
+		{"must-log-in-again", Held, Refuted, func(r *results.Result) { r.Tokens[0].After = 200 }},
+		{"no-impersonation", Held, Refuted, func(r *results.Result) { r.Tokens[0].After, r.Tokens[0].AfterAs = 200, "mallory" }},
+		{"users-deleted-in-window", Held, Refuted, func(r *results.Result) { r.Facts.UsersInWindow = ptr(7) }},
+		{"window-5-30s", Refuted, Held, func(r *results.Result) {
 			for i := range r.Probes {
 				if r.Probes[i].Name == "author01-login" {
 					r.Probes[i].LongestMS = 12000
 				}
 			}
 		}},
-		{"auth-window", Held, Refuted, func(r *harness.Result) {
+		{"auth-window", Held, Refuted, func(r *results.Result) {
 			for i := range r.Probes {
-				if r.Probes[i].Password != "default" {
+				if r.Probes[i].Password != results.PasswordDefault {
 					r.Probes[i].Failures, r.Probes[i].Windows, r.Probes[i].LongestMS = 0, nil, 0
 				}
 			}
 		}},
-		{"only-admin-default-password", Held, Refuted, func(r *harness.Result) { r.Facts.UsersInWindow = 3 }},
-		{"only-admin-default-password", Held, Refuted, func(r *harness.Result) {
+		{"only-admin-default-password", Held, Refuted, func(r *results.Result) { r.Facts.UsersInWindow = ptr(3) }},
+		{"only-admin-default-password", Held, Refuted, func(r *results.Result) {
 			for i := range r.Probes {
 				if r.Probes[i].Name == "admin-test123" {
 					r.Probes[i].InWindowBad, r.Probes[i].InWindowOK = r.Probes[i].InWindowOK, 0
 				}
 			}
 		}},
-		{"tokens-refused-after-reinit", Held, Refuted, func(r *harness.Result) {
+		{"tokens-refused-after-reinit", Held, Refuted, func(r *results.Result) {
 			for i := range r.Timeline.Samples {
 				if r.Timeline.Samples[i].Probe == "author-old-token" {
 					r.Timeline.Samples[i].OK, r.Timeline.Samples[i].Status = true, 200
 				}
 			}
 		}},
-		{"call-completes", Held, Refuted, func(r *harness.Result) { r.Facts.OperationStatus = 500 }},
-		{"users-restored", Held, Refuted, func(r *harness.Result) { breakInvariant(r, "ids_unchanged") }},
-		{"passwords-restored", Held, Refuted, func(r *harness.Result) { breakInvariant(r, "hashes_match_backup") }},
-		{"foreign-keys-intact", Held, Refuted, func(r *harness.Result) { breakInvariant(r, "foreign_keys") }},
+		{"call-completes", Held, Refuted, func(r *results.Result) { r.Facts.OperationStatus = 500 }},
+		{"must-log-in-again", Held, Refuted, func(r *results.Result) { refuseLogin(r, results.PasswordOriginal, 401) }},
+		{"passwords-restored", Held, Refuted, func(r *results.Result) { refuseLogin(r, results.PasswordOriginal, 401) }},
+		{"passwords-restored", Held, Refuted, func(r *results.Result) { refuseLogin(r, results.PasswordDefault, 200) }},
+		{"users-restored", Held, Refuted, func(r *results.Result) { breakInvariant(r, results.IDsUnchanged) }},
+		{"passwords-restored", Held, Refuted, func(r *results.Result) { breakInvariant(r, results.HashesMatchBackup) }},
+		{"foreign-keys-intact", Held, Refuted, func(r *results.Result) { breakInvariant(r, results.ForeignKeys) }},
 	}
 	for _, c := range cases {
 		t.Run(c.claim, func(t *testing.T) {
@@ -115,7 +118,7 @@ func TestClaimsFlipWhenFactsChange(t *testing.T) {
 	}
 	// A scenario the harness could not run proves nothing.
 	r := result(t, clone(t, rf), "seed-flow-two-phase")
-	r.Status = harness.Errored
+	r.Status = results.Errored
 	for _, c := range Claims(r) {
 		if c.Verdict != NotMeasured {
 			t.Errorf("errored scenario: claim %s is %s, want not measured", c.ID, c.Verdict)
@@ -123,13 +126,27 @@ func TestClaimsFlipWhenFactsChange(t *testing.T) {
 	}
 }
 
-func breakInvariant(r *harness.Result, name string) {
+func breakInvariant(r *results.Result, name results.Invariant) {
 	for i := range r.Invariants {
 		if r.Invariants[i].Name == name {
 			r.Invariants[i].OK = false
 		}
 	}
 }
+
+// refuseLogin gives the first login after the operation with that kind of
+// password another status.
+func refuseLogin(r *results.Result, kind results.PasswordKind, status int) {
+	for i := range r.Facts.LoginsAfter {
+		if r.Facts.LoginsAfter[i].Password == kind {
+			r.Facts.LoginsAfter[i].Status = status
+			return
+		}
+	}
+	panic("no login after the operation with the " + string(kind) + " password")
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // The acceptance check of issue 4: the Markdown reports of the two-phase and
 // the atomic scenario, side by side, answer the seed's question correctly
@@ -181,11 +198,11 @@ func scenarioSection(t *testing.T, md, name string) string {
 // measured", never refuted, and the answer does not speak of commits.
 func TestClaimsWithoutDatabaseAreNotMeasured(t *testing.T) {
 	r := result(t, passingRun(t), "seed-flow-two-phase")
-	r.Target, r.Strategy, r.Invariants = harness.TargetHTTP, "unknown", nil
-	r.Facts = harness.Facts{UsersInWindow: -1, OperationStatus: 200}
-	var phases []harness.PhaseMark
+	r.Target, r.Strategy, r.Invariants = "http", results.StrategyNotObserved, nil
+	r.Facts = results.Facts{Admin: "admin", Window: results.WindowNotObserved, OperationStatus: 200}
+	var phases []results.PhaseMark
 	for _, p := range r.Timeline.Phases {
-		if p.Name == "operation started" || p.Name == "operation finished" {
+		if p.Phase == results.PhaseOperationStarted || p.Phase == results.PhaseOperationFinished {
 			phases = append(phases, p)
 		}
 	}
@@ -198,8 +215,11 @@ func TestClaimsWithoutDatabaseAreNotMeasured(t *testing.T) {
 	if a := answer(r, fmtr{}); strings.Contains(a, "commits") {
 		t.Errorf("answer speaks of commits nobody saw: %s", a)
 	}
-	md := string(render(t, "md", &harness.RunFile{Version: harness.ResultsVersion, Results: []*harness.Result{r}}, Options{}))
+	md := string(render(t, "md", &results.RunFile{Version: results.Version, Results: []*results.Result{r}}, Options{}))
 	if !strings.Contains(md, "was not observed: rehearse had no view of the system's database") || strings.Contains(md, "commit together") || strings.Contains(md, "one transaction") {
 		t.Errorf("the report calls an unobserved window atomic:\n%s", md)
+	}
+	if !strings.Contains(md, "API call, engine not observed") || strings.Contains(md, "API call, two-phase") || strings.Contains(md, "API call, atomic") {
+		t.Errorf("the report names an engine nobody saw:\n%s", md)
 	}
 }

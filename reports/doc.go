@@ -1,4 +1,4 @@
-// Package reports turns the results of a rehearsal (harness.RunFile) into
+// Package reports turns the results of a rehearsal (results.RunFile) into
 // the auth-impact report the seed document tried to write by hand, now from
 // measurements, in four formats:
 //
@@ -12,9 +12,12 @@
 //   - junit: JUnit XML for CI, one test case per scenario;
 //   - json: the results file itself (results.schema.json, versioned).
 //
-// It runs nothing: every verdict is derived from a Result. Secrets never
-// appear in clear: tokens, password hashes and the fixture's passwords are
-// replaced by short fingerprints before anything is rendered.
+// It runs nothing and imports nothing that does: every verdict is derived
+// from the typed fields of a results.Result (kinds, statuses, phases,
+// numbers), never from the sentences the harness wrote for people. Secrets
+// never appear in clear: tokens, password hashes and the passwords the run
+// used are replaced by short fingerprints before anything is rendered, in
+// the reports and in the results file (WriteResults).
 //
 // See README.md for the results format and its versioning.
 package reports

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // The Markdown and JUnit reports of a real run of the shipped scenarios,
@@ -66,7 +66,7 @@ func validateJUnit(t *testing.T, doc []byte) (string, error) {
 func TestJUnitValidatesAgainstSchema(t *testing.T) {
 	rf := realRun(t)
 	broken := result(t, rf, "seed-flow-two-phase")
-	var failed harness.Outcome
+	var failed results.Outcome
 	for i := range broken.Expectations {
 		if broken.Expectations[i].Kind == "window" {
 			broken.Expectations[i].Pass = false
@@ -74,9 +74,9 @@ func TestJUnitValidatesAgainstSchema(t *testing.T) {
 			failed = broken.Expectations[i]
 		}
 	}
-	broken.Status = harness.Failed
+	broken.Status = results.Failed
 	errored := result(t, rf, "seed-flow-atomic")
-	errored.Status, errored.Error = harness.Errored, "database: connection refused ]]> <not xml>"
+	errored.Status, errored.Error = results.Errored, "database: connection refused ]]> <not xml>"
 
 	for _, normalize := range []bool{false, true} {
 		doc := render(t, "junit", rf, Options{Normalize: normalize})

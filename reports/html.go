@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // pageStyle is inlined: the report is one file that opens offline, with no
@@ -40,7 +40,7 @@ svg .axis, svg .tick { stroke: #6b7280; }
 
 // writeHTML renders the report as one self-contained page: the Markdown
 // report's tables plus a timeline picture per scenario.
-func writeHTML(w io.Writer, rf *harness.RunFile, f fmtr) error {
+func writeHTML(w io.Writer, rf *results.RunFile, f fmtr) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	p("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n<style>%s</style>\n</head>\n<body>\n", esc(title), pageStyle)
@@ -69,7 +69,7 @@ func writeHTML(w io.Writer, rf *harness.RunFile, f fmtr) error {
 
 	p("<h2>Recommendation</h2>\n<ol>\n")
 	for _, rec := range recommendation(rf, f) {
-		p("<li>%s</li>\n", esc(rec))
+		p("<li>%s</li>\n", esc(rec.text))
 	}
 	p("</ol>\n")
 
@@ -80,30 +80,26 @@ func writeHTML(w io.Writer, rf *harness.RunFile, f fmtr) error {
 	return bw.Flush()
 }
 
-func writeScenarioHTML(w *bufio.Writer, r *harness.Result, f fmtr) {
+func writeScenarioHTML(w *bufio.Writer, r *results.Result, f fmtr) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("<section class=\"scenario\" id=\"scenario-%s\">\n<h2>Scenario %s</h2>\n", esc(r.Name), esc(r.Name))
 	if d := strings.TrimSpace(r.Description); d != "" {
 		p("<blockquote>%s</blockquote>\n", esc(d))
 	}
 	p("<p class=\"meta\">File <code>%s</code>, fixture %s, %s, system %s%s: <strong>%s</strong> in %s (setup %s).</p>\n",
-		esc(r.File), esc(r.Fixture), esc(engine(r)), esc(system(r)), esc(providerNote(r)), esc(r.Status), esc(f.dur(r.Duration)), esc(f.dur(r.Setup)))
+		esc(r.File), esc(r.Fixture), esc(engine(r)), esc(system(r)), esc(providerNote(r)), esc(string(r.Status)), esc(f.dur(r.Duration)), esc(f.dur(r.Setup)))
 	p("<p class=\"answer\"><strong>Answer:</strong> %s</p>\n", esc(answer(r, f)))
-	if r.Status == harness.Errored {
+	if r.Status == results.Errored {
 		p("<p><strong>The harness could not run this scenario:</strong> %s</p>\n</section>\n", esc(f.text(r.Error)))
 		return
 	}
 	p("<h3>Timeline of the operation</h3>\n")
 	htmlTable(w, phaseTable(r, f))
-	if m := measure(r); m.window {
-		p("<p>Window between the reinit and restore commits: %s; %d of %d users existed in it.</p>\n", esc(f.ms(r.Facts.WindowMS)), r.Facts.UsersInWindow, r.Facts.UsersBefore)
-	} else {
-		p("<p>%s</p>\n", esc(m.noWindowText()))
-	}
+	p("<p>%s</p>\n", esc(measure(r).windowText(f)))
 	if len(r.Facts.PKReuse) > 0 {
 		p("<p>Primary-key reuse:</p>\n<ul>\n")
 		for _, s := range r.Facts.PKReuse {
-			p("<li>%s</li>\n", esc(f.text(s)))
+			p("<li>%s</li>\n", esc(s.String()))
 		}
 		p("</ul>\n")
 	}

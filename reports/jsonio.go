@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // maxResultsSize bounds what ReadJSON reads: a results file of a large run
@@ -19,7 +22,7 @@ const maxResultsSize = 256 << 20
 // version must be one this package reads, and an unknown field is an error,
 // so a file from a newer or older rehearse is refused instead of silently
 // rendered with missing data.
-func ReadJSON(r io.Reader) (*harness.RunFile, error) {
+func ReadJSON(r io.Reader) (*results.RunFile, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxResultsSize+1))
 	if err != nil {
 		return nil, err
@@ -32,7 +35,7 @@ func ReadJSON(r io.Reader) (*harness.RunFile, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var rf harness.RunFile
+	var rf results.RunFile
 	if err := dec.Decode(&rf); err != nil {
 		return nil, fmt.Errorf("invalid results file: %s", describeJSONError(data, err))
 	}
@@ -43,10 +46,8 @@ func ReadJSON(r io.Reader) (*harness.RunFile, error) {
 		if r == nil {
 			return nil, fmt.Errorf("invalid results file: results[%d] is null", i)
 		}
-		switch r.Status {
-		case harness.Passed, harness.Failed, harness.Errored:
-		default:
-			return nil, fmt.Errorf("invalid results file: results[%d] (%s): status %q, want %q, %q or %q", i, r.Name, r.Status, harness.Passed, harness.Failed, harness.Errored)
+		if err := checkEnums(reflect.ValueOf(r).Elem(), ""); err != nil {
+			return nil, fmt.Errorf("invalid results file: results[%d] (%s): %w", i, r.Name, err)
 		}
 	}
 	return &rf, nil
@@ -69,10 +70,10 @@ func checkVersion(data []byte) error {
 	}
 	var v int
 	if err := json.Unmarshal(head.Version, &v); err != nil {
-		return fmt.Errorf("not a results file: \"version\" is %s, want the number %d", head.Version, harness.ResultsVersion)
+		return fmt.Errorf("not a results file: \"version\" is %s, want the number %d", head.Version, results.Version)
 	}
-	if v != harness.ResultsVersion {
-		return fmt.Errorf("results format version %d is not supported: this rehearse reads version %d; render it with the rehearse that wrote it, or run the scenarios again", v, harness.ResultsVersion)
+	if v != results.Version {
+		return fmt.Errorf("results format version %d is not supported: this rehearse reads version %d; render it with the rehearse that wrote it, or run the scenarios again", v, results.Version)
 	}
 	return nil
 }
@@ -105,14 +106,92 @@ func position(data []byte, offset int64) string {
 	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
+// enum is the set of values one typed string of the results may take.
+type enum struct {
+	values []string
+	empty  bool // "" is allowed: not recorded (e.g. the engine of a scenario that could not run)
+}
+
+func enumOf[T ~string](values []T, empty bool) enum {
+	e := enum{empty: empty}
+	for _, v := range values {
+		e.values = append(e.values, string(v))
+	}
+	return e
+}
+
+// enums are the typed strings of the results file: ReadJSON refuses any
+// other value, and the JSON Schema lists them.
+var enums = map[reflect.Type]enum{
+	reflect.TypeFor[results.Status]():       enumOf(results.Statuses(), false),
+	reflect.TypeFor[results.Strategy]():     enumOf(results.Strategies(), true),
+	reflect.TypeFor[results.Operation]():    enumOf(results.Operations(), true),
+	reflect.TypeFor[results.Phase]():        enumOf(results.Phases(), false),
+	reflect.TypeFor[results.ProbeKind]():    enumOf(results.ProbeKinds(), false),
+	reflect.TypeFor[results.PasswordKind](): enumOf(results.PasswordKinds(), true),
+	reflect.TypeFor[results.Invariant]():    enumOf(results.Invariants(), false),
+	reflect.TypeFor[results.PKReuseKind]():  enumOf(results.PKReuseKinds(), false),
+	reflect.TypeFor[results.WindowState]():  enumOf(results.WindowStates(), true),
+}
+
+// want lists the values for a message: "a", "b" or "c".
+func (e enum) want() string {
+	q := make([]string, len(e.values))
+	for i, v := range e.values {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	s := strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+	if e.empty {
+		s += " (or empty)"
+	}
+	return s
+}
+
+// checkEnums finds the first typed string below v whose value its type
+// does not know; path names v by its JSON keys ("timeline.phases[2].phase").
+func checkEnums(v reflect.Value, path string) error {
+	if e, ok := enums[v.Type()]; ok {
+		if s := v.String(); !(s == "" && e.empty) && !slices.Contains(e.values, s) {
+			return fmt.Errorf("%s %q, want %s", path, s, e.want())
+		}
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			return checkEnums(v.Elem(), path)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			if !v.Type().Field(i).IsExported() || name == "-" {
+				continue
+			}
+			if path != "" {
+				name = path + "." + name
+			}
+			if err := checkEnums(v.Field(i), name); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := checkEnums(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // writeJSON writes the results in the current version. Normalized, it zeroes
 // what varies between runs (timestamps, durations, times, counts) and drops
 // the raw samples, so the file stays valid against the schema.
-func writeJSON(w io.Writer, rf *harness.RunFile, f fmtr) error {
+func writeJSON(w io.Writer, rf *results.RunFile, f fmtr) error {
 	out := *rf
-	out.Version = harness.ResultsVersion
+	out.Version = results.Version
 	if out.Results == nil {
-		out.Results = []*harness.Result{}
+		out.Results = []*results.Result{}
 	}
 	if f.normalize {
 		out = normalizedRun(out, f)
@@ -125,33 +204,33 @@ func writeJSON(w io.Writer, rf *harness.RunFile, f fmtr) error {
 	return err
 }
 
-func normalizedRun(rf harness.RunFile, f fmtr) harness.RunFile {
+func normalizedRun(rf results.RunFile, f fmtr) results.RunFile {
 	rf.Started, rf.Duration = time.Time{}, 0
-	results := make([]*harness.Result, len(rf.Results))
+	normalized := make([]*results.Result, len(rf.Results))
 	for i, r := range rf.Results {
 		c := *r
 		c.Setup, c.Duration = 0, 0
-		c.Timeline = harness.Timeline{Start: time.Time{}, Phases: make([]harness.PhaseMark, len(r.Timeline.Phases))}
+		c.Timeline = results.Timeline{Start: time.Time{}, Phases: make([]results.PhaseMark, len(r.Timeline.Phases))}
 		for j, p := range r.Timeline.Phases {
-			c.Timeline.Phases[j] = harness.PhaseMark{Name: p.Name}
+			c.Timeline.Phases[j] = results.PhaseMark{Phase: p.Phase, Note: f.text(p.Note)}
 		}
-		c.Probes = make([]harness.ProbeSummary, len(r.Probes))
+		c.Probes = make([]results.ProbeSummary, len(r.Probes))
 		for j, p := range r.Probes {
-			c.Probes[j] = harness.ProbeSummary{Name: p.Name, Kind: p.Kind, Target: p.Target, Password: p.Password, IntervalMS: p.IntervalMS}
+			c.Probes[j] = results.ProbeSummary{Name: p.Name, Kind: p.Kind, Target: p.Target, Password: p.Password, IntervalMS: p.IntervalMS}
 		}
-		c.Expectations = make([]harness.Outcome, len(r.Expectations))
+		c.Expectations = make([]results.Outcome, len(r.Expectations))
 		for j, o := range r.Expectations {
 			o.Measured, o.Excerpt = f.text(o.Measured), f.text(o.Excerpt)
 			c.Expectations[j] = o
 		}
-		c.Tokens = make([]harness.TokenFate, len(r.Tokens))
+		c.Tokens = make([]results.TokenFate, len(r.Tokens))
 		for j, t := range r.Tokens {
 			t.During = nil // which statuses a probe caught in the window depends on timing
 			c.Tokens[j] = t
 		}
 		c.Facts.WindowMS = 0
-		results[i] = &c
+		normalized[i] = &c
 	}
-	rf.Results = results
+	rf.Results = normalized
 	return rf
 }

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // JUnit XML as Jenkins, GitLab and GitHub readers expect it (the schema in
@@ -62,7 +62,7 @@ type junitProblem struct {
 	Body    string `xml:",cdata"`
 }
 
-func writeJUnit(w io.Writer, rf *harness.RunFile, f fmtr) error {
+func writeJUnit(w io.Writer, rf *results.RunFile, f fmtr) error {
 	suite := junitSuite{
 		Name:      "rehearse",
 		Time:      f.seconds(rf.Duration),
@@ -70,12 +70,12 @@ func writeJUnit(w io.Writer, rf *harness.RunFile, f fmtr) error {
 		Properties: []junitProperty{
 			{Name: "question", Value: question},
 			{Name: "answer", Value: overallAnswer(rf, f)},
-			{Name: "results_version", Value: fmt.Sprint(harness.ResultsVersion)},
+			{Name: "results_version", Value: fmt.Sprint(results.Version)},
 		},
 	}
 	for _, r := range rf.Results {
 		c := junitCase{Name: r.Name, Classname: classname(r.File), Time: f.seconds(r.Duration), SystemOut: &junitText{caseOutput(r, f)}}
-		if r.Status == harness.Errored {
+		if r.Status == results.Errored {
 			c.Errors = append(c.Errors, junitProblem{
 				Type:    "harness",
 				Message: fmt.Sprintf("%s: the harness could not run the scenario: %s", r.File, oneLine(f.text(r.Error))),
@@ -120,7 +120,7 @@ func classname(file string) string {
 	return strings.ReplaceAll(file, "/", ".")
 }
 
-func failureBody(o harness.Outcome, f fmtr) string {
+func failureBody(o results.Outcome, f fmtr) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: expectation failed: %s\n    expected: %s\n    measured: %s\n", o.Pos, o.Subject, o.Expected, f.text(o.Measured))
 	if o.Excerpt != "" {
@@ -133,7 +133,7 @@ func failureBody(o harness.Outcome, f fmtr) string {
 }
 
 // caseOutput is the test case's system-out: the answer and the windows.
-func caseOutput(r *harness.Result, f fmtr) string {
+func caseOutput(r *results.Result, f fmtr) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s, fixture %s, %s)\n", r.Name, engine(r), r.Fixture, system(r))
 	fmt.Fprintf(&b, "answer: %s\n", answer(r, f))

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and results.schema.json")
@@ -26,7 +28,7 @@ func TestMain(m *testing.M) {
 
 var (
 	runOnce sync.Once
-	runFile *harness.RunFile
+	runFile *results.RunFile
 	runErr  error
 	runLog  []string
 )
@@ -38,7 +40,7 @@ const maxAttempts = 1
 
 // realRun runs the shipped scenarios once per test binary, against a real
 // PostgreSQL, and returns a deep copy of the results for the caller to change.
-func realRun(t *testing.T) *harness.RunFile {
+func realRun(t *testing.T) *results.RunFile {
 	t.Helper()
 	runOnce.Do(func() {
 		for attempt := 1; attempt <= maxAttempts; attempt++ {
@@ -47,7 +49,7 @@ func realRun(t *testing.T) *harness.RunFile {
 				return
 			}
 			for _, r := range runFile.Results {
-				if r.Status != harness.Passed {
+				if r.Status != results.Passed {
 					runLog = append(runLog, fmt.Sprintf("%s %s in attempt %d: %s", r.Name, r.Status, attempt, firstProblem(r)))
 				}
 			}
@@ -64,12 +66,12 @@ func realRun(t *testing.T) *harness.RunFile {
 
 // passingRun is realRun for tests whose expectations assume every scenario
 // passed (golden files, answers).
-func passingRun(t *testing.T) *harness.RunFile {
+func passingRun(t *testing.T) *results.RunFile {
 	t.Helper()
 	rf := realRun(t)
 	if !allPassed(rf) {
 		for _, r := range rf.Results {
-			if r.Status != harness.Passed {
+			if r.Status != results.Passed {
 				t.Errorf("%s: %s: %s", r.Name, r.Status, firstProblem(r))
 			}
 		}
@@ -78,7 +80,7 @@ func passingRun(t *testing.T) *harness.RunFile {
 	return rf
 }
 
-func runScenarios() (*harness.RunFile, error) {
+func runScenarios() (*results.RunFile, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	scenarios, err := harness.LoadPaths([]string{filepath.Join("..", "scenarios")})
@@ -91,29 +93,29 @@ func runScenarios() (*harness.RunFile, error) {
 	}
 	runner := &harness.Runner{Provider: prov}
 	started := time.Now()
-	results := make([]*harness.Result, len(scenarios))
+	rs := make([]*results.Result, len(scenarios))
 	var wg sync.WaitGroup
 	for i, s := range scenarios {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runner.Run(ctx, s)
+			rs[i] = runner.Run(ctx, s)
 		}()
 	}
 	wg.Wait()
-	return &harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: results}, nil
+	return &results.RunFile{Version: results.Version, Started: started, Duration: time.Since(started), Results: rs}, nil
 }
 
-func allPassed(rf *harness.RunFile) bool {
+func allPassed(rf *results.RunFile) bool {
 	for _, r := range rf.Results {
-		if r.Status != harness.Passed {
+		if r.Status != results.Passed {
 			return false
 		}
 	}
 	return true
 }
 
-func firstProblem(r *harness.Result) string {
+func firstProblem(r *results.Result) string {
 	if r.Error != "" {
 		return r.Error
 	}
@@ -125,20 +127,26 @@ func firstProblem(r *harness.Result) string {
 	return ""
 }
 
-func clone(t *testing.T, rf *harness.RunFile) *harness.RunFile {
+// clone is a deep copy, Secrets included (JSON does not carry them).
+func clone(t *testing.T, rf *results.RunFile) *results.RunFile {
 	t.Helper()
 	b, err := json.Marshal(rf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cp harness.RunFile
+	var cp results.RunFile
 	if err := json.Unmarshal(b, &cp); err != nil {
 		t.Fatal(err)
+	}
+	for i, r := range rf.Results {
+		if r != nil {
+			cp.Results[i].Secrets = slices.Clone(r.Secrets)
+		}
 	}
 	return &cp
 }
 
-func result(t *testing.T, rf *harness.RunFile, name string) *harness.Result {
+func result(t *testing.T, rf *results.RunFile, name string) *results.Result {
 	t.Helper()
 	for _, r := range rf.Results {
 		if r.Name == name {
@@ -149,7 +157,7 @@ func result(t *testing.T, rf *harness.RunFile, name string) *harness.Result {
 	return nil
 }
 
-func render(t *testing.T, format string, rf *harness.RunFile, opts Options) []byte {
+func render(t *testing.T, format string, rf *results.RunFile, opts Options) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := Write(&buf, format, rf, opts); err != nil {

@@ -6,13 +6,13 @@ import (
 	"io"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 const title = "Restore with reinit: auth impact, measured"
 
 // writeMarkdown renders the auth-impact report.
-func writeMarkdown(w io.Writer, rf *harness.RunFile, f fmtr) error {
+func writeMarkdown(w io.Writer, rf *results.RunFile, f fmtr) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 
@@ -34,7 +34,7 @@ func writeMarkdown(w io.Writer, rf *harness.RunFile, f fmtr) error {
 
 	p("## Recommendation\n\n")
 	for i, rec := range recommendation(rf, f) {
-		p("%d. %s\n", i+1, rec)
+		p("%d. %s\n", i+1, rec.text)
 	}
 	p("\n")
 
@@ -44,13 +44,13 @@ func writeMarkdown(w io.Writer, rf *harness.RunFile, f fmtr) error {
 	return bw.Flush()
 }
 
-func runLine(rf *harness.RunFile, f fmtr) string {
+func runLine(rf *results.RunFile, f fmtr) string {
 	passed, failed, errored := rf.Counts()
 	return fmt.Sprintf("Measured by rehearse on %s: %s (%d passed, %d failed, %d could not run) in %s; results format version %d. Every statement below is a measurement of this run; passwords and tokens appear only as fingerprints.",
-		f.when(rf.Started), plural(len(rf.Results), "scenario", "scenarios"), passed, failed, errored, f.dur(rf.Duration), harness.ResultsVersion)
+		f.when(rf.Started), plural(len(rf.Results), "scenario", "scenarios"), passed, failed, errored, f.dur(rf.Duration), results.Version)
 }
 
-func writeScenarioMarkdown(w *bufio.Writer, r *harness.Result, f fmtr) {
+func writeScenarioMarkdown(w *bufio.Writer, r *results.Result, f fmtr) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("## Scenario %s\n\n", r.Name)
 	if d := strings.TrimSpace(r.Description); d != "" {
@@ -58,7 +58,7 @@ func writeScenarioMarkdown(w *bufio.Writer, r *harness.Result, f fmtr) {
 	}
 	p("File `%s`, fixture %s, %s, system %s%s: **%s** in %s (setup %s).\n\n", r.File, r.Fixture, engine(r), system(r), providerNote(r), r.Status, f.dur(r.Duration), f.dur(r.Setup))
 	p("**Answer:** %s\n\n", answer(r, f))
-	if r.Status == harness.Errored {
+	if r.Status == results.Errored {
 		p("**The harness could not run this scenario:** %s\n\n", f.text(r.Error))
 		return
 	}
@@ -66,15 +66,11 @@ func writeScenarioMarkdown(w *bufio.Writer, r *harness.Result, f fmtr) {
 	p("### Timeline of the operation\n\n")
 	p("Milliseconds from the moment the operation started, on a monotonic clock.\n\n")
 	mdTable(w, phaseTable(r, f))
-	if m := measure(r); m.window {
-		p("Window between the reinit and restore commits: %s; %d of %d users existed in it.\n\n", f.ms(r.Facts.WindowMS), r.Facts.UsersInWindow, r.Facts.UsersBefore)
-	} else {
-		p("%s\n\n", m.noWindowText())
-	}
+	p("%s\n\n", measure(r).windowText(f))
 	if len(r.Facts.PKReuse) > 0 {
 		p("Primary-key reuse:\n\n")
 		for _, s := range r.Facts.PKReuse {
-			p("- %s\n", f.text(s))
+			p("- %s\n", s.String())
 		}
 		p("\n")
 	}

@@ -4,55 +4,53 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/harness"
-	"github.com/rehearse-dev/rehearse/restore"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // measures holds what the prose of a report (answers, claims,
 // recommendation) is derived from, read once from a Result.
 type measures struct {
-	r       *harness.Result
+	r       *results.Result
 	errored bool
 	// window: an in-between state was observable, i.e. the reinit committed
 	// on its own and the harness looked into the system before the restore.
 	window bool
-	// windowUnknown: nobody could look, so whether a window existed is unknown.
+	// windowUnknown: nobody could look, so whether a window existed is
+	// unknown. Anything the results do not state as observed or absent is
+	// unknown: a report never calls an unseen window atomic.
 	windowUnknown bool
 	// access are the probes of ordinary access, the ones whose failures are an
 	// outage: logins with the original password, else calls with old tokens.
-	access []harness.ProbeSummary
+	access []results.ProbeSummary
 	// longest is the access probe with the longest failing stretch; nil when
 	// none failed.
-	longest *harness.ProbeSummary
+	longest *results.ProbeSummary
 	// samples and failures over the access probes.
 	samples, failures int
-	// defaultLogin is a probe logging in as admin with the reinit's default
-	// password, when the scenario has one.
-	defaultLogin *harness.ProbeSummary
+	// defaultLogin is a probe logging in as the admin with the reinit's
+	// default password, when the scenario has one.
+	defaultLogin *results.ProbeSummary
 	// workAfter are the seeded tokens accepted after the operation.
-	workAfter []harness.TokenFate
+	workAfter []results.TokenFate
 	// impostors describe old tokens that authenticated as another user.
 	impostors []string
-	broken    []harness.InvariantCheck
+	broken    []results.InvariantCheck
 }
 
-func measure(r *harness.Result) measures {
-	m := measures{r: r, errored: r.Status == harness.Errored}
-	m.window = r.Facts.UsersInWindow >= 0
-	// Without a look into the system (an HTTP target without its database)
-	// a missing window means "not observed", not "atomic".
-	m.windowUnknown = !m.window && r.Strategy != string(restore.Atomic)
-	var logins, profiles []harness.ProbeSummary
+func measure(r *results.Result) measures {
+	m := measures{r: r, errored: r.Status == results.Errored}
+	m.window = r.Facts.Window == results.WindowObserved
+	m.windowUnknown = !m.window && r.Facts.Window != results.WindowNone
+	var logins, profiles []results.ProbeSummary
 	for _, p := range r.Probes {
 		switch {
-		case p.Kind == "login" && p.Password == "default":
-			if p.Target == "admin" && m.defaultLogin == nil {
-				p := p
+		case p.Kind == results.ProbeLogin && p.Password == results.PasswordDefault:
+			if p.Target == r.Facts.Admin && m.defaultLogin == nil {
 				m.defaultLogin = &p
 			}
-		case p.Kind == "login":
+		case p.Kind == results.ProbeLogin:
 			logins = append(logins, p)
-		case p.Kind == "profile":
+		case p.Kind == results.ProbeProfile:
 			profiles = append(profiles, p)
 		}
 	}
@@ -75,9 +73,9 @@ func measure(r *harness.Result) measures {
 			}
 		}
 	}
-	for _, f := range r.Facts.PKReuse {
-		if strings.Contains(f, "authenticated as") {
-			m.impostors = append(m.impostors, f)
+	for _, p := range r.Facts.PKReuse {
+		if p.Kind == results.TokenAsOther {
+			m.impostors = append(m.impostors, p.String())
 		}
 	}
 	for _, c := range r.Invariants {
@@ -88,20 +86,38 @@ func measure(r *harness.Result) measures {
 	return m
 }
 
+// usersInWindow is how many users existed in the observed window; false
+// when there was no window or nobody counted.
+func (m measures) usersInWindow() (int, bool) {
+	if !m.window || m.r.Facts.UsersInWindow == nil {
+		return 0, false
+	}
+	return *m.r.Facts.UsersInWindow, true
+}
+
+// strategyText names the restore engine as the results state it; one the
+// harness could not see is "not observed", never a default engine.
+func strategyText(s results.Strategy) string {
+	switch s {
+	case results.TwoPhase, results.Atomic:
+		return string(s)
+	}
+	return "engine not observed"
+}
+
 // engine names how the operation ran: "API call, two-phase".
-func engine(r *harness.Result) string {
-	s := r.Strategy
-	if s == "" {
-		s = string(restore.TwoPhase)
+func engine(r *results.Result) string {
+	if r.Operation == results.Manual {
+		if r.Strategy == results.TwoPhase || r.Strategy == results.Atomic {
+			return "manual 3-step, " + string(r.Strategy) + " restore"
+		}
+		return "manual 3-step, restore engine not observed"
 	}
-	if r.Operation == "manual" {
-		return "manual 3-step, " + s + " restore"
-	}
-	return "API call, " + s
+	return "API call, " + strategyText(r.Strategy)
 }
 
 // system names the system under test, with its deliberate defects.
-func system(r *harness.Result) string {
+func system(r *results.Result) string {
 	t := r.Target
 	if t == "" {
 		t = "embedded"
@@ -113,42 +129,24 @@ func system(r *harness.Result) string {
 }
 
 // providerNote says where the scenario's database lived, when the results say.
-func providerNote(r *harness.Result) string {
+func providerNote(r *results.Result) string {
 	if r.Provider == "" {
 		return ""
 	}
 	return ", PostgreSQL from provider " + r.Provider
 }
 
-func phaseAt(r *harness.Result, name string) (float64, bool) {
-	for _, p := range r.Timeline.Phases {
-		if p.Name == name {
-			return p.AtMS, true
-		}
-	}
-	return 0, false
-}
-
-func invariant(r *harness.Result, name string) (harness.InvariantCheck, bool) {
-	for _, c := range r.Invariants {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return harness.InvariantCheck{}, false
-}
-
 // probeTarget says what a probe does, in words.
-func probeTarget(p harness.ProbeSummary) string {
+func probeTarget(p results.ProbeSummary) string {
 	switch {
-	case p.Kind == "login" && p.Password == "default":
+	case p.Kind == results.ProbeLogin && p.Password == results.PasswordDefault:
 		return "log in as " + p.Target + " with the reinit's default password"
-	case p.Kind == "login":
+	case p.Kind == results.ProbeLogin:
 		return "log in as " + p.Target + " with the original password"
-	case p.Kind == "profile":
+	case p.Kind == results.ProbeProfile:
 		return "profile with old token " + p.Target
 	}
-	return p.Kind + " " + p.Target
+	return string(p.Kind) + " " + p.Target
 }
 
 // outageText describes the longest failing stretch of the access probes.
@@ -157,25 +155,22 @@ func (m measures) outageText(f fmtr) string {
 	if p == nil {
 		return fmt.Sprintf("none of %s failed (%s samples)", plural(len(m.access), "probe", "probes"), f.n(m.samples))
 	}
-	w := longestWindow(*p)
+	w := p.Longest()
 	return fmt.Sprintf("%s failed for %s, from %s to %s (%s of %s samples failed, statuses %s)",
 		p.Name, f.ms(p.LongestMS), f.at(w.StartMS), f.at(w.EndMS), f.n(p.Failures), f.n(p.Samples), statuses(w.Statuses))
 }
 
-func longestWindow(p harness.ProbeSummary) harness.Window {
-	var best harness.Window
-	for _, w := range p.Windows {
-		if w.LengthMS >= best.LengthMS {
-			best = w
-		}
-	}
-	return best
-}
-
-// noWindowText explains a missing window: atomic, or not observed.
-func (m measures) noWindowText() string {
-	if m.windowUnknown {
+// windowText says what was seen between the reinit and restore commits.
+func (m measures) windowText(f fmtr) string {
+	switch {
+	case m.windowUnknown:
 		return "The window between the reinit and restore commits was not observed: rehearse had no view of the system's database (give --dsn)."
+	case !m.window:
+		return "No window: the reinit and the restore commit together; nothing in between is visible."
 	}
-	return "No window: the reinit and the restore commit together; nothing in between is visible."
+	n, counted := m.usersInWindow()
+	if !counted {
+		return fmt.Sprintf("Window between the reinit and restore commits: %s; the users in it were not counted.", f.ms(m.r.Facts.WindowMS))
+	}
+	return fmt.Sprintf("Window between the reinit and restore commits: %s; %d of %d users existed in it.", f.ms(m.r.Facts.WindowMS), n, m.r.Facts.UsersBefore)
 }

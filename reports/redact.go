@@ -7,9 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/edms/token"
-	"github.com/rehearse-dev/rehearse/fixtures"
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // Secrets that may leak into free text (an error message quoting a request,
@@ -24,8 +22,9 @@ var (
 // redactRun returns a deep copy of rf in which every string has its secrets
 // replaced by fingerprints; rf itself is not changed. Fingerprints let a
 // reader match a token across tables without learning it.
-func redactRun(rf *harness.RunFile) *harness.RunFile {
-	var cp harness.RunFile
+func redactRun(rf *results.RunFile) *results.RunFile {
+	passwords := plainPasswords(rf.Results) // the copy below drops them
+	var cp results.RunFile
 	b, err := json.Marshal(rf)
 	if err == nil {
 		err = json.Unmarshal(b, &cp)
@@ -44,45 +43,40 @@ func redactRun(rf *harness.RunFile) *harness.RunFile {
 		}
 	}
 	cp.Results = kept
-	passwords := fixturePasswords(cp.Results)
 	walkStrings(reflect.ValueOf(&cp).Elem(), func(s string) string { return redact(s, passwords) })
 	return &cp
 }
 
 // redact replaces the secrets in s with "sha256:…" fingerprints.
 func redact(s string, passwords []string) string {
-	s = reJWT.ReplaceAllStringFunc(s, token.Fingerprint)
-	s = reDjangoHash.ReplaceAllStringFunc(s, func(h string) string { return "hash " + token.Fingerprint(h) })
+	s = reJWT.ReplaceAllStringFunc(s, results.Fingerprint)
+	s = reDjangoHash.ReplaceAllStringFunc(s, func(h string) string { return "hash " + results.Fingerprint(h) })
 	s = reBearer.ReplaceAllStringFunc(s, func(m string) string {
 		cred := reBearer.FindStringSubmatch(m)[1]
-		return "Bearer " + token.Fingerprint(cred)
+		return "Bearer " + results.Fingerprint(cred)
 	})
 	for _, p := range passwords {
 		if strings.Contains(s, p) {
-			s = strings.ReplaceAll(s, p, "password "+token.Fingerprint(p))
+			s = strings.ReplaceAll(s, p, "password "+results.Fingerprint(p))
 		}
 	}
 	return s
 }
 
-// fixturePasswords returns the plain passwords of the fixtures the results
-// used, longest first (so that one password inside another is replaced whole).
-func fixturePasswords(results []*harness.Result) []string {
+// plainPasswords returns the secrets the results carry (Result.Secrets),
+// longest first (so that one password inside another is replaced whole).
+func plainPasswords(rs []*results.Result) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, r := range results {
+	for _, r := range rs {
 		if r == nil {
 			continue
 		}
-		fx, err := fixtures.Get(r.Fixture)
-		if err != nil {
-			continue
-		}
-		for _, u := range fx.Users {
+		for _, p := range r.Secrets {
 			// Very short passwords would match inside ordinary words.
-			if len(u.Password) >= 4 && !seen[u.Password] {
-				seen[u.Password] = true
-				out = append(out, u.Password)
+			if len(p) >= 4 && !seen[p] {
+				seen[p] = true
+				out = append(out, p)
 			}
 		}
 	}
@@ -90,11 +84,14 @@ func fixturePasswords(results []*harness.Result) []string {
 	return out
 }
 
-// walkStrings applies fn to every settable string reachable from v.
+// walkStrings applies fn to every settable plain string reachable from v.
+// Typed strings (statuses, phases, kinds) are the enums verdicts rest on,
+// and no secret: a password that happens to read "atomic" must not rewrite
+// the engine.
 func walkStrings(v reflect.Value, fn func(string) string) {
 	switch v.Kind() {
 	case reflect.String:
-		if v.CanSet() {
+		if v.CanSet() && v.Type() == reflect.TypeFor[string]() {
 			v.SetString(fn(v.String()))
 		}
 	case reflect.Pointer, reflect.Interface:

@@ -3,17 +3,19 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -32,7 +34,7 @@ func TestSchemaUpToDate(t *testing.T) {
 		return
 	}
 	if !bytes.Equal(got, schemaJSON) {
-		t.Fatal("results.schema.json is out of date with harness/result.go: run go test ./reports -run TestSchemaUpToDate -update (and bump harness.ResultsVersion if a field changed meaning or went away)")
+		t.Fatal("results.schema.json is out of date with package results: run go test ./reports -run TestSchemaUpToDate -update (and bump results.Version if a field changed meaning or went away)")
 	}
 }
 
@@ -41,12 +43,12 @@ const schemaDescription = "The results of a rehearse run (rehearse run --out, or
 	"Times relative to the operation are in milliseconds (float); durations in nanoseconds (integer); timestamps RFC 3339. Secrets appear only as fingerprints."
 
 func generateSchema() ([]byte, error) {
-	docs, err := fieldDocs(filepath.Join("..", "harness"))
+	docs, err := fieldDocs(filepath.Join("..", "results"))
 	if err != nil {
 		return nil, err
 	}
 	g := &schemaGen{docs: docs, defs: map[string]any{}}
-	root := g.object(reflect.TypeOf(harness.RunFile{}))
+	root := g.object(reflect.TypeFor[results.RunFile]())
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	root["$id"] = "https://rehearse.dev/schemas/results.schema.json"
 	root["title"] = "rehearse results"
@@ -56,10 +58,9 @@ func generateSchema() ([]byte, error) {
 	return append(b, '\n'), err
 }
 
-// constraints the Go types cannot express.
+// constraints the Go types cannot express (the enums come from enums).
 var schemaExtras = map[string]map[string]any{
-	"RunFile.version": {"const": harness.ResultsVersion},
-	"Result.status":   {"enum": []string{harness.Passed, harness.Failed, harness.Errored}},
+	"RunFile.version": {"const": results.Version},
 }
 
 type schemaGen struct {
@@ -87,6 +88,9 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 		omitempty := strings.Contains(opts, "omitempty")
 		p := g.typeSchema(f.Type, !omitempty)
 		if doc := g.docs[t.Name()+"."+f.Name]; doc != "" {
+			if enumDoc, ok := p["description"].(string); ok && enumDoc != "" && f.Type.Kind() == reflect.String {
+				doc += " " + enumDoc
+			}
 			p["description"] = doc
 		}
 		if f.Type == durationType {
@@ -111,6 +115,9 @@ func (g *schemaGen) typeSchema(t reflect.Type, nullable bool) map[string]any {
 		return map[string]any{"type": "string", "format": "date-time"}
 	case t == durationType:
 		return map[string]any{"type": "integer", "description": ""}
+	}
+	if e, ok := enums[t]; ok {
+		return g.enumSchema(t, e)
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -139,8 +146,30 @@ func (g *schemaGen) typeSchema(t reflect.Type, nullable bool) map[string]any {
 	return map[string]any{}
 }
 
-// fieldDocs reads the doc and line comments of struct fields in dir's Go
-// files: "Type.Field" → text.
+// enumSchema lists an enum's values, described by its type's and its
+// constants' comments.
+func (g *schemaGen) enumSchema(t reflect.Type, e enum) map[string]any {
+	values := e.values
+	var desc []string
+	if e.empty {
+		values = append([]string{""}, values...)
+		desc = append(desc, `"": not recorded`)
+	}
+	for _, v := range e.values {
+		if d := g.docs[t.Name()+"="+v]; d != "" {
+			desc = append(desc, fmt.Sprintf("%q: %s", v, d))
+		}
+	}
+	doc := g.docs[t.Name()]
+	if len(desc) > 0 {
+		doc += " " + strings.Join(desc, "; ") + "."
+	}
+	return map[string]any{"type": "string", "enum": values, "description": strings.TrimSpace(doc)}
+}
+
+// fieldDocs reads the doc comments of dir's Go files: "Type.Field" → the
+// field's doc and line comment, "Type" → the type's doc, and
+// "Type=value" → the comment of a constant of that type and value.
 func fieldDocs(dir string) (map[string]string, error) {
 	docs := map[string]string{}
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
@@ -156,28 +185,50 @@ func fieldDocs(dir string) (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			ts, ok := n.(*ast.TypeSpec)
-			if !ok {
-				return true
+		for _, decl := range f.Decls {
+			if gd, ok := decl.(*ast.GenDecl); ok {
+				declDocs(gd, docs)
 			}
-			st, ok := ts.Type.(*ast.StructType)
-			if !ok {
-				return true
+		}
+	}
+	return docs, nil
+}
+
+func declDocs(gd *ast.GenDecl, docs map[string]string) {
+	for _, spec := range gd.Specs {
+		switch sp := spec.(type) {
+		case *ast.TypeSpec:
+			doc := sp.Doc
+			if doc == nil && len(gd.Specs) == 1 {
+				doc = gd.Doc
 			}
-			for _, fld := range st.Fields.List {
-				text := strings.TrimSpace(fld.Doc.Text() + " " + fld.Comment.Text())
-				text = strings.Join(strings.Fields(text), " ")
-				for _, n := range fld.Names {
-					if text != "" {
-						docs[ts.Name.Name+"."+n.Name] = text
+			setDoc(docs, sp.Name.Name, doc.Text())
+			if st, ok := sp.Type.(*ast.StructType); ok {
+				for _, fld := range st.Fields.List {
+					for _, n := range fld.Names {
+						setDoc(docs, sp.Name.Name+"."+n.Name, fld.Doc.Text()+" "+fld.Comment.Text())
 					}
 				}
 			}
-			return true
-		})
+		case *ast.ValueSpec:
+			typ, ok := sp.Type.(*ast.Ident)
+			if !ok || len(sp.Values) != 1 {
+				continue
+			}
+			if lit, ok := sp.Values[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				value, _ := strconv.Unquote(lit.Value)
+				text := strings.TrimPrefix(strings.TrimSpace(sp.Doc.Text()+" "+sp.Comment.Text()), sp.Names[0].Name+":")
+				setDoc(docs, typ.Name+"="+value, strings.TrimSuffix(strings.TrimSpace(text), "."))
+			}
+		}
 	}
-	return docs, nil
+}
+
+// setDoc keeps a comment on one line, without the Go name it starts with.
+func setDoc(docs map[string]string, key, text string) {
+	if text = strings.Join(strings.Fields(text), " "); text != "" {
+		docs[key] = text
+	}
 }
 
 func compileSchema(t *testing.T) *jsonschema.Schema {
@@ -229,15 +280,19 @@ func TestJSONMatchesSchema(t *testing.T) {
 // Each way a results file can be wrong is caught by the schema and by
 // ReadJSON, with a message that says what is wrong.
 func TestBrokenResultsAreRejected(t *testing.T) {
-	s := compileSchema(t)
-	good := render(t, "json", realRun(t), Options{})
+	checkBrokenResultsRejected(t, compileSchema(t), render(t, "json", realRun(t), Options{}))
+}
+
+func checkBrokenResultsRejected(t *testing.T, s *jsonschema.Schema, good []byte) {
+	t.Helper()
 	cases := []struct {
 		name   string
 		change func(m map[string]any)
 		msg    string
 	}{
 		{"missing results", func(m map[string]any) { delete(m, "results") }, ""},
-		{"newer version", func(m map[string]any) { m["version"] = 2 }, "results format version 2 is not supported: this rehearse reads version 1"},
+		{"older version", func(m map[string]any) { m["version"] = 1 }, "results format version 1 is not supported: this rehearse reads version 2; render it with the rehearse that wrote it, or run the scenarios again"},
+		{"newer version", func(m map[string]any) { m["version"] = 3 }, "results format version 3 is not supported: this rehearse reads version 2"},
 		{"no version", func(m map[string]any) { delete(m, "version") }, `no "version" field`},
 		{"unknown field", func(m map[string]any) { m["colour"] = "blue" }, `unknown field "colour"`},
 		{"missing required field of a result", func(m map[string]any) {
@@ -247,6 +302,17 @@ func TestBrokenResultsAreRejected(t *testing.T) {
 		{"missing status", func(m map[string]any) { delete(m["results"].([]any)[0].(map[string]any), "status") }, `status "", want`},
 		{"wrong type", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["duration_ns"] = "slow" }, `field "results.duration_ns"`},
 		{"null result", func(m map[string]any) { m["results"].([]any)[0] = nil }, "results[0] is null"},
+		{"unknown phase", func(m map[string]any) {
+			phases := m["results"].([]any)[0].(map[string]any)["timeline"].(map[string]any)["phases"].([]any)
+			phases[1].(map[string]any)["phase"] = "reinit committed"
+		}, `timeline.phases[1].phase "reinit committed", want "operation_started", `},
+		{"unknown strategy", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["strategy"] = "unknown" }, `strategy "unknown", want "two-phase", "atomic" or "not observed" (or empty)`},
+		{"unknown window state", func(m map[string]any) {
+			m["results"].([]any)[0].(map[string]any)["facts"].(map[string]any)["window"] = "maybe"
+		}, `facts.window "maybe", want "observed", "none" or "not_observed" (or empty)`},
+		{"unknown invariant", func(m map[string]any) {
+			m["results"].([]any)[0].(map[string]any)["invariants"].([]any)[0].(map[string]any)["name"] = "foreign keys"
+		}, `invariants[0].name "foreign keys", want "foreign_keys"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // Geometry of the timeline picture, in SVG user units.
@@ -25,7 +25,7 @@ const (
 // timelineSVG draws one scenario: a lane per probe coloured by outcome over
 // time, a marker per phase, the reinit-to-restore window shaded, and the
 // length of every outage window written above it.
-func timelineSVG(r *harness.Result, f fmtr) string {
+func timelineSVG(r *results.Result, f fmtr) string {
 	t0, t1 := timeRange(r)
 	plotW := svgWidth - svgLeft - svgRight
 	x := func(t float64) float64 { return svgLeft + (t-t0)/(t1-t0)*plotW }
@@ -42,8 +42,8 @@ func timelineSVG(r *harness.Result, f fmtr) string {
 	fmt.Fprintf(&b, `<title>%s: timeline of the operation</title>`, esc(r.Name))
 
 	// The window between the commits, behind everything else.
-	ws, okA := phaseAt(r, "reinit committed")
-	we, okB := phaseAt(r, "restore committed")
+	ws, okA := r.Phase(results.PhaseReinitCommitted)
+	we, okB := r.Phase(results.PhaseRestoreCommitted)
 	if measure(r).window && okA && okB {
 		fmt.Fprintf(&b, `<rect class="reinit-window" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x(ws), top, math.Max(1, x(we)-x(ws)), axisY-top)
 		anchor, lx := "start", x(ws)
@@ -68,7 +68,7 @@ func timelineSVG(r *harness.Result, f fmtr) string {
 		if px > svgWidth-220 {
 			anchor, lx = "end", px-3
 		}
-		fmt.Fprintf(&b, `<text class="phase-label" x="%.1f" y="%.1f" text-anchor="%s">%s %s</text>`, lx, y, anchor, esc(f.at(p.AtMS)), esc(strings.TrimSpace(p.Name)))
+		fmt.Fprintf(&b, `<text class="phase-label" x="%.1f" y="%.1f" text-anchor="%s">%s %s</text>`, lx, y, anchor, esc(f.at(p.AtMS)), esc(f.text(p.Text())))
 	}
 
 	writeAxis(&b, t0, t1, axisY, x, f)
@@ -77,7 +77,7 @@ func timelineSVG(r *harness.Result, f fmtr) string {
 }
 
 // timeRange spans every sample and phase, with the start of the operation.
-func timeRange(r *harness.Result) (t0, t1 float64) {
+func timeRange(r *results.Result) (t0, t1 float64) {
 	t0, t1 = 0, math.Max(r.Timeline.EndMS, 1)
 	for _, s := range r.Timeline.Samples {
 		t0 = math.Min(t0, s.AtMS)
@@ -97,10 +97,10 @@ func timeRange(r *harness.Result) (t0, t1 float64) {
 
 // writeLane draws a probe's samples as runs of equal outcome, then its
 // outage windows with their lengths.
-func writeLane(b *strings.Builder, r *harness.Result, p harness.ProbeSummary, y float64, x func(float64) float64, f fmtr) {
+func writeLane(b *strings.Builder, r *results.Result, p results.ProbeSummary, y float64, x func(float64) float64, f fmtr) {
 	fmt.Fprintf(b, `<g class="lane" data-probe="%s">`, esc(p.Name))
 	fmt.Fprintf(b, `<text class="lane-label" x="6" y="%.1f">%s<title>%s</title></text>`, y+laneHeight-5, esc(p.Name), esc(probeTarget(p)))
-	var samples []harness.Sample
+	var samples []results.Sample
 	for _, s := range r.Timeline.Samples {
 		if s.Probe == p.Name {
 			samples = append(samples, s)
@@ -162,7 +162,7 @@ func niceStep(raw float64) float64 {
 func esc(s string) string { return html.EscapeString(s) }
 
 // windowLabel is a failing stretch's length, "≥" when it never ended.
-func windowLabel(f fmtr, w harness.Window) string {
+func windowLabel(f fmtr, w results.Window) string {
 	if w.Open {
 		return "≥ " + f.ms(w.LengthMS)
 	}

@@ -2,9 +2,10 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // table is what Markdown and HTML both render, so the two never disagree.
@@ -35,12 +36,12 @@ func passCell(ok bool) cell {
 	return cell{text: "FAIL", class: "fail"}
 }
 
-func statusCell(s string) cell {
-	return cell{text: s, class: map[string]string{harness.Passed: "pass", harness.Failed: "fail", harness.Errored: "error"}[s]}
+func statusCell(s results.Status) cell {
+	return cell{text: string(s), class: map[results.Status]string{results.Passed: "pass", results.Failed: "fail", results.Errored: "error"}[s]}
 }
 
 // summaryTable has one row per scenario with its one-line answer.
-func summaryTable(rf *harness.RunFile, f fmtr) table {
+func summaryTable(rf *results.RunFile, f fmtr) table {
 	t := table{head: []string{"scenario", "engine", "system", "status", "answer"}}
 	for _, r := range rf.Results {
 		t.rows = append(t.rows, []cell{{text: r.Name}, {text: engine(r)}, {text: system(r)}, statusCell(r.Status), {text: answer(r, f)}})
@@ -49,16 +50,16 @@ func summaryTable(rf *harness.RunFile, f fmtr) table {
 }
 
 // phaseTable is the measured timeline of the operation.
-func phaseTable(r *harness.Result, f fmtr) table {
+func phaseTable(r *results.Result, f fmtr) table {
 	t := table{head: []string{"at", "phase"}}
 	for _, p := range r.Timeline.Phases {
-		t.rows = append(t.rows, cells(f.at(p.AtMS), strings.TrimSpace(p.Name)))
+		t.rows = append(t.rows, cells(f.at(p.AtMS), f.text(p.Text())))
 	}
 	return t
 }
 
 // probeTable lists each probe's outage windows.
-func probeTable(r *harness.Result, f fmtr) table {
+func probeTable(r *results.Result, f fmtr) table {
 	m := measure(r)
 	t := table{head: []string{"probe", "what it does", "samples", "failed", "failing stretches: start → end (length)", "statuses", "between reinit and restore"}}
 	for _, p := range r.Probes {
@@ -71,7 +72,7 @@ func probeTable(r *harness.Result, f fmtr) table {
 			}
 			ws = append(ws, stretch)
 			for _, c := range w.Statuses {
-				if !containsInt(codes, c) {
+				if !slices.Contains(codes, c) {
 					codes = append(codes, c)
 				}
 			}
@@ -92,17 +93,8 @@ func probeTable(r *harness.Result, f fmtr) table {
 	return t
 }
 
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // tokenTable follows every seeded token through the operation.
-func tokenTable(r *harness.Result, f fmtr) table {
+func tokenTable(r *results.Result, f fmtr) table {
 	m := measure(r)
 	t := table{head: []string{"token", "user", "fingerprint", "before", "during the window", "after", "after, authenticated as"}}
 	for _, tk := range r.Tokens {
@@ -127,19 +119,19 @@ func tokenTable(r *harness.Result, f fmtr) table {
 	return t
 }
 
-func probed(r *harness.Result, token string) bool {
+func probed(r *results.Result, token string) bool {
 	for _, p := range r.Probes {
-		if p.Kind == "profile" && p.Target == token {
+		if p.Kind == results.ProbeProfile && p.Target == token {
 			return true
 		}
 	}
 	return false
 }
 
-func invariantTable(r *harness.Result, f fmtr) table {
+func invariantTable(r *results.Result, f fmtr) table {
 	t := table{head: []string{"invariant", "verdict", "evidence"}}
 	for _, c := range r.Invariants {
-		t.rows = append(t.rows, []cell{{text: c.Name}, passCell(c.OK), {text: f.text(c.Evidence)}})
+		t.rows = append(t.rows, []cell{{text: string(c.Name)}, passCell(c.OK), {text: f.text(c.Evidence)}})
 	}
 	return t
 }
@@ -152,7 +144,7 @@ func claimTable(cs []Claim) table {
 	return t
 }
 
-func expectationTable(r *harness.Result, f fmtr) table {
+func expectationTable(r *results.Result, f fmtr) table {
 	t := table{head: []string{"where", "expectation", "expected", "measured", "verdict"}}
 	for _, o := range r.Expectations {
 		t.rows = append(t.rows, []cell{{text: o.Pos.String()}, {text: o.Subject}, {text: o.Expected}, {text: f.text(o.Measured)}, passCell(o.Pass)})
@@ -160,18 +152,40 @@ func expectationTable(r *harness.Result, f fmtr) table {
 	return t
 }
 
+// metric is one row of the comparison: a measurement of each scenario.
+type metric struct {
+	name string
+	of   func(r *results.Result, m measures) string
+}
+
 // comparisonTable puts the scenarios side by side, one column each.
-func comparisonTable(rf *harness.RunFile, f fmtr) table {
+func comparisonTable(rf *results.RunFile, f fmtr) table {
 	t := table{head: []string{"measured"}}
-	type metric struct {
-		name string
-		of   func(r *harness.Result, m measures) string
+	for _, r := range rf.Results {
+		t.head = append(t.head, r.Name)
 	}
-	metrics := []metric{
-		{"engine", func(r *harness.Result, _ measures) string { return engine(r) }},
-		{"system", func(r *harness.Result, _ measures) string { return system(r) }},
-		{"status", func(r *harness.Result, _ measures) string { return r.Status }},
-		{"longest outage", func(r *harness.Result, m measures) string {
+	ms := make([]measures, len(rf.Results))
+	for i, r := range rf.Results {
+		ms[i] = measure(r)
+	}
+	metrics := append(append(outageMetrics(f), windowMetrics(f)...), stateMetrics(f)...)
+	for _, mt := range metrics {
+		row := []cell{{text: mt.name}}
+		for i, r := range rf.Results {
+			row = append(row, cell{text: mt.of(r, ms[i])})
+		}
+		t.rows = append(t.rows, row)
+	}
+	return t
+}
+
+// outageMetrics: how the scenario ran and how long access failed.
+func outageMetrics(f fmtr) []metric {
+	return []metric{
+		{"engine", func(r *results.Result, _ measures) string { return engine(r) }},
+		{"system", func(r *results.Result, _ measures) string { return system(r) }},
+		{"status", func(r *results.Result, _ measures) string { return string(r.Status) }},
+		{"longest outage", func(r *results.Result, m measures) string {
 			switch {
 			case len(m.access) == 0:
 				return "not probed"
@@ -180,13 +194,19 @@ func comparisonTable(rf *harness.RunFile, f fmtr) table {
 			}
 			return f.ms(m.longest.LongestMS) + " (" + m.longest.Name + ")"
 		}},
-		{"failed samples", func(r *harness.Result, m measures) string {
+		{"failed samples", func(r *results.Result, m measures) string {
 			if len(m.access) == 0 {
 				return "—"
 			}
 			return f.n(m.failures) + " of " + f.n(m.samples)
 		}},
-		{"reinit commit → restore commit", func(r *harness.Result, m measures) string {
+	}
+}
+
+// windowMetrics: what was seen between the reinit and restore commits.
+func windowMetrics(f fmtr) []metric {
+	return []metric{
+		{"reinit commit → restore commit", func(r *results.Result, m measures) string {
 			if m.windowUnknown {
 				return "not observed"
 			}
@@ -195,16 +215,19 @@ func comparisonTable(rf *harness.RunFile, f fmtr) table {
 			}
 			return f.ms(r.Facts.WindowMS)
 		}},
-		{"users visible in the window", func(r *harness.Result, m measures) string {
-			if m.windowUnknown {
+		{"users visible in the window", func(r *results.Result, m measures) string {
+			n, counted := m.usersInWindow()
+			switch {
+			case m.windowUnknown:
 				return "not observed"
-			}
-			if !m.window {
+			case !m.window:
 				return "never visible"
+			case !counted:
+				return "not counted"
 			}
-			return fmt.Sprintf("%d of %d", r.Facts.UsersInWindow, r.Facts.UsersBefore)
+			return fmt.Sprintf("%d of %d", n, r.Facts.UsersBefore)
 		}},
-		{"admin, default password, in the window", func(r *harness.Result, m measures) string {
+		{"admin, default password, in the window", func(r *results.Result, m measures) string {
 			switch {
 			case m.windowUnknown:
 				return "not observed"
@@ -217,14 +240,20 @@ func comparisonTable(rf *harness.RunFile, f fmtr) table {
 			}
 			return "refused"
 		}},
-		{"admin id before → after reinit", func(r *harness.Result, _ measures) string {
+	}
+}
+
+// stateMetrics: the state after the operation and the seed's claims.
+func stateMetrics(f fmtr) []metric {
+	return []metric{
+		{"admin id before → after reinit", func(r *results.Result, _ measures) string {
 			after := r.Facts.AdminIDAfterReinit
 			if after == 0 {
 				after = r.Facts.AdminIDAfter
 			}
 			return fmt.Sprintf("%d → %d", r.Facts.AdminIDBefore, after)
 		}},
-		{"old tokens after", func(r *harness.Result, _ measures) string {
+		{"old tokens after", func(r *results.Result, _ measures) string {
 			var parts []string
 			for _, t := range r.Tokens {
 				parts = append(parts, t.Name+": "+status(t.After))
@@ -234,20 +263,20 @@ func comparisonTable(rf *harness.RunFile, f fmtr) table {
 			}
 			return strings.Join(parts, ", ")
 		}},
-		{"invariants", func(r *harness.Result, m measures) string {
+		{"invariants", func(r *results.Result, m measures) string {
 			s := fmt.Sprintf("%d of %d hold", len(r.Invariants)-len(m.broken), len(r.Invariants))
 			for _, c := range m.broken {
-				s += "; broken: " + c.Name
+				s += "; broken: " + string(c.Name)
 			}
 			return s
 		}},
-		{"primary-key reuse", func(r *harness.Result, _ measures) string {
+		{"primary-key reuse", func(r *results.Result, _ measures) string {
 			if len(r.Facts.PKReuse) == 0 {
 				return "none seen"
 			}
 			return "detected"
 		}},
-		{"seed's claims held / refuted", func(r *harness.Result, _ measures) string {
+		{"seed's claims held / refuted", func(r *results.Result, _ measures) string {
 			held, refuted := 0, 0
 			for _, c := range claims(r, f) {
 				switch c.Verdict {
@@ -260,25 +289,10 @@ func comparisonTable(rf *harness.RunFile, f fmtr) table {
 			return fmt.Sprintf("%d / %d", held, refuted)
 		}},
 	}
-	for _, r := range rf.Results {
-		t.head = append(t.head, r.Name)
-	}
-	ms := make([]measures, len(rf.Results))
-	for i, r := range rf.Results {
-		ms[i] = measure(r)
-	}
-	for _, mt := range metrics {
-		row := []cell{{text: mt.name}}
-		for i, r := range rf.Results {
-			row = append(row, cell{text: mt.of(r, ms[i])})
-		}
-		t.rows = append(t.rows, row)
-	}
-	return t
 }
 
 // claimMatrix shows every claim's verdict per scenario.
-func claimMatrix(rf *harness.RunFile, f fmtr) table {
+func claimMatrix(rf *results.RunFile, f fmtr) table {
 	t := table{head: []string{"claim"}}
 	var all [][]Claim
 	for _, r := range rf.Results {
@@ -296,7 +310,7 @@ func claimMatrix(rf *harness.RunFile, f fmtr) table {
 }
 
 // distinctEngines counts how the run's scenarios ran the operation.
-func distinctEngines(rf *harness.RunFile) int {
+func distinctEngines(rf *results.RunFile) int {
 	names, _ := engines(rf.Results)
 	return len(names)
 }

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // Options change how reports are rendered.
@@ -19,7 +19,7 @@ type Options struct {
 	Normalize bool
 }
 
-type renderer func(w io.Writer, rf *harness.RunFile, f fmtr) error
+type renderer func(w io.Writer, rf *results.RunFile, f fmtr) error
 
 var renderers = map[string]renderer{
 	"md":    writeMarkdown,
@@ -32,7 +32,7 @@ var renderers = map[string]renderer{
 func FormatNames() []string { return []string{"md", "json", "junit", "html"} }
 
 // Write renders rf in format (one of FormatNames) to w.
-func Write(w io.Writer, format string, rf *harness.RunFile, opts Options) error {
+func Write(w io.Writer, format string, rf *results.RunFile, opts Options) error {
 	render, ok := renderers[format]
 	if !ok {
 		return fmt.Errorf("unknown report format %q: use %s", format, strings.Join(FormatNames(), ", "))
@@ -41,6 +41,19 @@ func Write(w io.Writer, format string, rf *harness.RunFile, opts Options) error 
 		return fmt.Errorf("no results to report")
 	}
 	return render(w, redactRun(rf), fmtr{normalize: opts.Normalize})
+}
+
+// WriteResults writes rf as a results file at path (rehearse run --out,
+// results.json): in the current version, with its secrets replaced by
+// fingerprints like in every report, and atomically. Every results file is
+// written here, so a results file and the reports made from it never differ
+// in what they reveal.
+func WriteResults(path string, rf *results.RunFile) error {
+	var buf bytes.Buffer
+	if err := Write(&buf, "json", rf, Options{}); err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, buf.Bytes())
 }
 
 // reportFiles names the files WriteAll writes, in the order it returns them.
@@ -54,7 +67,7 @@ var reportFiles = []struct{ name, format string }{
 // WriteAll writes every format into dir (created if needed) and returns the
 // paths written. Each file is rendered in memory first, so a failed render
 // leaves no half-written report behind.
-func WriteAll(dir string, rf *harness.RunFile, opts Options) ([]string, error) {
+func WriteAll(dir string, rf *results.RunFile, opts Options) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/rehearse-dev/rehearse/edms/token"
 	"github.com/rehearse-dev/rehearse/fixtures"
-	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 func TestWriteAll(t *testing.T) {
@@ -77,6 +77,9 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	hash := "pbkdf2_sha256$1000$c2FsdA$aGFzaGhhc2hoYXNo="
 	password := fx.Users[0].Password
 	r := result(t, rf, "seed-flow-two-phase")
+	if !slices.Contains(r.Secrets, password) {
+		t.Errorf("the harness did not record the passwords it used (Result.Secrets = %d entries): reports cannot hide them", len(r.Secrets))
+	}
 	r.Expectations[0].Measured = "401 for Authorization: Bearer " + jwt
 	r.Facts.OperationBody = "user row: " + hash
 	r.Invariants[0].Evidence = "logged in with " + password
@@ -92,7 +95,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 				t.Errorf("%s: a secret is printed in clear: %q", format, s)
 			}
 		}
-		if format != "junit" && !strings.Contains(out, token.Fingerprint(password)) {
+		if format != "junit" && !strings.Contains(out, results.Fingerprint(password)) {
 			t.Errorf("%s: the password's fingerprint is missing", format)
 		}
 	}
@@ -111,11 +114,11 @@ func TestSparseResultsRender(t *testing.T) {
 	rf := realRun(t)
 	r := rf.Results[0]
 	r.Probes, r.Tokens, r.Invariants, r.Expectations = nil, nil, nil, nil
-	r.Timeline = harness.Timeline{}
-	r.Facts = harness.Facts{UsersInWindow: -1}
+	r.Timeline = results.Timeline{}
+	r.Facts = results.Facts{}
 	e := rf.Results[1]
-	e.Status, e.Error = harness.Errored, "could not start"
-	rf.Results = append(rf.Results, nil, &harness.Result{Name: "empty"})
+	e.Status, e.Error = results.Errored, "could not start"
+	rf.Results = append(rf.Results, nil, &results.Result{Name: "empty"})
 	for _, format := range FormatNames() {
 		for _, normalize := range []bool{false, true} {
 			if out := render(t, format, rf, Options{Normalize: normalize}); len(out) == 0 {
@@ -123,7 +126,7 @@ func TestSparseResultsRender(t *testing.T) {
 			}
 		}
 	}
-	if out := render(t, "md", &harness.RunFile{}, Options{}); !bytes.Contains(out, []byte("Not measured")) {
+	if out := render(t, "md", &results.RunFile{}, Options{}); !bytes.Contains(out, []byte("Not measured")) {
 		t.Errorf("a run without results: %s", out)
 	}
 }
