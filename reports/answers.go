@@ -158,6 +158,7 @@ func oldTokens(rs []*results.Result) tokenFates {
 	return t
 }
 
+func (t tokenFates) seeded() bool     { return len(t.refused)+len(t.working) > 0 }
 func (t tokenFates) allRefused() bool { return len(t.refused) > 0 && len(t.working) == 0 }
 
 // refusedEverywhere says that every scenario with tokens refused them.
@@ -168,7 +169,7 @@ func (t tokenFates) refusedEverywhere() string {
 // verdict says what happened to old tokens, as a sentence ("" without any).
 func (t tokenFates) verdict() string {
 	switch {
-	case len(t.refused) == 0 && len(t.working) == 0:
+	case !t.seeded():
 		return ""
 	case t.allRefused():
 		return firstLetter(t.refusedEverywhere(), strings.ToUpper) + ", so users must log in again."
@@ -289,7 +290,7 @@ func recommendation(rf *results.RunFile, f fmtr) []advice {
 	switch t := oldTokens(base); {
 	case t.allRefused():
 		recs = append(recs, advice{adviceLogInAgain, "Announce that everyone must log in again, whatever the engine: " + t.refusedEverywhere() + "."})
-	case t.verdict() != "":
+	case t.seeded():
 		recs = append(recs, advice{adviceCheckRevocation, "Check token revocation before relying on it: " + firstLetter(t.verdict(), strings.ToLower)})
 	}
 	return append(recs, defectAdvice(rf)...)
