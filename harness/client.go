@@ -18,7 +18,7 @@ import (
 	"github.com/rehearse-dev/rehearse/internal/loopback"
 )
 
-// client speaks the system's HTTP contract (DESIGN.md; paths and field names
+// client speaks the system's HTTP contract (DRF + simplejwt; paths and field names
 // from Routes). It only ever talks to the base URL it was given.
 type client struct {
 	base   string

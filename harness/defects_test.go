@@ -58,7 +58,7 @@ func TestChecksFailWhenTheSystemIsBroken(t *testing.T) {
 		{"pk reuse flagged", "pk-reuse.yaml", expect("pk_reuse: {detected: false}"),
 			"pk_reuse", "primary-key", "authenticated as mallory"},
 	}
-	runner := &harness.Runner{Provider: provider(t)}
+	runner := &harness.Runner{Provider: sharedProvider(t)}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -121,7 +121,7 @@ func expect(yamlLine string) func(*testing.T, string) *harness.Scenario {
 	}
 }
 
-func provider(t *testing.T) harness.Provider {
+func sharedProvider(t *testing.T) harness.Provider {
 	p, err := harness.SharedProvider(context.Background())
 	if err != nil {
 		t.Fatal(err)

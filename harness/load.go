@@ -302,7 +302,7 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 			}
 		}
 	default:
-		// Everything defaults to DESIGN.md's contract; the base URL may come
+		// Everything defaults to the DRF + simplejwt contract; the base URL may come
 		// from rehearse rehearse --target.
 		s.HTTP = &TargetFile{dir: filepath.Dir(s.Pos.File)}
 	}

@@ -13,7 +13,8 @@ import (
 
 // TargetFile describes a running system to rehearse against: where it is,
 // how it speaks, and optionally its database. Every key is optional; the
-// defaults are the DRF + simplejwt contract of DESIGN.md.
+// defaults are the DRF + simplejwt contract (docs/targets/drf-simplejwt.yaml
+// writes every one of them out).
 type TargetFile struct {
 	Pos Pos    `yaml:"-" json:"-"`
 	dir string // relative paths in the file start here

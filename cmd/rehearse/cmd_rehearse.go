@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/rehearse-dev/rehearse/harness"
-	"github.com/rehearse-dev/rehearse/reports"
+	"github.com/rehearse-dev/rehearse/results"
 )
-
-//go:embed rehearsal/default.yaml
-var defaultRehearsal []byte
 
 func init() {
 	register("rehearse", "rehearse restore_from_file with reinit against a running system and report its auth impact", cmdRehearse)
@@ -36,7 +31,8 @@ target is disposable. Only loopback URLs and databases are accepted.
 
 The default scenario uses the users of fixture edms-small (see
 fixtures/README.md); --scenario runs your own (target: http). Endpoint
-paths and field names follow DESIGN.md (DRF + simplejwt) unless a target
+paths and field names follow DRF + simplejwt (every default is written out in
+docs/targets/drf-simplejwt.yaml) unless a target
 file says otherwise (see README "Rehearse against your Django app").
 Exit code: 0 passed, 1 an expectation failed, 2 could not run.`, stderr)
 	target := fs.String("target", "", "base URL of the running system (loopback only), e.g. http://127.0.0.1:8000")
@@ -56,108 +52,22 @@ Exit code: 0 passed, 1 an expectation failed, 2 could not run.`, stderr)
 		fmt.Fprintf(stderr, "rehearse rehearse: unexpected argument %q (the scenario goes in --scenario)\n", positional[0])
 		return exitError
 	}
-	s, err := loadRehearsal(*scenario, *targetFile, *dsn != "")
+	p, err := harness.PlanRehearsal(harness.Rehearsal{Scenario: *scenario, TargetFile: *targetFile, Backup: *backup,
+		BaseURL: *target, DSN: *dsn, AllowUnmarked: *allow})
 	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return exitError
+		return fail(stderr, "rehearse", err)
 	}
-	if *backup != "" {
-		if s.Operation.RestoreFromFile == nil {
-			fmt.Fprintf(stderr, "%s: --backup needs a restore_from_file operation\n", s.Pos)
-			return exitError
-		}
-		if _, err := os.Stat(*backup); err != nil {
-			return fail(stderr, "rehearse", err)
-		}
-		s.Operation.RestoreFromFile.BackupFile = *backup
-		if *scenario == "" {
-			s.Expect = harness.WithoutBackupChecks(s.Expect)
-		} else if len(harness.WithoutBackupChecks(s.Expect)) != len(s.Expect) {
-			fmt.Fprintf(stderr, "%s: counts_match_backup and hashes_match_backup compare with the backup rehearse takes itself; remove them to upload --backup\n", s.Pos)
-			return exitError
-		}
-	}
-	if *target == "" && (s.HTTP == nil || s.HTTP.BaseURL == "") {
-		fmt.Fprintln(stderr, "rehearse rehearse: give the system's base URL with --target URL (or base_url in the target file)")
-		return exitError
-	}
-	if *target != "" {
-		if err := harness.CheckLoopback(*target); err != nil {
-			return fail(stderr, "rehearse", err)
-		}
-	}
-	if *dsn == "" && (s.HTTP == nil || s.HTTP.DSN == "") && !*allow {
-		fmt.Fprintln(stderr, "rehearse rehearse: the rehearsal wipes the system's data, and without --dsn rehearse cannot check that its database is marked as a rehearsal target (rehearse mark); give --dsn, or pass --allow-unmarked to confirm the target is disposable")
-		return exitError
-	}
-	runner := &harness.Runner{BaseURL: *target, DSN: *dsn, AllowUnmarked: *allow,
-		Logf: func(format string, a ...any) { fmt.Fprintf(stdout, "  "+format+"\n", a...) }}
+	runner := &harness.Runner{AllowUnmarked: *allow, Logf: func(format string, a ...any) { fmt.Fprintf(stdout, "  "+format+"\n", a...) }}
 	started := time.Now()
-	fmt.Fprintf(stdout, "rehearse: %s against %s\n", s.Name, describeTarget(*target, s))
-	res := runner.Run(ctx, s)
+	fmt.Fprintf(stdout, "rehearse: %s against %s\n", p.Name, p.System.BaseURL)
+	res := runner.RunPlan(ctx, p)
 	printResult(stdout, res, *verbose)
-	rf := harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: []*harness.Result{res}}
-	if *out != "" {
-		if err := writeJSON(*out, rf); err != nil {
-			return fail(stderr, "rehearse", err)
-		}
-		fmt.Fprintf(stdout, "results written to %s\n", *out)
+	rf := &results.RunFile{Version: results.Version, Started: started, Duration: time.Since(started), Results: []*results.Result{res}}
+	if err := writeOutputs(stdout, rf, *out, *reportDir); err != nil {
+		return fail(stderr, "rehearse", err)
 	}
-	if *reportDir != "" {
-		written, err := reports.WriteAll(*reportDir, &rf, reports.Options{})
-		if err != nil {
-			return fail(stderr, "rehearse", err)
-		}
-		for _, p := range written {
-			fmt.Fprintf(stdout, "report written to %s\n", p)
-		}
-	}
-	if res.Status == harness.Errored {
+	if res.Status == results.Errored {
 		fmt.Fprintf(stderr, "rehearse rehearse: %s\n", res.Error)
 	}
-	switch res.Status {
-	case harness.Passed:
-		return exitOK
-	case harness.Failed:
-		return exitFailed
-	}
-	return exitError
-}
-
-// loadRehearsal loads the scenario (or the built-in one) and applies the
-// target file. Without a database the built-in scenario drops the checks
-// that need one.
-func loadRehearsal(path, targetFile string, haveDSN bool) (*harness.Scenario, error) {
-	var s *harness.Scenario
-	var err error
-	if path != "" {
-		s, err = harness.LoadFile(path)
-	} else {
-		s, err = harness.Parse("(built-in rehearsal)", defaultRehearsal)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if s.Target != harness.TargetHTTP {
-		return nil, fmt.Errorf("%s: rehearse runs scenarios with target: http (this one is %q; run it with rehearse run)", s.Pos, s.Target)
-	}
-	if targetFile != "" {
-		abs, _ := filepath.Abs(targetFile)
-		tf, err := harness.LoadTargetFile(abs)
-		if err != nil {
-			return nil, err
-		}
-		s.HTTP = tf
-	}
-	if path == "" && !haveDSN {
-		s.Expect = harness.WithoutDatabaseChecks(s.Expect)
-	}
-	return s, nil
-}
-
-func describeTarget(flagURL string, s *harness.Scenario) string {
-	if flagURL != "" {
-		return flagURL
-	}
-	return s.HTTP.BaseURL
+	return exitCode(rf, ctx)
 }

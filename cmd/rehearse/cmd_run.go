@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/rehearse-dev/rehearse/harness"
 	"github.com/rehearse-dev/rehearse/reports"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 func init() {
@@ -31,7 +30,7 @@ summary, and writes the results and the auth-impact reports (report.md,
 report.html, junit.xml, results.json) into --report-dir. Exit code: 0 all
 passed, 1 an expectation failed, 2 invalid input or the harness could not
 run a scenario.`, stderr)
-	out := fs.String("out", "", "also write the results as JSON to this file")
+	jsonOut := fs.String("out", "", "also write the results as JSON to this file")
 	reportDir := fs.String("report-dir", "results", "write report.md, report.html, junit.xml and results.json into this folder (\"\" for none)")
 	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
 	verbose := fs.Bool("v", false, "print every expectation, not only failures")
@@ -59,7 +58,7 @@ run a scenario.`, stderr)
 	runner := &harness.Runner{Provider: prov}
 	defer runner.Close()
 
-	results := make([]*harness.Result, len(scenarios))
+	out := make([]*results.Result, len(scenarios))
 	var mu sync.Mutex
 	sem := make(chan struct{}, max(1, *parallel))
 	var wg sync.WaitGroup
@@ -73,7 +72,7 @@ run a scenario.`, stderr)
 			fmt.Fprintf(stdout, "  … %s\n", s.Name)
 			mu.Unlock()
 			res := runner.Run(ctx, s)
-			results[i] = res
+			out[i] = res
 			mu.Lock()
 			defer mu.Unlock()
 			printResult(stdout, res, *verbose)
@@ -81,24 +80,41 @@ run a scenario.`, stderr)
 	}
 	wg.Wait()
 
-	rf := harness.RunFile{Version: harness.ResultsVersion, Started: started, Duration: time.Since(started), Results: results}
+	rf := &results.RunFile{Version: results.Version, Started: started, Duration: time.Since(started), Results: out}
+	if err := writeOutputs(stdout, rf, *jsonOut, *reportDir); err != nil {
+		return fail(stderr, "run", err)
+	}
 	passed, failed, errored := rf.Counts()
-	if *out != "" {
-		if err := writeJSON(*out, rf); err != nil {
-			return fail(stderr, "run", err)
-		}
-		fmt.Fprintf(stdout, "results written to %s\n", *out)
-	}
-	if *reportDir != "" {
-		written, err := reports.WriteAll(*reportDir, &rf, reports.Options{})
-		if err != nil {
-			return fail(stderr, "run", err)
-		}
-		for _, p := range written {
-			fmt.Fprintf(stdout, "report written to %s\n", p)
-		}
-	}
 	fmt.Fprintf(stdout, "%d passed, %d failed, %d errors in %s\n", passed, failed, errored, time.Since(started).Round(time.Millisecond))
+	return exitCode(rf, ctx)
+}
+
+// writeOutputs writes the results file (--out) and the reports
+// (--report-dir); reports writes both, with secrets redacted.
+func writeOutputs(stdout io.Writer, rf *results.RunFile, out, reportDir string) error {
+	if out != "" {
+		if err := reports.WriteResults(out, rf); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "results written to %s\n", out)
+	}
+	if reportDir == "" {
+		return nil
+	}
+	written, err := reports.WriteAll(reportDir, rf, reports.Options{})
+	if err != nil {
+		return err
+	}
+	for _, p := range written {
+		fmt.Fprintf(stdout, "report written to %s\n", p)
+	}
+	return nil
+}
+
+// exitCode is 0 when every scenario passed, 1 when an expectation failed,
+// 2 when a scenario could not be run or the run was interrupted.
+func exitCode(rf *results.RunFile, ctx context.Context) int {
+	_, failed, errored := rf.Counts()
 	switch {
 	case errored > 0 || ctx.Err() != nil:
 		return exitError
@@ -108,10 +124,10 @@ run a scenario.`, stderr)
 	return exitOK
 }
 
-func printResult(w io.Writer, r *harness.Result, verbose bool) {
-	mark := map[string]string{harness.Passed: "PASS", harness.Failed: "FAIL", harness.Errored: "ERROR"}[r.Status]
+func printResult(w io.Writer, r *results.Result, verbose bool) {
+	mark := map[results.Status]string{results.Passed: "PASS", results.Failed: "FAIL", results.Errored: "ERROR"}[r.Status]
 	fmt.Fprintf(w, "%-5s %s (%s, setup %s)\n", mark, r.Name, r.Duration.Round(time.Millisecond), r.Setup.Round(time.Millisecond))
-	if r.Status == harness.Errored {
+	if r.Status == results.Errored {
 		fmt.Fprintf(w, "      the harness could not run it: %s\n", r.Error)
 		return
 	}
@@ -131,23 +147,14 @@ func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }
 
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", `validate PATH...
 
 Loads and checks scenario files (keys, types, references between sections,
-durations) without running anything. Errors name file:line:col.`, stderr)
+durations) without running anything. Errors name file:line:col. With
+--plan, prints what each scenario would do, every default resolved (the
+plan the runner follows), as JSON; passwords and DSNs are left out.`, stderr)
+	showPlan := fs.Bool("plan", false, "print each scenario's plan (every default resolved) as JSON")
 	paths, code, ok := parse(fs, args)
 	if !ok {
 		return code
@@ -161,7 +168,22 @@ durations) without running anything. Errors name file:line:col.`, stderr)
 		return exitError
 	}
 	for _, s := range scenarios {
-		fmt.Fprintf(stdout, "ok  %s (%s)\n", s.Pos.File, s.Name)
+		// Planning finds what only the environment can say (a password_env
+		// that is not set).
+		p, err := harness.NewPlan(s, harness.Overrides{})
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitError
+		}
+		if !*showPlan {
+			fmt.Fprintf(stdout, "ok  %s (%s)\n", s.Pos.File, s.Name)
+			continue
+		}
+		b, err := p.JSON()
+		if err != nil {
+			return fail(stderr, "validate", err)
+		}
+		stdout.Write(b)
 	}
 	return exitOK
 }

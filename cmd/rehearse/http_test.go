@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // buildRehearse compiles the command once per test binary, so that the
@@ -124,9 +125,10 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 			t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
 		t.Setenv("REHEARSE_TEST_ADMIN_PASSWORD", "")
-		code, stdout, _ = rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", "testdata/http/own-users.yaml", "--report-dir", "")
-		if code != exitError || !strings.Contains(stdout, "password_env names REHEARSE_TEST_ADMIN_PASSWORD, which is not set") {
-			t.Errorf("unset password_env: exit %d\n%s", code, stdout)
+		// Found when the rehearsal is planned, before anything runs.
+		code, stdout, stderr = rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--scenario", "testdata/http/own-users.yaml", "--report-dir", "")
+		if code != exitError || !strings.Contains(stderr, "password_env names REHEARSE_TEST_ADMIN_PASSWORD, which is not set") {
+			t.Errorf("unset password_env: exit %d\n%s\n%s", code, stdout, stderr)
 		}
 	})
 	t.Run("passes", func(t *testing.T) {
@@ -147,7 +149,7 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 		if r.Target != harness.TargetHTTP || r.Strategy != "two-phase" {
 			t.Errorf("target %q strategy %q, want http and the observed two-phase", r.Target, r.Strategy)
 		}
-		if r.Facts.WindowMS <= 0 || r.Facts.UsersInWindow != 1 {
+		if r.Facts.WindowMS <= 0 || r.Facts.UsersInWindow == nil || *r.Facts.UsersInWindow != 1 || r.Facts.Window != results.WindowObserved {
 			t.Errorf("the watcher did not see the window: %+v", r.Facts)
 		}
 		if len(r.Tokens) != 2 || r.Tokens[0].Before != 200 || r.Tokens[1].Before != 200 {
@@ -163,7 +165,7 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
 		r := readResults(t, out).Results[0]
-		if r.Strategy != "atomic" || r.Facts.WindowMS != 0 || r.Facts.UsersInWindow != -1 {
+		if r.Strategy != results.Atomic || r.Facts.WindowMS != 0 || r.Facts.UsersInWindow != nil || r.Facts.Window != results.WindowNone {
 			t.Errorf("strategy %q, facts %+v: want the observed atomic, no window", r.Strategy, r.Facts)
 		}
 		for _, p := range r.Probes {
@@ -213,7 +215,7 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 			t.Fatalf("without --dsn: exit %d\n%s\n%s", code, stdout, stderr)
 		}
 		r := readResults(t, out).Results[0]
-		if r.Facts.UsersInWindow != -1 || r.Strategy != "unknown" || len(r.Invariants) != 0 {
+		if r.Facts.UsersInWindow != nil || r.Facts.Window != results.WindowNotObserved || r.Strategy != results.StrategyNotObserved || len(r.Invariants) != 0 {
 			t.Errorf("without a database the window, strategy and invariants are unknown, got %+v %q %d", r.Facts, r.Strategy, len(r.Invariants))
 		}
 	})
@@ -238,13 +240,13 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 	})
 }
 
-func readResults(t *testing.T, path string) harness.RunFile {
+func readResults(t *testing.T, path string) results.RunFile {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rf harness.RunFile
+	var rf results.RunFile
 	if err := json.Unmarshal(b, &rf); err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rehearse-dev/rehearse/harness"
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -82,9 +82,9 @@ func TestRunExitCodesAndResults(t *testing.T) {
 	if !strings.Contains(stdout, "1 passed, 0 failed, 0 errors") || !strings.Contains(stdout, "PASS  seed-flow-atomic") {
 		t.Errorf("no summary:\n%s", stdout)
 	}
-	var rf harness.RunFile
+	var rf results.RunFile
 	b, err := os.ReadFile(out)
-	if err != nil || json.Unmarshal(b, &rf) != nil || rf.Version != harness.ResultsVersion || len(rf.Results) != 1 {
+	if err != nil || json.Unmarshal(b, &rf) != nil || rf.Version != results.Version || len(rf.Results) != 1 {
 		t.Fatalf("results file: %v %s", err, b)
 	}
 
@@ -241,9 +241,10 @@ func TestReportDirAndReportCommand(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	for content, want := range map[string]string{
 		`{"version": 99, "results": []}`:           "results format version 99 is not supported",
-		`{"version": 1, "results": [], "x": 1}`:    `unknown field "x"`,
+		`{"version": 1, "results": []}`:            "results format version 1 is not supported",
+		`{"version": 2, "results": [], "x": 1}`:    `unknown field "x"`,
 		"not json":                                 "not a results file",
-		`{"version": 1, "results": [{"name": 3}]}`: "line 1, column",
+		`{"version": 2, "results": [{"name": 3}]}`: "line 1, column",
 	} {
 		os.WriteFile(bad, []byte(content), 0o644)
 		code, stdout, stderr := rehearse(t, "report", bad)
