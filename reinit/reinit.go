@@ -5,9 +5,11 @@
 //
 // "Hangs off" is learnt from the catalog, the way Django's deletion collector
 // follows on_delete: a row whose NOT NULL foreign key points at a deleted row
-// is deleted too (CASCADE); a nullable foreign key is set to NULL (SET_NULL).
-// Deletion is done with explicit statements, so it does not depend on ON DELETE
-// clauses (Django creates none).
+// is deleted too (CASCADE); a nullable foreign key is set to NULL (SET_NULL);
+// rows of a protected table are never touched, so a row they point at cannot
+// be deleted and the reinit is refused (PROTECT). Deletion is done with
+// explicit, set-wise statements, so it does not depend on ON DELETE clauses
+// (Django creates none) and takes time linear in the rows.
 package reinit
 
 import (
@@ -85,12 +87,7 @@ type Plan struct {
 
 // DryRun computes the plan in a transaction that is rolled back: nothing changes.
 func DryRun(ctx context.Context, conn *pgx.Conn, cfg Config) (*Plan, error) {
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.Background())
-	p, err := Apply(ctx, tx, cfg)
+	p, err := inTx(ctx, conn, cfg, false)
 	if p != nil {
 		p.DryRun = true
 	}
@@ -99,13 +96,26 @@ func DryRun(ctx context.Context, conn *pgx.Conn, cfg Config) (*Plan, error) {
 
 // Run applies the reinit in its own transaction and commits it.
 func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Plan, error) {
-	var p *Plan
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var err error
-		p, err = Apply(ctx, tx, cfg)
-		return err
-	})
-	return p, err
+	return inTx(ctx, conn, cfg, true)
+}
+
+// inTx runs Apply in a transaction, committed or rolled back.
+func inTx(ctx context.Context, conn *pgx.Conn, cfg Config, commit bool) (*Plan, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background())
+	p, err := Apply(ctx, tx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if commit {
+		if err := tx.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("reinit: commit: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // Apply runs the reinit inside tx (the caller commits or rolls back).
@@ -119,6 +129,40 @@ func Apply(ctx context.Context, tx pgx.Tx, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	users, err := userTable(cat, cfg)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{}
+	var adminWas int64
+	err = tx.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", pgcatalog.Ident(users.PK()), cat.QualifiedIdent(users.Name), pgcatalog.Ident(cfg.UsernameColumn)), cfg.AdminUsername).Scan(&adminWas)
+	if err == nil {
+		plan.AdminIDWas = &adminWas
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, err
+	}
+	w := newWalker(ctx, tx, cat, cfg.Protected)
+	if plan.Tables, err = deleteAllBut(w, users, cfg); err != nil {
+		return nil, err
+	}
+	if !cfg.KeepSequences {
+		if plan.Sequences, err = resetSequences(ctx, tx, cat, w.order); err != nil {
+			return nil, err
+		}
+	}
+	if err := keepAdmin(ctx, tx, cat, users, cfg, plan); err != nil {
+		return nil, err
+	}
+	if cfg.AfterApply != nil {
+		if err := cfg.AfterApply(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	plan.Took = time.Since(start)
+	return plan, nil
+}
+
+func userTable(cat *pgcatalog.Catalog, cfg Config) (*pgcatalog.Table, error) {
 	users, ok := cat.Table(cfg.UserTable)
 	if !ok {
 		return nil, fmt.Errorf("reinit: no user table %q in schema %q; is this the right database? (set the user table with --user-table)", cfg.UserTable, cat.Schema)
@@ -131,175 +175,52 @@ func Apply(ctx context.Context, tx pgx.Tx, cfg Config) (*Plan, error) {
 	if users.PK() == "" {
 		return nil, fmt.Errorf("reinit: table %q has no single-column primary key", users.Name)
 	}
-	w := &walker{ctx: ctx, tx: tx, cat: cat, protected: map[string]bool{}, sets: map[string]string{}}
-	for _, t := range cfg.Protected {
-		w.protected[t] = true
-	}
-	plan := &Plan{}
-	var adminWas int64
-	err = tx.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", pgcatalog.Ident(users.PK()), cat.QualifiedIdent(users.Name), pgcatalog.Ident(cfg.UsernameColumn)), cfg.AdminUsername).Scan(&adminWas)
-	if err == nil {
-		plan.AdminIDWas = &adminWas
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, err
-	}
-	seed := fmt.Sprintf("SELECT %s FROM %s WHERE %s IS DISTINCT FROM $1", pgcatalog.Ident(users.PK()), cat.QualifiedIdent(users.Name), pgcatalog.Ident(cfg.UsernameColumn))
+	return users, nil
+}
+
+// deleteAllBut deletes every user but the admin and what hangs off them.
+func deleteAllBut(w *walker, users *pgcatalog.Table, cfg Config) ([]TableEffect, error) {
+	seed := fmt.Sprintf("SELECT %s FROM %s WHERE %s IS DISTINCT FROM $1", pgcatalog.Ident(users.PK()), w.cat.QualifiedIdent(users.Name), pgcatalog.Ident(cfg.UsernameColumn))
 	if err := w.collect(users.Name, seed, cfg.AdminUsername); err != nil {
 		return nil, err
+	}
+	off, err := w.skipTriggers()
+	if err != nil {
+		return nil, err
+	}
+	if off {
+		if _, err := w.tx.Exec(w.ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+			return nil, err
+		}
 	}
 	effects, err := w.apply()
 	if err != nil {
 		return nil, err
 	}
-	plan.Tables = effects
-	if !cfg.KeepSequences {
-		if plan.Sequences, err = resetSequences(ctx, tx, cat, w.order); err != nil {
+	if off {
+		if _, err := w.tx.Exec(w.ctx, "SET LOCAL session_replication_role = origin"); err != nil {
 			return nil, err
 		}
 	}
+	if err := w.checkLeftovers(off); err != nil {
+		return nil, err
+	}
+	return effects, w.dropTemps()
+}
+
+// keepAdmin resets the admin's password and flags, or recreates the admin.
+func keepAdmin(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *pgcatalog.Table, cfg Config, plan *Plan) error {
 	hash, err := cfg.Hash(cfg.DefaultPassword)
 	if err != nil {
-		return nil, fmt.Errorf("reinit: hash the default password: %w", err)
+		return fmt.Errorf("reinit: hash the default password: %w", err)
 	}
 	if plan.AdminIDWas != nil {
-		plan.AdminAction, plan.AdminID = "kept", adminWas
-		if err := updateAdmin(ctx, tx, cat, users, cfg, hash); err != nil {
-			return nil, err
-		}
-	} else {
-		plan.AdminAction = "recreated"
-		if plan.AdminID, err = createAdmin(ctx, tx, cat, users, cfg, hash); err != nil {
-			return nil, err
-		}
+		plan.AdminAction, plan.AdminID = "kept", *plan.AdminIDWas
+		return updateAdmin(ctx, tx, cat, users, cfg, hash)
 	}
-	if cfg.AfterApply != nil {
-		if err := cfg.AfterApply(ctx, tx); err != nil {
-			return nil, err
-		}
-	}
-	plan.Took = time.Since(start)
-	return plan, nil
-}
-
-// walker finds every row that hangs off the deleted users. Keys to delete are
-// gathered in temporary tables (one per table) so that any amount of data is
-// handled by the server, not in memory.
-type walker struct {
-	ctx       context.Context
-	tx        pgx.Tx
-	cat       *pgcatalog.Catalog
-	protected map[string]bool
-	sets      map[string]string // table → temp table of keys to delete
-	order     []string          // tables in discovery order
-	nulls     []pgcatalog.ForeignKey
-}
-
-func (w *walker) set(table string) (string, error) {
-	if s, ok := w.sets[table]; ok {
-		return s, nil
-	}
-	t := w.cat.Tables[table]
-	pk, _ := t.Column(t.PK())
-	name := fmt.Sprintf("rehearse_reinit_%d", len(w.sets)+1)
-	if _, err := w.tx.Exec(w.ctx, fmt.Sprintf("CREATE TEMP TABLE %s (k %s PRIMARY KEY) ON COMMIT DROP", name, pk.Display)); err != nil {
-		return "", err
-	}
-	w.sets[table] = name
-	w.order = append(w.order, table)
-	return name, nil
-}
-
-// collect adds the keys selected by query to table's delete set and follows
-// every foreign key that points at the newly added rows.
-func (w *walker) collect(table, query string, args ...any) error {
-	set, err := w.set(table)
-	if err != nil {
-		return err
-	}
-	tag, err := w.tx.Exec(w.ctx, fmt.Sprintf("INSERT INTO %s SELECT * FROM (%s) q ON CONFLICT DO NOTHING", set, query), args...)
-	if err != nil {
-		return fmt.Errorf("reinit: collect rows of %s: %w", table, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil
-	}
-	for _, fk := range w.cat.Referencing(table) {
-		if w.protected[fk.Table] {
-			continue
-		}
-		child := w.cat.Tables[fk.Table]
-		col, _ := child.Column(fk.Column)
-		if !col.NotNull {
-			w.nulls = append(w.nulls, fk)
-			continue
-		}
-		if child.PK() == "" {
-			return fmt.Errorf("reinit: table %q refers to %q but has no single-column primary key, so its rows cannot be tracked", child.Name, table)
-		}
-		q := fmt.Sprintf("SELECT c.%s FROM %s c WHERE c.%s IN (SELECT k FROM %s)", pgcatalog.Ident(child.PK()), w.cat.QualifiedIdent(child.Name), pgcatalog.Ident(fk.Column), set)
-		if err := w.collect(child.Name, q); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *walker) apply() ([]TableEffect, error) {
-	effects := map[string]*TableEffect{}
-	effect := func(table string) (*TableEffect, error) {
-		if e, ok := effects[table]; ok {
-			return e, nil
-		}
-		e := &TableEffect{Table: table}
-		if err := w.tx.QueryRow(w.ctx, "SELECT count(*) FROM "+w.cat.QualifiedIdent(table)).Scan(&e.Before); err != nil {
-			return nil, err
-		}
-		effects[table] = e
-		return e, nil
-	}
-	seen := map[string]bool{}
-	for _, fk := range w.nulls {
-		k := fk.Name + "/" + fk.Table
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		child := w.cat.Tables[fk.Table]
-		e, err := effect(child.Name)
-		if err != nil {
-			return nil, err
-		}
-		q := fmt.Sprintf("UPDATE %s c SET %s = NULL WHERE c.%s IN (SELECT k FROM %s)", w.cat.QualifiedIdent(child.Name), pgcatalog.Ident(fk.Column), pgcatalog.Ident(fk.Column), w.sets[fk.RefTable])
-		if own, ok := w.sets[child.Name]; ok && child.PK() != "" {
-			q += fmt.Sprintf(" AND c.%s NOT IN (SELECT k FROM %s)", pgcatalog.Ident(child.PK()), own)
-		}
-		tag, err := w.tx.Exec(w.ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("reinit: set %s.%s to NULL: %w", child.Name, fk.Column, err)
-		}
-		e.Nulled += tag.RowsAffected()
-	}
-	// Children were discovered after their parents: delete in reverse order so
-	// that non-deferrable foreign keys hold at every statement.
-	for i := len(w.order) - 1; i >= 0; i-- {
-		table := w.order[i]
-		e, err := effect(table)
-		if err != nil {
-			return nil, err
-		}
-		t := w.cat.Tables[table]
-		tag, err := w.tx.Exec(w.ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT k FROM %s)", w.cat.QualifiedIdent(table), pgcatalog.Ident(t.PK()), w.sets[table]))
-		if err != nil {
-			return nil, fmt.Errorf("reinit: delete from %s: %w", table, err)
-		}
-		e.Deleted += tag.RowsAffected()
-	}
-	out := make([]TableEffect, 0, len(effects))
-	for _, e := range effects {
-		out = append(out, *e)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Table < out[j].Table })
-	return out, nil
+	plan.AdminAction = "recreated"
+	plan.AdminID, err = createAdmin(ctx, tx, cat, users, cfg, hash)
+	return err
 }
 
 // resetSequences moves each sequence of the emptied tables back to
