@@ -132,6 +132,10 @@ var enums = map[reflect.Type]enum{
 	reflect.TypeFor[results.Invariant]():    enumOf(results.Invariants(), false),
 	reflect.TypeFor[results.PKReuseKind]():  enumOf(results.PKReuseKinds(), false),
 	reflect.TypeFor[results.WindowState]():  enumOf(results.WindowStates(), true),
+	// The outcome is empty in files of runs that stopped before the operation.
+	reflect.TypeFor[results.OperationOutcome](): enumOf(results.OperationOutcomes(), true),
+	reflect.TypeFor[results.ServerSource]():     enumOf(results.ServerSources(), false),
+	reflect.TypeFor[results.UserPresence]():     enumOf(results.UserPresences(), true),
 }
 
 // want lists the values for a message: "a", "b" or "c".

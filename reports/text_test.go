@@ -16,6 +16,7 @@ var textFields = map[string]bool{
 	"Result.Description": true, "Result.Error": true,
 	"Outcome.Subject": true, "Outcome.Expected": true, "Outcome.Measured": true, "Outcome.Excerpt": true,
 	"InvariantCheck.Evidence": true, "Sample.Detail": true, "PhaseMark.Note": true, "Facts.OperationBody": true,
+	"ServerError.Body": true,
 }
 
 // nameFields are the plain strings that identify something (a scenario, a
@@ -26,6 +27,7 @@ var nameFields = map[string]bool{
 	"Sample.Probe": true, "Sample.AuthAs": true, "ProbeSummary.Name": true, "ProbeSummary.Target": true,
 	"TokenFate.Name": true, "TokenFate.User": true, "TokenFate.Fingerprint": true, "TokenFate.AfterAs": true,
 	"LoginCheck.User": true, "PKReuse.User": true, "PKReuse.Other": true, "PKReuse.Token": true, "Facts.Admin": true,
+	"ServerError.Name": true,
 }
 
 // rewriteTexts replaces every text field below v with fn(its value) and

@@ -310,3 +310,36 @@ func TestSchemaListsTheEnums(t *testing.T) {
 		t.Errorf("schema phases %v, want %v", got, want)
 	}
 }
+
+// Every typed string of the results file is an enum ReadJSON checks and the
+// schema lists: a new one must be added to enums.
+func TestEveryTypedStringIsAnEnum(t *testing.T) {
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(ty reflect.Type) {
+		if seen[ty] {
+			return
+		}
+		seen[ty] = true
+		switch ty.Kind() {
+		case reflect.Pointer, reflect.Slice:
+			walk(ty.Elem())
+		case reflect.Struct:
+			for i := 0; i < ty.NumField(); i++ {
+				if f := ty.Field(i); f.IsExported() && f.Tag.Get("json") != "-" {
+					walk(f.Type)
+				}
+			}
+		case reflect.String:
+			if _, ok := enums[ty]; !ok && ty != reflect.TypeFor[string]() {
+				t.Errorf("results.%s is a typed string missing from enums (jsonio.go)", ty.Name())
+			}
+		}
+	}
+	walk(reflect.TypeFor[results.RunFile]())
+	for ty := range enums {
+		if !seen[ty] {
+			t.Errorf("enums lists results.%s, which no field of the results file has", ty.Name())
+		}
+	}
+}
