@@ -15,10 +15,13 @@
 // Parse performs the checks simplejwt performs, in its order: the algorithm
 // must be exactly HS256 (so "none", HS384, HS512, RS256 ... are refused), the
 // signature must verify, "exp" must be present and after now (no leeway),
-// "jti" must be present, "token_type" must equal the wanted type, and
-// "user_id" must be a positive integer. It does not look the user up: that
-// is the caller's job, and it is exactly the step a restore can make pass
-// again for an old token.
+// "iat", when present, must not be later than now plus a leeway for clock
+// skew (PyJWT's "The token is not yet valid (iat)"), "jti" must be present,
+// "token_type" must equal the wanted type, and "user_id" must be a positive
+// integer. A "crit" header is refused (RFC 7515 §4.1.11: this verifier
+// understands no extension). It does not look the user up: that is the
+// caller's job, and it is exactly the step a restore can make pass again for
+// an old token. Claims.RevokedBy is the revocation check.
 //
 // Errors carry simplejwt's user-facing messages so the HTTP layer can build
 // simplejwt's response bodies; see Error and Message.
@@ -64,6 +67,13 @@ const Algorithm = "HS256"
 // a real deployment's key normally passes; a shorter key is refused here as a
 // configuration error rather than silently used.
 const MinKeyLen = 32
+
+// DefaultIssuedAtLeeway is how far in the future a token's iat may be by
+// default. simplejwt's LEEWAY defaults to 0, but the reference server dates a
+// token issued in the second after a reinit at the revocation cutoff, up to a
+// few seconds ahead of its clock (edms.IssueTime); Claims.RevokedBy holds
+// such tokens to the server's clock exactly.
+const DefaultIssuedAtLeeway = 30 * time.Second
 
 // maxTokenLen bounds the input Parse decodes. simplejwt tokens are about 230
 // bytes; 8 KiB leaves room for extra claims.
@@ -167,6 +177,10 @@ type Issuer struct {
 	// UserIDAsString emits user_id as a string of digits, as simplejwt
 	// 5.5.1 and later do. Parse accepts both forms regardless.
 	UserIDAsString bool
+	// IssuedAtLeeway is how far iat may be later than now for Parse to
+	// accept the token (clock skew); 0 means DefaultIssuedAtLeeway.
+	// Negative is an error.
+	IssuedAtLeeway time.Duration
 
 	// newJTI replaces the random jti source in tests; nil means NewJTI.
 	newJTI func() string
@@ -193,7 +207,17 @@ func (i Issuer) Validate() error {
 	if i.RefreshLifetime < 0 {
 		return fmt.Errorf("%w: negative refresh token lifetime %v", ErrConfig, i.RefreshLifetime)
 	}
+	if i.IssuedAtLeeway < 0 {
+		return fmt.Errorf("%w: negative iat leeway %v", ErrConfig, i.IssuedAtLeeway)
+	}
 	return nil
+}
+
+func (i Issuer) leeway() time.Duration {
+	if i.IssuedAtLeeway == 0 {
+		return DefaultIssuedAtLeeway
+	}
+	return i.IssuedAtLeeway
 }
 
 // Lifetime returns the lifetime of tokens of the given type, defaults
@@ -303,7 +327,8 @@ func (i Issuer) Pair(userID int64, iat time.Time) (access, refresh string, err e
 // key or wantType gives an error matching ErrConfig instead.
 //
 // The time is never read from the clock: pass time.Now() in production and a
-// fixed time in tests. A token is expired when exp <= now.
+// fixed time in tests. A token is expired when exp <= now, and not yet valid
+// when iat > now + IssuedAtLeeway.
 func (i Issuer) Parse(raw string, wantType string, now time.Time) (Claims, error) {
 	if err := i.Validate(); err != nil {
 		return Claims{}, err
@@ -327,6 +352,11 @@ func (i Issuer) Parse(raw string, wantType string, now time.Time) (Claims, error
 		// but HS256; make sure the key is only ever used as an HMAC key.
 		if m, ok := t.Method.(*jwt.SigningMethodHMAC); !ok || m.Alg() != Algorithm {
 			return nil, errors.New("unexpected signing method")
+		}
+		// RFC 7515 §4.1.11: extensions listed in "crit" must be understood
+		// or the JWS refused; this verifier understands none.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New(`the "crit" header names extensions this verifier does not implement`)
 		}
 		return i.Key, nil
 	})
@@ -368,12 +398,12 @@ func (i Issuer) Parse(raw string, wantType string, now time.Time) (Claims, error
 	}
 	c.TokenType = tt
 
-	if _, ok := mc[claimIat]; ok {
-		iat, err := mc.GetIssuedAt()
-		if err != nil || iat == nil {
-			return Claims{}, fail(ErrInvalid, "iat claim is not a number")
+	if raw, ok := mc[claimIat]; ok {
+		iat, err := i.issuedAt(raw, now)
+		if err != nil {
+			return Claims{}, err
 		}
-		c.IssuedAt = iat.Time.UTC()
+		c.IssuedAt = iat
 	}
 
 	uidRaw, ok := mc[claimUserID]
@@ -386,6 +416,43 @@ func (i Issuer) Parse(raw string, wantType string, now time.Time) (Claims, error
 	}
 	c.UserID = uid
 	return c, nil
+}
+
+// issuedAt reads the iat claim, refusing one later than now plus the
+// leeway. It compares numbers, not times: a value beyond int64 must not wrap
+// around into the past.
+func (i Issuer) issuedAt(raw any, now time.Time) (time.Time, error) {
+	n, ok := raw.(json.Number)
+	if !ok {
+		return time.Time{}, fail(ErrInvalid, "iat claim is not a number")
+	}
+	secs, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.Abs(secs) >= 1<<53 { // beyond that, seconds are not exact
+		return time.Time{}, fail(ErrInvalid, "iat claim is not a number of seconds in range")
+	}
+	if secs > float64(now.UnixNano())/1e9+i.leeway().Seconds() {
+		return time.Time{}, fail(ErrInvalid, "iat is later than %s plus the leeway of %v: the token is not yet valid", now.UTC().Format(time.RFC3339), i.leeway())
+	}
+	whole, frac := math.Modf(secs)
+	return time.Unix(int64(whole), int64(frac*1e9)).UTC(), nil
+}
+
+// RevokedBy reports whether the revocation cutoff (Unix seconds: tokens
+// issued before it are revoked; 0 or less: nothing revoked yet) revokes a
+// token with these claims, as the server that issued it sees it at now. A
+// token without iat cannot prove it is recent. Nor can one whose iat is later
+// than both now and the cutoff: a token the server issued is dated at the
+// latest at the cutoff (edms.IssueTime), so such a token is forged or from a
+// wrong clock, and would otherwise outlive every revocation.
+func (c Claims) RevokedBy(cutoff int64, now time.Time) bool {
+	if cutoff <= 0 {
+		return false
+	}
+	if c.IssuedAt.IsZero() {
+		return true
+	}
+	iat := c.IssuedAt.Unix()
+	return iat < cutoff || iat > max(now.Unix(), cutoff)
 }
 
 // parseUserID accepts what simplejwt writes (an integer, or since 5.5.1 a
