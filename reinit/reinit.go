@@ -42,6 +42,14 @@ type Config struct {
 	// AfterApply runs last, in the same transaction: the reference system
 	// revokes every token issued so far here.
 	AfterApply func(ctx context.Context, tx pgx.Tx) error
+	// StatementTimeout and LockTimeout bound, on the server, each statement
+	// and each lock wait of the transaction Run or DryRun opens, so that the
+	// server ends them even when rehearse is gone. 0 means the default
+	// (DefaultStatementTimeout, DefaultLockTimeout), a negative value leaves
+	// the server's setting. Apply runs in its caller's transaction and
+	// leaves its settings alone.
+	StatementTimeout time.Duration
+	LockTimeout      time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -99,21 +107,23 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Plan, error) {
 	return inTx(ctx, conn, cfg, true)
 }
 
-// inTx runs Apply in a transaction, committed or rolled back.
+// inTx runs Apply in a guarded transaction: when ctx is done the running
+// statement is cancelled on the server, not only abandoned by the client.
 func inTx(ctx context.Context, conn *pgx.Conn, cfg Config, commit bool) (*Plan, error) {
-	tx, err := conn.Begin(ctx)
+	defer cancelOnDone(ctx, conn)()
+	tx, err := beginGuarded(ctx, conn, cfg.StatementTimeout, cfg.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(context.Background())
 	p, err := Apply(ctx, tx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if commit {
-		if err := tx.Commit(ctx); err != nil {
-			return nil, fmt.Errorf("reinit: commit: %w", err)
+	if err == nil && commit {
+		if err = tx.Commit(ctx); err != nil {
+			err = fmt.Errorf("reinit: commit: %w", err)
 		}
+	}
+	if err != nil {
+		return nil, explainLimit(ctx, err, cfg.StatementTimeout, cfg.LockTimeout)
 	}
 	return p, nil
 }
