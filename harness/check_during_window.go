@@ -35,8 +35,16 @@ func (e *ExpectDuring) judge(m *measured) results.Outcome {
 		o.Measured = "no window was observed (no reinit/restore phases)"
 		return o
 	}
+	if !ps.Sampled() {
+		o.Measured = notSampled(m, ps)
+		o.Excerpt = excerpt(m.res.Timeline, ps)
+		return o
+	}
 	o.Measured = fmt.Sprintf("succeeded: %t (%d ok, %d failed in the %s window)", ps.InWindowOK > 0, ps.InWindowOK, ps.InWindowBad, msStr(m.res.Facts.WindowMS))
 	o.Pass = (ps.InWindowOK > 0) == e.Succeeded
 	o.Excerpt = excerpt(m.res.Timeline, ps)
+	if ps.Straddling > 0 {
+		o.Excerpt += fmt.Sprintf("\n%d samples straddled a commit and were not counted", ps.Straddling)
+	}
 	return o
 }

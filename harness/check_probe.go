@@ -21,11 +21,15 @@ func (e *ExpectProbe) validate(sc *scope) { sc.probe(e.Pos, e.Name) }
 
 func (e *ExpectProbe) judge(m *measured) results.Outcome {
 	ps := m.probe(e.Name)
-	return results.Outcome{
+	o := results.Outcome{
 		Subject:  "whether probe " + e.Name + " ever failed during the operation",
 		Expected: fmt.Sprintf("ever_failed: %t", e.EverFailed),
 		Measured: fmt.Sprintf("ever_failed: %t (%d of %d samples failed)", ps.Failures > 0, ps.Failures, ps.Samples),
 		Pass:     (ps.Failures > 0) == e.EverFailed,
 		Excerpt:  excerpt(m.res.Timeline, ps),
 	}
+	if ps.Failures == 0 && m.window() && !ps.Sampled() {
+		o.Pass, o.Measured = false, notSampled(m, ps)
+	}
+	return o
 }

@@ -45,6 +45,16 @@ func (e *ExpectWindow) judge(m *measured) results.Outcome {
 		o.Pass = false
 		o.Measured = fmt.Sprintf("at least %s and still failing when sampling stopped (%d of %d samples failed)", msStr(ps.LongestMS), ps.Failures, ps.Samples)
 	}
+	if ps.Failures == 0 && m.window() && !ps.Sampled() {
+		// No failure seen, but no request of this probe fell inside the
+		// window either: an outage there would have gone unseen.
+		o.Pass, o.Measured = false, notSampled(m, ps)
+	}
 	o.Excerpt = excerpt(m.res.Timeline, ps)
 	return o
+}
+
+// notSampled says that a probe saw nothing of the window, and why.
+func notSampled(m *measured, ps results.ProbeSummary) string {
+	return fmt.Sprintf("not measured: the window of %s was not sampled by %s (one request takes %s)", msStr(m.res.Facts.WindowMS), ps.Name, msStr(ps.MedianMS))
 }

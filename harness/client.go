@@ -34,7 +34,8 @@ func newClient(base string, routes server.Routes) *client {
 type reply struct {
 	Status int
 	Body   map[string]any
-	Err    error // transport error (no status)
+	Line   string // the body's first line, for a server error's report
+	Err    error  // transport error (no status)
 }
 
 // field returns a response field as text; a dotted name ("data.access")
@@ -70,7 +71,7 @@ func (c *client) do(ctx context.Context, req *http.Request) reply {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	r := reply{Status: resp.StatusCode}
+	r := reply{Status: resp.StatusCode, Line: firstLine(b)}
 	json.Unmarshal(b, &r.Body)
 	return r
 }
@@ -108,4 +109,15 @@ func (c *client) restoreFromFile(ctx context.Context, access, file string, withR
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", c.routes.AuthScheme+" "+access)
 	return c.do(ctx, req)
+}
+
+// firstLine is the first non-empty line of a body, at most 200 bytes.
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b[:min(len(b), 4096)]))
+	s, _, _ = strings.Cut(s, "\n")
+	s = strings.TrimSpace(s)
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "…"
+	}
+	return s
 }

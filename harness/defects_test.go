@@ -128,3 +128,29 @@ func sharedProvider(t *testing.T) harness.Provider {
 	}
 	return p
 }
+
+// An operation that did not happen is never measured: a refused call makes
+// the scenario an error that leads with the call's answer, and no check is
+// judged. Without the wrong phrase the same scenario passes.
+func TestRefusedCallIsNotMeasured(t *testing.T) {
+	runner := &harness.Runner{Provider: sharedProvider(t)}
+	s, err := harness.LoadFile("../scenarios/seed-flow-two-phase.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Operation.RestoreFromFile.Confirm = "RESTORE DIRTY"
+	res := runner.Run(context.Background(), s)
+	if res.Status != results.Errored || !strings.HasPrefix(res.Error, "not measured: the restore call was refused: 400") {
+		t.Fatalf("status %s, error %q: want an error that says the call was refused", res.Status, res.Error)
+	}
+	if len(res.Expectations) != 0 || res.Facts.Outcome != results.OperationRefused || res.Facts.Window != results.WindowNotObserved {
+		t.Errorf("a refused call was judged: outcome %s, window %s, %d outcomes", res.Facts.Outcome, res.Facts.Window, len(res.Expectations))
+	}
+	if res.Facts.UsersAfter == nil || *res.Facts.UsersAfter != res.Facts.UsersBefore {
+		t.Errorf("users after a refused call: %v of %d", res.Facts.UsersAfter, res.Facts.UsersBefore)
+	}
+	s.Operation.RestoreFromFile.Confirm = ""
+	if res := runner.Run(context.Background(), s); res.Status != results.Passed || res.Facts.Outcome != results.OperationCompleted {
+		t.Errorf("with the right phrase: %s %s %s", res.Status, res.Facts.Outcome, res.Error)
+	}
+}

@@ -22,19 +22,36 @@ func (ru *run) measureAfter(ctx context.Context) error {
 	for i := range ru.res.Tokens {
 		f := &ru.res.Tokens[i]
 		rep := ru.cl.profile(ctx, ru.tokens[f.Name])
+		ru.serverErrorAfter("profile with token "+f.Name, rep)
 		f.After = rep.Status
 		if rep.Status == 200 {
 			f.AfterAs = rep.field(sys.ProfileUserField)
 		}
 	}
 	for _, l := range loginsAfter(ru.plan) {
-		l.Status = ru.cl.login(ctx, l.User, ru.plan.password(l.User, l.Password)).Status
+		rep := ru.cl.login(ctx, l.User, ru.plan.password(l.User, l.Password))
+		ru.serverErrorAfter("login as "+l.User, rep)
+		l.Status = rep.Status
 		ru.res.Facts.LoginsAfter = append(ru.res.Facts.LoginsAfter, l)
 	}
 	if ru.conn == nil {
 		return nil
 	}
 	return ru.checkInvariants(ctx)
+}
+
+// serverErrorAfter records a 5xx or a missing response of a measurement
+// made after the operation.
+func (ru *run) serverErrorAfter(what string, rep reply) {
+	if rep.Err == nil && rep.Status < 500 {
+		return
+	}
+	body := rep.Line
+	if rep.Err != nil {
+		body = rep.Err.Error()
+	}
+	ru.res.Facts.ServerErrors = append(ru.res.Facts.ServerErrors, results.ServerError{Source: results.SourceAfter, Name: what,
+		AtMS: ru.res.Timeline.EndMS, Status: rep.Status, Body: body})
 }
 
 // loginsAfter is every login the plan's checks ask for after the
@@ -73,14 +90,16 @@ func derive(p *Plan, res *results.Result) {
 	}
 	f := &res.Facts
 	switch {
-	case reinit && restored && (p.Operation == results.Manual || res.Strategy != results.Atomic):
-		f.Window, f.WindowMS = results.WindowObserved, we-ws
-	case res.Strategy == results.Atomic && !reinit:
+	case p.Operation != results.Manual && res.Strategy == results.Atomic:
+		// One transaction: the engine's reinit phase is not a commit.
 		f.Window = results.WindowNone
+	case reinit && restored:
+		f.Window, f.WindowMS = results.WindowObserved, we-ws
 	default:
 		f.Window = results.WindowNotObserved
 	}
 	observed := f.Window == results.WindowObserved
+	serverErrorsOfSamples(res)
 	res.Probes = nil
 	for _, pr := range p.Probes {
 		res.Probes = append(res.Probes, summarize(pr, res.Timeline, observed, ws, we))
@@ -94,6 +113,34 @@ func derive(p *Plan, res *results.Result) {
 	}
 }
 
+// serverErrorsOfSamples adds every sample that met a server error (5xx or
+// no response), before, during and after the operation, to the facts.
+func serverErrorsOfSamples(res *results.Result) {
+	var kept []results.ServerError
+	for _, e := range res.Facts.ServerErrors {
+		if e.Source != results.SourceProbe {
+			kept = append(kept, e)
+		}
+	}
+	for _, s := range res.Timeline.Samples {
+		if s.ServerFailed() {
+			kept = append(kept, results.ServerError{Source: results.SourceProbe, Name: s.Probe, AtMS: s.AtMS, Status: s.Status, Body: s.Detail})
+		}
+	}
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].AtMS < kept[j].AtMS })
+	res.Facts.ServerErrors = kept
+}
+
+// inside reports whether a sample was sent after ws and answered before we:
+// only such a sample shows the state between the two commits.
+func inside(s results.Sample, ws, we float64) bool { return s.AtMS >= ws && s.DoneMS() <= we }
+
+// straddles reports whether a sample was in flight at ws or at we.
+func straddles(s results.Sample, ws, we float64) bool {
+	in := func(at float64) bool { return s.AtMS < at && s.DoneMS() > at }
+	return in(ws) || in(we)
+}
+
 // statusesInWindow is the distinct statuses the profile probes of token
 // saw between ws and we.
 func statusesInWindow(p *Plan, tl results.Timeline, token string, ws, we float64) []int {
@@ -103,7 +150,7 @@ func statusesInWindow(p *Plan, tl results.Timeline, token string, ws, we float64
 			continue
 		}
 		for _, smp := range tl.Samples {
-			if smp.Probe == pr.Name && smp.AtMS >= ws && smp.AtMS <= we && !slices.Contains(seen, smp.Status) {
+			if smp.Probe == pr.Name && inside(smp, ws, we) && !slices.Contains(seen, smp.Status) {
 				seen = append(seen, smp.Status)
 			}
 		}
@@ -117,21 +164,25 @@ func summarize(p PlannedProbe, tl results.Timeline, hasWindow bool, ws, we float
 	ps.Kind, ps.Target, ps.Password = p.Probe.describe()
 	var cur *results.Window
 	var last float64
+	var took []float64
 	for _, smp := range tl.Samples {
 		if smp.Probe != p.Name {
 			continue
 		}
 		last = smp.AtMS
+		took = append(took, smp.TookMS)
 		inOp := smp.AtMS >= 0 && smp.AtMS <= tl.EndMS
 		if inOp {
 			ps.Samples++
 		}
-		if hasWindow && smp.AtMS >= ws && smp.AtMS <= we {
-			if smp.OK {
-				ps.InWindowOK++
-			} else {
-				ps.InWindowBad++
-			}
+		switch {
+		case !hasWindow:
+		case inside(smp, ws, we) && smp.OK:
+			ps.InWindowOK++
+		case inside(smp, ws, we):
+			ps.InWindowBad++
+		case straddles(smp, ws, we):
+			ps.Straddling++
 		}
 		if !smp.OK {
 			if inOp {
@@ -164,6 +215,10 @@ func summarize(p PlannedProbe, tl results.Timeline, hasWindow bool, ws, we float
 	}
 	for _, w := range ps.Windows {
 		ps.LongestMS = max(ps.LongestMS, w.LengthMS)
+	}
+	if len(took) > 0 {
+		slices.Sort(took)
+		ps.MedianMS, ps.MaxMS = took[len(took)/2], took[len(took)-1]
 	}
 	return ps
 }

@@ -139,6 +139,7 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 	defer conn.Close(context.Background())
 	sys := ru.plan.System
 	if err := installWatchTrigger(ctx, conn, sys.usersTable(), sys.Admin); err != nil {
+		ru.win.polling.Store(true)
 		ru.rec.phase(results.PhaseWatcher, "watching by polling (no trigger: "+err.Error()+")", time.Now())
 		close(ru.win.ready)
 		ru.poll(ctx, conn, before, errs)

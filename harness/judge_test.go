@@ -58,15 +58,21 @@ func measurement(samples ...string) *results.Result {
 	for _, s := range samples {
 		probe, rest, _ := strings.Cut(s, "@")
 		at, status, _ := strings.Cut(rest, "=")
-		var ms float64
+		at, took, _ := strings.Cut(at, "+") // "ms+took"
+		var ms, tookMS float64
 		var code int
 		if _, err := fmtSscan(at, &ms); err != nil {
 			panic(err)
 		}
+		if took != "" {
+			if _, err := fmtSscan(took, &tookMS); err != nil {
+				panic(err)
+			}
+		}
 		if _, err := fmtSscan(status, &code); err != nil {
 			panic(err)
 		}
-		r.Timeline.Samples = append(r.Timeline.Samples, results.Sample{Probe: probe, AtMS: ms, Status: code, OK: code == 200})
+		r.Timeline.Samples = append(r.Timeline.Samples, results.Sample{Probe: probe, AtMS: ms, TookMS: tookMS, Status: code, OK: code == 200})
 	}
 	return r
 }
@@ -105,6 +111,14 @@ func TestJudgeRecordedMeasurements(t *testing.T) {
 			r.Facts.PKReuse = []results.PKReuse{{Kind: results.IDRecycled, User: "mallory", Other: "author01", ID: 2}}
 		}, true, "mallory got id 2"},
 		{"pk reuse not detected", "- pk_reuse: {detected: true}", nil, nil, false, "detected: false"},
+		{"no server error", "- server_errors: {max: 0}", outage, nil, true, "0"},
+		{"a 500 before the operation counts", "- server_errors: {max: 0}", append([]string{"login@-20=500"}, outage...), nil, false, "1: first at T-20.0ms"},
+		{"the call's own 502 counts", "- server_errors: {}", nil, func(r *results.Result) {
+			r.Facts.ServerErrors = []results.ServerError{{Source: results.SourceOperation, Status: 502}}
+		}, false, "1"},
+		{"window not sampled is not 'no outage'", "- window: {probe: login, max: 1s}", []string{"login@0=200", "login@5=200", "login@50=200"}, nil, false, "not sampled by login"},
+		{"probe that never looked into the window", "- probe: {name: login, ever_failed: false}", []string{"login@0=200", "login@50=200"}, nil, false, "not sampled"},
+		{"during window: only straddling samples", "- during_window: {probe: login, succeeded: false}", []string{"login@5+10=401", "login@35+10=401"}, nil, false, "not sampled"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -191,3 +205,51 @@ func TestPlanResolvesDefaults(t *testing.T) {
 }
 
 func fmtSscan(s string, v any) (int, error) { return fmt.Sscan(s, v) }
+
+// Only an operation that happened is judged: a refused call, one without a
+// response, one that failed after its reinit committed, and one whose
+// commits were not seen are told apart from the typed timeline.
+func TestOperationOutcome(t *testing.T) {
+	p := planOf(t, "expect:\n  - invariant: foreign_keys\n")
+	phases := func(ps ...results.Phase) []results.PhaseMark {
+		var out []results.PhaseMark
+		for i, ph := range ps {
+			out = append(out, results.PhaseMark{Phase: ph, AtMS: float64(i)})
+		}
+		return out
+	}
+	both := phases(results.PhaseReinitCommitted, results.PhaseRestoreCommitted)
+	cases := []struct {
+		name   string
+		status int
+		phases []results.PhaseMark
+		watch  watchMode
+		want   results.OperationOutcome
+	}{
+		{"embedded two-phase, both commits", 200, both, watchHooks, results.OperationCompleted},
+		{"embedded two-phase, restore commit missing", 200, phases(results.PhaseReinitCommitted), watchHooks, results.OperationCommitsNotObserved},
+		{"refused before anything", 400, nil, watchHooks, results.OperationRefused},
+		{"500 after the reinit committed", 500, phases(results.PhaseReinitCommitted), watchTrigger, results.OperationFailedAfterReinit},
+		{"no response", 0, nil, watchTrigger, results.OperationNoResponse},
+		{"running system, trigger, nothing seen", 200, nil, watchTrigger, results.OperationCommitsNotObserved},
+		{"running system, trigger, one transaction", 200, phases(results.PhaseCommittedTogether), watchTrigger, results.OperationCompleted},
+		{"running system without database", 200, nil, watchNone, results.OperationCompleted},
+		{"polling cannot see one transaction", 200, nil, watchPolling, results.OperationCompleted},
+		{"polling saw the reinit but never the restore", 200, phases(results.PhaseReinitCommitted), watchPolling, results.OperationCommitsNotObserved},
+	}
+	for _, c := range cases {
+		r := &results.Result{Facts: results.Facts{OperationStatus: c.status}, Timeline: results.Timeline{Phases: c.phases}}
+		if got := operationOutcome(p, r, c.watch); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	r := &results.Result{Facts: results.Facts{OperationStatus: 400, OperationBody: "Invalid confirmation", Outcome: results.OperationRefused}}
+	if err := operationError(r); err == nil || !strings.Contains(err.Error(), "not measured: the restore call was refused: 400 Invalid confirmation") {
+		t.Errorf("refused: %v", err)
+	}
+	one := 1
+	r = &results.Result{Facts: results.Facts{OperationStatus: 500, Outcome: results.OperationFailedAfterReinit, UsersBefore: 7, UsersAfter: &one}}
+	if err := operationError(r); err == nil || !strings.Contains(err.Error(), "left with 1 of 7 users") {
+		t.Errorf("failed after reinit: %v", err)
+	}
+}

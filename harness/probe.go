@@ -51,6 +51,9 @@ func sampleOf(rep reply) results.Sample {
 		s.Detail = rep.Err.Error()
 	case rep.Status != 200:
 		s.Detail = rep.field("detail")
+		if s.Detail == "" && rep.Status >= 500 {
+			s.Detail = rep.Line
+		}
 	}
 	return s
 }

@@ -23,6 +23,19 @@ type stamped[T any] struct {
 
 func newRecorder() *recorder { return &recorder{} }
 
+// since is t on the timeline's clock (the operation starts at 0), for
+// stamps taken after the operation started.
+func (r *recorder) since(t time.Time) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.phases {
+		if p.v.Phase == results.PhaseOperationStarted {
+			return float64(t.Sub(p.sent).Microseconds()) / 1000
+		}
+	}
+	return 0
+}
+
 func (r *recorder) phase(p results.Phase, note string, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

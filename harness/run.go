@@ -133,6 +133,7 @@ type window struct {
 	ready      chan struct{}  // closed once the watcher listens (or gave up)
 	actions    sync.WaitGroup // the window's actions, started by the watcher
 	reinitSeen atomic.Bool    // the watcher saw the reinit commit
+	polling    atomic.Bool    // the watcher could not install its trigger and polls
 	ownTxs     sync.Map       // txid → struct{}: the harness's own writes, which the watcher ignores
 	created    []createdUser
 	// actionErr is a failure of the harness's own window actions: it makes
@@ -161,6 +162,9 @@ func (r *Runner) RunPlan(ctx context.Context, p *Plan) *results.Result {
 	res := &results.Result{Name: p.Name, File: p.File, Description: p.Description, Fixture: p.Fixture, Target: p.Target,
 		Strategy: cmp.Or(p.Strategy, results.StrategyNotObserved), Operation: p.Operation, Defects: p.Defects,
 		Facts: results.Facts{Admin: p.System.Admin, Window: results.WindowNotObserved}}
+	for _, a := range p.Accounts {
+		res.Secrets = append(res.Secrets, a.password) // for the reports' redaction; never written
+	}
 	start := time.Now()
 	err := r.run(ctx, p, res)
 	res.Duration = time.Since(start)
@@ -216,7 +220,19 @@ func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) error {
 	r.logf("%s: setup %s", p.Name, res.Setup.Round(time.Millisecond))
 
 	if err := ru.operate(ctx); err != nil {
+		if _, reinit := res.Phase(results.PhaseReinitCommitted); reinit {
+			res.Facts.Outcome = results.OperationFailedAfterReinit
+			ru.countUsersAfter(ctx)
+			derive(p, res)
+		}
 		return err
+	}
+	if res.Facts.Outcome = operationOutcome(p, res, ru.watchMode()); res.Facts.Outcome != results.OperationCompleted {
+		// An operation that did not happen is not measured: no check is
+		// judged; the timeline stays, to show what the probes saw.
+		ru.countUsersAfter(ctx)
+		derive(p, res)
+		return operationError(res)
 	}
 	if err := ru.measureAfter(ctx); err != nil {
 		return err
@@ -523,13 +539,21 @@ func (ru *run) awaitWatcher(watched chan struct{}, stop func()) {
 // call makes the restore_from_file API call.
 func (ru *run) call(ctx context.Context, token string) error {
 	c := ru.plan.Call
+	sent := time.Now()
 	rep := ru.cl.restoreFromFile(ctx, token, ru.backupFile, c.WithReinit, c.Confirm)
-	ru.res.Facts.OperationStatus = rep.Status
-	if rep.Err != nil {
+	f := &ru.res.Facts
+	f.OperationStatus = rep.Status
+	switch {
+	case rep.Err != nil && ctx.Err() != nil:
 		return fmt.Errorf("restore_from_file: %w", rep.Err)
+	case rep.Err != nil:
+		f.OperationBody = rep.Err.Error()
+	case rep.Status < 200 || rep.Status > 299:
+		f.OperationBody = cmp.Or(rep.field("detail"), rep.Line)
 	}
-	if rep.Status != 200 {
-		ru.res.Facts.OperationBody = rep.field("detail")
+	if rep.Err != nil || rep.Status >= 500 {
+		f.ServerErrors = append(f.ServerErrors, results.ServerError{Source: results.SourceOperation, Name: "restore_from_file",
+			AtMS: ru.rec.since(sent), Status: rep.Status, Body: f.OperationBody})
 	}
 	return nil
 }
@@ -593,7 +617,31 @@ func (ru *run) inWindow(ctx context.Context) error {
 		return fmt.Errorf("look into the window: %w", err)
 	}
 	ru.res.Facts.UsersInWindow = &n
+	if err := ru.tokenUsersInWindow(ctx); err != nil {
+		return err
+	}
 	return ru.windowActions(ctx)
+}
+
+// tokenUsersInWindow records whether each token's user exists between the
+// commits: a token that works afterwards "works again" only if its user
+// was deleted in between.
+func (ru *run) tokenUsersInWindow(ctx context.Context) error {
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	for i := range ru.res.Tokens {
+		t := &ru.res.Tokens[i]
+		var exists bool
+		q := `SELECT EXISTS (SELECT 1 FROM ` + ru.plan.System.usersTable() + ` WHERE username = $1)`
+		if err := ru.conn.QueryRow(ctx, q, t.User).Scan(&exists); err != nil {
+			return fmt.Errorf("look into the window: %w", err)
+		}
+		t.UserInWindow = results.UserDeleted
+		if exists {
+			t.UserInWindow = results.UserPresent
+		}
+	}
+	return nil
 }
 
 // restoreWatchGrace bounds the wait for the restore commit's notification
@@ -641,6 +689,11 @@ func (ru *run) profileInWindow(ctx context.Context, token string) {
 		if t.Name == token {
 			owner = t.User
 		}
+	}
+	if rep.Err != nil || rep.Status >= 500 {
+		body := cmp.Or(rep.Line, fmt.Sprint(rep.Err))
+		ru.res.Facts.ServerErrors = append(ru.res.Facts.ServerErrors, results.ServerError{Source: results.SourceWindowAction,
+			Name: "profile " + token, AtMS: ru.rec.since(time.Now()), Status: rep.Status, Body: body})
 	}
 	if rep.Status == 200 && who != owner {
 		var id int64

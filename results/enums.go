@@ -23,7 +23,7 @@ func Phases() []Phase {
 }
 
 // ProbeKinds lists every ProbeKind.
-func ProbeKinds() []ProbeKind { return []ProbeKind{ProbeLogin, ProbeProfile} }
+func ProbeKinds() []ProbeKind { return []ProbeKind{ProbeLogin, ProbeProfile, ProbeRefresh} }
 
 // PasswordKinds lists every PasswordKind.
 func PasswordKinds() []PasswordKind { return []PasswordKind{PasswordOriginal, PasswordDefault} }
@@ -37,3 +37,16 @@ func PKReuseKinds() []PKReuseKind {
 func WindowStates() []WindowState {
 	return []WindowState{WindowObserved, WindowNone, WindowNotObserved}
 }
+
+// OperationOutcomes lists every OperationOutcome.
+func OperationOutcomes() []OperationOutcome {
+	return []OperationOutcome{OperationCompleted, OperationRefused, OperationNoResponse, OperationFailedAfterReinit, OperationCommitsNotObserved}
+}
+
+// ServerSources lists every ServerSource.
+func ServerSources() []ServerSource {
+	return []ServerSource{SourceProbe, SourceOperation, SourceWindowAction, SourceAfter}
+}
+
+// UserPresences lists every UserPresence.
+func UserPresences() []UserPresence { return []UserPresence{UserPresent, UserDeleted} }

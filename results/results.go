@@ -94,14 +94,20 @@ type Result struct {
 	Target      string `json:"target"`
 	// Provider says where the embedded target's database lived: local,
 	// container or dsn.
-	Provider  string        `json:"provider,omitempty"`
-	Strategy  Strategy      `json:"strategy"`
-	Operation Operation     `json:"operation"`
-	Defects   []string      `json:"defects,omitempty"`
-	Status    Status        `json:"status"`
-	Error     string        `json:"error,omitempty"`
-	Setup     time.Duration `json:"setup_ns"`
-	Duration  time.Duration `json:"duration_ns"`
+	Provider  string    `json:"provider,omitempty"`
+	Strategy  Strategy  `json:"strategy"`
+	Operation Operation `json:"operation"`
+	Defects   []string  `json:"defects,omitempty"`
+	// AccountsFrom says whose accounts the scenario logged in as: "fixture
+	// edms-small", "users: of FILE", or accounts rehearse created.
+	AccountsFrom string `json:"accounts_from,omitempty"`
+	// Backup describes the backup the operation restored, when rehearse
+	// took it (the real size of the data).
+	Backup   *BackupFacts  `json:"backup,omitempty"`
+	Status   Status        `json:"status"`
+	Error    string        `json:"error,omitempty"`
+	Setup    time.Duration `json:"setup_ns"`
+	Duration time.Duration `json:"duration_ns"`
 
 	Expectations []Outcome        `json:"expectations"`
 	Timeline     Timeline         `json:"timeline"`
@@ -208,6 +214,7 @@ type ProbeKind string
 const (
 	ProbeLogin   ProbeKind = "login"   // log in as a user
 	ProbeProfile ProbeKind = "profile" // call profile with a token
+	ProbeRefresh ProbeKind = "refresh" // exchange a token's refresh token for a new access token
 )
 
 // PasswordKind says which password a login uses.
@@ -254,11 +261,21 @@ type ProbeSummary struct {
 	Failures   int          `json:"failures"`
 	Windows    []Window     `json:"windows"`
 	LongestMS  float64      `json:"longest_ms"`
-	// InWindowOK and InWindowBad count the samples between the reinit and
-	// restore commits.
+	// InWindowOK and InWindowBad count the samples sent after the reinit
+	// committed and answered before the restore committed; Straddling, those
+	// sent before a commit and answered after it, which show neither state.
 	InWindowOK  int `json:"in_window_ok"`
 	InWindowBad int `json:"in_window_bad"`
+	Straddling  int `json:"straddling,omitempty"`
+	// MedianMS and MaxMS are how long one request took: the probe's
+	// resolution. A window shorter than a request can go unseen.
+	MedianMS float64 `json:"median_ms"`
+	MaxMS    float64 `json:"max_ms"`
 }
+
+// Sampled reports whether any sample of the probe fell wholly inside the
+// window between the reinit and restore commits.
+func (p ProbeSummary) Sampled() bool { return p.InWindowOK+p.InWindowBad > 0 }
 
 // Open reports whether the probe was still failing when sampling stopped.
 func (p ProbeSummary) Open() bool {
@@ -290,7 +307,47 @@ type TokenFate struct {
 	During      []int  `json:"during,omitempty"` // distinct statuses seen by profile probes in the window
 	After       int    `json:"after"`
 	AfterAs     string `json:"after_as,omitempty"` // whom it authenticated as after, when 200
+	// UserInWindow says whether the token's user existed between the reinit
+	// and restore commits: "present", "deleted", or "" when not observed.
+	// A token that works after the operation "works again" only if its user
+	// was deleted; if the user was present throughout, it "kept working".
+	UserInWindow UserPresence `json:"user_in_window,omitempty"`
+	// Refresh is the fate of the refresh token obtained with it; nil when
+	// there is none (a minted token, or a login response without one).
+	Refresh *RefreshFate `json:"refresh,omitempty"`
 }
+
+// RefreshFate follows a token's refresh token: POST to the refresh
+// endpoint, ok on 200.
+type RefreshFate struct {
+	Fingerprint string `json:"fingerprint"`
+	Before      int    `json:"before"`
+	During      []int  `json:"during,omitempty"` // distinct statuses seen by refresh probes in the window
+	After       int    `json:"after"`
+}
+
+// BackupFacts is what the backup held and what it left out.
+type BackupFacts struct {
+	Objects int `json:"objects"`
+	Models  int `json:"models"`
+	// LeftOut are the tables not written, each with why.
+	LeftOut []LeftOut `json:"left_out,omitempty"`
+}
+
+// LeftOut is a table the backup did not write.
+type LeftOut struct {
+	Table  string `json:"table,omitempty"`
+	Model  string `json:"model,omitempty"`
+	Reason string `json:"reason"` // the engine's reason code
+}
+
+// UserPresence is whether a user existed at some moment.
+type UserPresence string
+
+const (
+	UserPresent UserPresence = "present"
+	UserDeleted UserPresence = "deleted"
+)
 
 // Invariant names a database invariant.
 type Invariant string
@@ -349,6 +406,15 @@ type PKReuse struct {
 	Token string `json:"token,omitempty"`
 }
 
+// Sample helpers.
+
+// DoneMS is when the sample's answer arrived.
+func (s Sample) DoneMS() float64 { return s.AtMS + s.TookMS }
+
+// ServerFailed reports whether the request met a server error (5xx) or got
+// no response.
+func (s Sample) ServerFailed() bool { return s.Status == 0 || s.Status >= 500 }
+
 // Lost reports whether an account created in the window was lost.
 func (p PKReuse) Lost() bool { return p.Kind == RowOverwritten || p.Kind == RowDeleted }
 
@@ -383,8 +449,59 @@ const (
 	WindowNotObserved WindowState = "not_observed"
 )
 
+// OperationOutcome says whether the operation really happened. Only a
+// completed operation is judged; any other outcome makes the scenario an
+// error, and reports say "not measured" (or, after a reinit that committed,
+// what the system was left with).
+type OperationOutcome string
+
+const (
+	// OperationCompleted: the call answered 2xx (or the manual steps ran)
+	// and every commit that had to be seen was seen.
+	OperationCompleted OperationOutcome = "completed"
+	// OperationRefused: the call answered outside 2xx and no reinit was
+	// seen to commit: the system was not changed, as far as was observed.
+	OperationRefused OperationOutcome = "refused"
+	// OperationNoResponse: the call got no HTTP response.
+	OperationNoResponse OperationOutcome = "no_response"
+	// OperationFailedAfterReinit: the reinit committed, then the operation
+	// failed: the system is left without its data.
+	OperationFailedAfterReinit OperationOutcome = "failed_after_reinit"
+	// OperationCommitsNotObserved: the call answered 2xx, but a commit that
+	// had to be seen (the reinit's, the restore's) was not.
+	OperationCommitsNotObserved OperationOutcome = "commits_not_observed"
+)
+
+// ServerSource says which request met a server error.
+type ServerSource string
+
+const (
+	SourceProbe        ServerSource = "probe"         // a probe's sample (Name is the probe)
+	SourceOperation    ServerSource = "operation"     // the restore_from_file call
+	SourceWindowAction ServerSource = "window_action" // a during: action
+	SourceAfter        ServerSource = "after"         // a measurement after the operation
+)
+
+// ServerError is a request that got a 5xx status or no response at all:
+// the server failed, which is a finding of its own, apart from 401s.
+type ServerError struct {
+	Source ServerSource `json:"source"`
+	Name   string       `json:"name,omitempty"`
+	AtMS   float64      `json:"at_ms"`
+	Status int          `json:"status"` // 0 = no response
+	// Body is the first line of the response, or the request's error.
+	Body string `json:"body,omitempty"`
+}
+
 // Facts are measurements the seed's claims are judged on.
 type Facts struct {
+	// Outcome says whether the operation happened ("" in files of runs
+	// that stopped before it).
+	Outcome OperationOutcome `json:"outcome,omitempty"`
+	// UsersAfter is the number of users after a failed operation, when the
+	// database was seen.
+	UsersAfter   *int          `json:"users_after,omitempty"`
+	ServerErrors []ServerError `json:"server_errors,omitempty"`
 	// Admin is the username of the account the reinit keeps.
 	Admin              string `json:"admin"`
 	AdminIDBefore      int64  `json:"admin_id_before"`
