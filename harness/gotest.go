@@ -22,7 +22,7 @@ var (
 // SharedProvider returns the process-wide provider, starting it on first use.
 func SharedProvider(ctx context.Context) (Provider, error) {
 	sharedOnce.Do(func() {
-		sharedProvider, sharedErr = OpenProvider(ctx, ProviderConfigFromEnv())
+		sharedProvider, sharedErr = openProvider(ctx, "", nil)
 	})
 	return sharedProvider, sharedErr
 }

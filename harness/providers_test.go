@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/rehearse-dev/rehearse/harness"
 	pgcontainer "github.com/rehearse-dev/rehearse/pg/container"
 	pglocal "github.com/rehearse-dev/rehearse/pg/local"
+	"github.com/rehearse-dev/rehearse/pg/provider"
 )
 
 // The shipped scenarios pass with their databases in a Docker container.
@@ -27,7 +26,7 @@ func TestScenariosOnContainer(t *testing.T) {
 	if os.Getenv("REHEARSE_SKIP_CONTAINER") == "1" {
 		t.Skip("REHEARSE_SKIP_CONTAINER=1 asks to skip the container tests")
 	}
-	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderContainer})
+	prov, err := provider.Open(ctx, provider.Config{Kind: provider.Container})
 	if errors.Is(err, pgcontainer.ErrImageMissing) {
 		t.Fatalf("%v\n(build it with: make pg-image; or set REHEARSE_SKIP_CONTAINER=1)", err)
 	}
@@ -40,8 +39,7 @@ func TestScenariosOnContainer(t *testing.T) {
 
 // The shipped scenarios pass on an existing server reached by DSN: the one
 // in REHEARSE_DSN_PROVIDER_TEST (.ci/run starts one), else a cluster
-// started here. The
-// provider leaves no database of its own behind.
+// started here. The provider leaves no database of its own behind.
 func TestScenariosOnDSN(t *testing.T) {
 	ctx := context.Background()
 	dsn := os.Getenv("REHEARSE_DSN_PROVIDER_TEST")
@@ -54,11 +52,11 @@ func TestScenariosOnDSN(t *testing.T) {
 		dsn = c.TCPDSN("postgres")
 	}
 	before := rehearseDatabases(t, dsn)
-	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{DSN: dsn})
+	prov, err := provider.Open(ctx, provider.Config{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prov.Name() != harness.ProviderDSN {
+	if prov.Name() != provider.DSN {
 		t.Fatalf("provider = %s, want dsn (a DSN alone selects it)", prov.Name())
 	}
 	t.Run("shipped", func(t *testing.T) { harness.RunWith(t, "../scenarios", prov) })
@@ -86,26 +84,11 @@ func rehearseDatabases(t *testing.T, dsn string) int {
 	return n
 }
 
-func TestOpenProviderErrors(t *testing.T) {
-	ctx := context.Background()
-	if _, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: "cloud"}); err == nil || !contains(err.Error(), "unknown provider \"cloud\": use local, container, dsn") {
-		t.Errorf("unknown kind: %v", err)
-	}
-	if _, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderDSN}); err == nil || !contains(err.Error(), "REHEARSE_DSN") {
-		t.Errorf("dsn without DSN: %v", err)
-	}
-	if _, err := harness.OpenProvider(ctx, harness.ProviderConfig{DSN: "postgres://nobody:secret@127.0.0.1:1/postgres?connect_timeout=2"}); err == nil || contains(err.Error(), "secret") {
-		t.Errorf("unreachable server: err %v (must fail and never show the password)", err)
-	}
-}
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
 // A scenario's provider: key sends its database to another provider than
 // the run's, started on first use.
 func TestScenarioChoosesProvider(t *testing.T) {
 	ctx := context.Background()
-	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderLocal})
+	prov, err := provider.Open(ctx, provider.Config{Kind: provider.Local})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,108 +127,25 @@ func TestScenarioChoosesProvider(t *testing.T) {
 	}
 }
 
-// A scenario whose own timeout expires while the fixture's template is
-// being built must not fail the scenarios after it.
-func TestShortTimeoutDoesNotPoisonTheTemplate(t *testing.T) {
+// A scenario whose provider cannot start fails with an error that names it
+// (here: a container provider without its image, or without Docker); the
+// run goes on and closing the runner does not trip over the missing
+// provider.
+func TestScenarioProviderThatCannotStart(t *testing.T) {
 	ctx := context.Background()
-	prov, err := harness.OpenProvider(ctx, harness.ProviderConfig{Kind: harness.ProviderLocal})
+	t.Setenv(pgcontainer.ImageEnv, "rehearse/no-such-image:missing")
+	scenarios, err := harness.LoadPaths([]string{"testdata/provider/on-container.yaml"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prov.Close()
-	short, cancel := context.WithTimeout(ctx, time.Millisecond)
-	defer cancel()
-	if _, drop, err := prov.Database(short, "edms-small"); err == nil {
-		drop()
-	}
-	dsn, drop, err := prov.Database(ctx, "edms-small")
-	if err != nil {
-		t.Fatalf("after a timed-out first use: %v", err)
-	}
-	defer drop()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM users_user").Scan(&n); err != nil || n != 7 {
-		t.Errorf("users: %d %v", n, err)
-	}
-}
-
-// Databases a killed run left on a DSN server are dropped by the next run
-// on the same machine when their owner is provably gone; a live owner's and
-// unlabelled ones stay.
-func TestDSNProviderSweepsDatabasesOfDeadRuns(t *testing.T) {
-	ctx := context.Background()
-	c, err := pglocal.Start(ctx, pglocal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	dsn := c.TCPDSN("postgres")
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	// Forge the comments a dead and a live owner would have written.
-	first, err := harness.OpenProvider(ctx, harness.ProviderConfig{DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, drop, err := first.Database(ctx, "edms-small")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var comment string
-	if err := conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname LIKE 'rehearse\_s%'`).Scan(&comment); err != nil {
-		t.Fatalf("the provider did not label its database: %v", err)
-	}
-	dead := deadPIDForTest(t)
-	deadComment := regexp.MustCompile(`pid=\d+`).ReplaceAllString(comment, "pid="+strconv.Itoa(dead))
-	for _, q := range []string{
-		"CREATE DATABASE rehearse_s_dead_1",
-		"COMMENT ON DATABASE rehearse_s_dead_1 IS '" + deadComment + "'",
-		"CREATE DATABASE rehearse_unlabelled",
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatal(err)
+	runner := &harness.Runner{}
+	for range 2 { // the second scenario gets the same error, not a nil provider
+		res := runner.Run(ctx, scenarios[0])
+		if !strings.Contains(res.Error, "provider container") {
+			t.Errorf("result error %q does not say that provider container failed", res.Error)
 		}
 	}
-	second, err := harness.OpenProvider(ctx, harness.ProviderConfig{DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
+	if err := runner.Close(); err != nil {
+		t.Errorf("Close: %v", err)
 	}
-	defer second.Close()
-	exists := func(name string) bool {
-		var n int
-		conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n)
-		return n == 1
-	}
-	if exists("rehearse_s_dead_1") {
-		t.Error("the database of a dead run survived the sweep")
-	}
-	if !exists("rehearse_unlabelled") {
-		t.Error("an unlabelled database was dropped")
-	}
-	var liveLeft int
-	conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname LIKE 'rehearse\_s%' AND datname <> 'rehearse_s_dead_1'`).Scan(&liveLeft)
-	if liveLeft != 1 {
-		t.Errorf("%d databases of the live run left, want 1", liveLeft)
-	}
-	drop()
-	first.Close()
-}
-
-func deadPIDForTest(t *testing.T) int {
-	t.Helper()
-	for pid := 999999; pid < 1099999; pid++ {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
-			return pid
-		}
-	}
-	t.Fatal("no free pid")
-	return 0
 }

@@ -63,16 +63,10 @@ func (r *Runner) providerFor(ctx context.Context, p *Plan) (Provider, error) {
 	}
 	r.mu.Unlock()
 	e.once.Do(func() {
-		cfg := ProviderConfigFromEnv()
-		cfg.Kind = p.Provider
 		r.logf("%s: starting provider %s", p.Name, p.Provider)
-		sp, err := OpenProvider(ctx, cfg)
-		if err != nil {
-			// Never a typed nil in the interface: callers test p for nil.
-			e.err = fmt.Errorf("%s: provider %s: %w", p.File, p.Provider, err)
-			return
+		if e.p, e.err = openProvider(ctx, p.Provider, nil); e.err != nil {
+			e.err = fmt.Errorf("%s: provider %s: %w", p.File, p.Provider, e.err)
 		}
-		e.p = sp
 	})
 	return e.p, e.err
 }

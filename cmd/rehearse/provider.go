@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/pg/provider"
 )
 
 // providerFlags adds --provider, --dsn and --image; the defaults come from
@@ -18,9 +19,9 @@ type providerFlags struct {
 }
 
 func addProviderFlags(fs *flag.FlagSet) providerFlags {
-	env := harness.ProviderConfigFromEnv()
+	env := provider.ConfigFromEnv()
 	return providerFlags{
-		kind: fs.String("provider", env.Kind, "where scenario databases live: "+strings.Join(harness.ProviderNames(), ", ")+
+		kind: fs.String("provider", env.Kind, "where scenario databases live: "+strings.Join(provider.Names(), ", ")+
 			" (default: dsn when --dsn is set, else local; env REHEARSE_PROVIDER)"),
 		dsn:   fs.String("dsn", env.DSN, "an existing PostgreSQL server for provider dsn; rehearse creates and drops its own databases there (env REHEARSE_DSN)"),
 		image: fs.String("image", env.Image, "image for provider container (default rehearse/postgres:15, built by make pg-image; env REHEARSE_PG_IMAGE)"),
@@ -28,19 +29,16 @@ func addProviderFlags(fs *flag.FlagSet) providerFlags {
 }
 
 // open starts or connects to the provider and says so on out.
-func (pf providerFlags) open(ctx context.Context, out io.Writer) (*harness.ServerProvider, error) {
-	cfg := harness.ProviderConfig{Kind: *pf.kind, DSN: *pf.dsn, Image: *pf.image}
-	if cfg.Kind == "" && cfg.DSN != "" {
-		cfg.Kind = harness.ProviderDSN
-	}
-	what := map[string]string{"": "a throwaway PostgreSQL cluster", harness.ProviderLocal: "a throwaway PostgreSQL cluster",
-		harness.ProviderContainer: "a PostgreSQL container", harness.ProviderDSN: "the server of --dsn"}[cfg.Kind]
-	if what == "" {
-		what = cfg.Kind
+func (pf providerFlags) open(ctx context.Context, out io.Writer) (harness.Provider, error) {
+	cfg := provider.Config{Kind: *pf.kind, DSN: *pf.dsn, Image: *pf.image}
+	what, ok := map[string]string{provider.Local: "a throwaway PostgreSQL cluster",
+		provider.Container: "a PostgreSQL container", provider.DSN: "the server of --dsn"}[cfg.ResolvedKind()]
+	if !ok {
+		what = cfg.ResolvedKind()
 	}
 	started := time.Now()
 	fmt.Fprintf(out, "rehearse: starting %s...\n", what)
-	prov, err := harness.OpenProvider(ctx, cfg)
+	prov, err := provider.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
