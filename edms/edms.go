@@ -5,10 +5,10 @@
 package edms
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,9 +35,6 @@ const DefaultAdminPassword = "test123"
 // bookkeeping and the rehearsal-target marker.
 func Protected() []string { return []string{RevocationTable, guard.Table} }
 
-// SchemaSQL returns the DDL of the reference schema.
-func SchemaSQL() string { return schemaSQL }
-
 // Install creates the reference schema in an empty database and marks the
 // database as a rehearsal target (package guard).
 func Install(ctx context.Context, conn *pgx.Conn) error {
@@ -56,11 +53,25 @@ func Install(ctx context.Context, conn *pgx.Conn) error {
 
 // Seed loads a fixture into a database that has the reference schema.
 func Seed(ctx context.Context, conn *pgx.Conn, f *fixtures.Fixture) (*restore.Result, error) {
-	return restore.Restore(ctx, conn, restore.Options{
-		Open:      func() (io.ReadCloser, error) { return f.Open() },
-		Strategy:  restore.Atomic,
-		Protected: Protected(),
-	})
+	return restore.Restore(ctx, conn, RestoreOptions(f.Open, restore.Atomic, nil))
+}
+
+// RestoreOptions are the restore of a backup (read from open) into the
+// reference schema: the protected tables are refused, and with a reinit
+// configuration (ReinitConfig, perhaps adjusted) the system is emptied
+// first, the seed's with_reinit: in the restore's transaction (atomic) or
+// in one committed before it (two-phase). Callers add progress, hooks and
+// defects to the result.
+func RestoreOptions(open restore.Opener, strategy restore.Strategy, withReinit *reinit.Config) restore.Options {
+	opts := restore.Options{Open: open, Strategy: strategy, Protected: Protected()}
+	if withReinit != nil {
+		cfg := *withReinit
+		opts.Reinit = func(ctx context.Context, tx pgx.Tx) error {
+			_, err := reinit.Apply(ctx, tx, cfg)
+			return err
+		}
+	}
+	return opts
 }
 
 // HashPassword hashes a password as the reference system stores it.
@@ -73,14 +84,11 @@ func HashPassword(plain string) (string, error) {
 // them, reset sequences, and revoke every token issued so far (unless
 // revokeTokens is false: a defect that reproduces plain simplejwt).
 func ReinitConfig(defaultPassword string, revokeTokens bool) reinit.Config {
-	if defaultPassword == "" {
-		defaultPassword = DefaultAdminPassword
-	}
 	cfg := reinit.Config{
 		UserTable:       UserTable,
 		AdminUsername:   "admin",
 		AdminEmail:      "admin@edms.local",
-		DefaultPassword: defaultPassword,
+		DefaultPassword: cmp.Or(defaultPassword, DefaultAdminPassword),
 		Hash:            HashPassword,
 		Protected:       Protected(),
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
@@ -59,25 +59,19 @@ max(id). With --with-reinit the system is emptied first, as the seed's API does:
 	if err := checkTarget(ctx, conn, "restore", *allow); err != nil {
 		return fail(stderr, "restore", err)
 	}
-	opts := restore.Options{
-		Open:       func() (io.ReadCloser, error) { return os.Open(*from) },
-		Strategy:   st,
-		AllowEmpty: *allowEmpty,
-		Protected:  edms.Protected(),
+	var withReinitCfg *reinit.Config
+	if *withReinit {
+		cfg := edms.ReinitConfig(*adminPW, true)
+		withReinitCfg = &cfg
 	}
+	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(*from) }, st, withReinitCfg)
+	opts.AllowEmpty = *allowEmpty
 	start := time.Now()
 	opts.Progress = func(e restore.Event) {
 		if e.Phase == restore.PhaseTableLoaded {
 			return
 		}
 		fmt.Fprintf(stdout, "T+%6dms  %s\n", e.At.Sub(start).Milliseconds(), e.Phase)
-	}
-	if *withReinit {
-		cfg := edms.ReinitConfig(*adminPW, true)
-		opts.Reinit = func(ctx context.Context, tx pgx.Tx) error {
-			_, err := reinit.Apply(ctx, tx, cfg)
-			return err
-		}
 	}
 	res, err := restore.Restore(ctx, conn, opts)
 	if err != nil {
@@ -94,13 +88,8 @@ max(id). With --with-reinit the system is emptied first, as the seed's API does:
 }
 
 func printRows(w io.Writer, rows map[string]int64) {
-	names := make([]string, 0, len(rows))
-	for n := range rows {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(rows)) {
 		fmt.Fprintf(tw, "  %s\t%d\n", n, rows[n])
 	}
 	tw.Flush()

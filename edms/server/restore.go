@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
@@ -61,28 +60,9 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 		respond(status, body)
 		return
 	}
-	rt := s.routes
-	if form.path == "" {
-		respond(http.StatusBadRequest, restoreErr(rt.BackupFileField+" is required"))
-		return
-	}
-	if v, given := form.fields[rt.RestoreTypeField]; given && v != "full" {
-		respond(http.StatusBadRequest, restoreErr(rt.RestoreTypeField+" must be 'full'"))
-		return
-	}
-	withReinit := false
-	if v, given := form.fields[rt.WithReinitField]; given {
-		switch strings.ToLower(v) {
-		case "true":
-			withReinit = true
-		case "false":
-		default:
-			respond(http.StatusBadRequest, restoreErr(rt.WithReinitField+" must be 'true' or 'false'"))
-			return
-		}
-	}
-	if withReinit && form.fields[rt.ConfirmField] != rt.ConfirmPhrase {
-		respond(http.StatusBadRequest, restoreErr(rt.ConfirmField+" must be '"+rt.ConfirmPhrase+"'"))
+	withReinit, body := s.restoreFields(form)
+	if body != nil {
+		respond(http.StatusBadRequest, body)
 		return
 	}
 
@@ -101,12 +81,41 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	defer context.AfterFunc(s.stopCtx, cancel)()
+	respond(s.runRestore(ctx, u, form, withReinit))
+}
 
+// restoreFields checks the form's fields as the seed's serializer does and
+// says whether the restore comes with a reinit; body is the 400's on error.
+func (s *Server) restoreFields(form *restoreForm) (withReinit bool, body any) {
+	rt := s.routes
+	if form.path == "" {
+		return false, restoreErr(rt.BackupFileField + " is required")
+	}
+	if v, given := form.fields[rt.RestoreTypeField]; given && v != "full" {
+		return false, restoreErr(rt.RestoreTypeField + " must be 'full'")
+	}
+	if v, given := form.fields[rt.WithReinitField]; given {
+		switch strings.ToLower(v) {
+		case "true":
+			withReinit = true
+		case "false":
+		default:
+			return false, restoreErr(rt.WithReinitField + " must be 'true' or 'false'")
+		}
+	}
+	if withReinit && form.fields[rt.ConfirmField] != rt.ConfirmPhrase {
+		return false, restoreErr(rt.ConfirmField + " must be '" + rt.ConfirmPhrase + "'")
+	}
+	return withReinit, nil
+}
+
+// runRestore restores the uploaded backup on a connection of its own and
+// returns the response.
+func (s *Server) runRestore(ctx context.Context, u *principal, form *restoreForm, withReinit bool) (int, any) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		s.logf("restore: acquire a connection: %v", err)
-		respond(http.StatusInternalServerError, restoreErr("restore failed: cannot connect to the database: "+err.Error()))
-		return
+		return http.StatusInternalServerError, restoreErr("restore failed: cannot connect to the database: " + err.Error())
 	}
 	defer func() {
 		// The restore may leave session state behind; never reuse its connection.
@@ -114,27 +123,21 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 		pc.Release()
 	}()
 
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	opts := restore.Options{
-		Open:          func() (io.ReadCloser, error) { return os.Open(form.path) },
-		Strategy:      s.strategy,
-		Protected:     edms.Protected(),
-		BetweenPhases: s.hooks.BetweenPhases,
-		Defects:       s.defects.Engine(),
-		Progress: func(e restore.Event) {
-			mu.Lock()
-			seen[e.Phase] = true
-			mu.Unlock()
-			s.emit(e)
-		},
-	}
+	var reinitCfg *reinit.Config
 	if withReinit {
 		cfg := edms.ReinitConfig(s.adminPW, !s.defects.NoRevocation)
-		opts.Reinit = func(ctx context.Context, tx pgx.Tx) error {
-			_, err := reinit.Apply(ctx, tx, cfg)
-			return err
-		}
+		reinitCfg = &cfg
+	}
+	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(form.path) }, s.strategy, reinitCfg)
+	opts.BetweenPhases = s.hooks.BetweenPhases
+	opts.Defects = s.defects.Engine()
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	opts.Progress = func(e restore.Event) {
+		mu.Lock()
+		seen[e.Phase] = true
+		mu.Unlock()
+		s.emit(e)
 	}
 	start := time.Now()
 	res, err := restore.Restore(ctx, pc.Conn(), opts)
@@ -142,22 +145,10 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		halfway := seen[restore.PhaseReinitCommitted] && !seen[restore.PhaseRestoreCommitted]
 		mu.Unlock()
-		note := ""
-		if halfway {
-			note = "; the reinit had already committed, so the database is now in its reinitialized state (only admin, with the default password): restore the backup again"
-		}
-		var be *restore.BackupError
-		if errors.As(err, &be) {
-			s.logf("restore: user id %d: %s (%s, %d bytes)%s", u.id, be.Error(), s.strategy, form.size, note)
-			respond(http.StatusBadRequest, restoreErr(be.Error()+note))
-			return
-		}
-		s.logf("restore: user id %d: restore failed after %v (%s, with_reinit=%v, %d bytes): %v%s", u.id, time.Since(start).Round(time.Millisecond), s.strategy, withReinit, form.size, err, note)
-		respond(http.StatusInternalServerError, restoreErr("restore failed: "+err.Error()+note))
-		return
+		return s.restoreFailed(u, form, withReinit, time.Since(start), halfway, err)
 	}
 	s.logf("restore: user id %d: %s, with_reinit=%v: %d objects from %d bytes in %v", u.id, res.Strategy, withReinit, res.Objects, form.size, res.Timings.Total.Round(time.Millisecond))
-	respond(http.StatusOK, obj{
+	return http.StatusOK, obj{
 		{"status", "success"},
 		{"strategy", string(res.Strategy)},
 		{"with_reinit", withReinit},
@@ -167,7 +158,23 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 		{"reinit_ms", millis(res.Timings.Reinit)},
 		{"restore_ms", millis(res.Timings.Total - res.Timings.Reinit)},
 		{"total_ms", millis(res.Timings.Total)},
-	})
+	}
+}
+
+// restoreFailed logs a failed restore and returns its response: a 400 for
+// a bad backup, a 500 otherwise, saying so when the reinit had committed.
+func (s *Server) restoreFailed(u *principal, form *restoreForm, withReinit bool, took time.Duration, halfway bool, err error) (int, any) {
+	note := ""
+	if halfway {
+		note = "; the reinit had already committed, so the database is now in its reinitialized state (only admin, with the default password): restore the backup again"
+	}
+	var be *restore.BackupError
+	if errors.As(err, &be) {
+		s.logf("restore: user id %d: %s (%s, %d bytes)%s", u.id, be.Error(), s.strategy, form.size, note)
+		return http.StatusBadRequest, restoreErr(be.Error() + note)
+	}
+	s.logf("restore: user id %d: restore failed after %v (%s, with_reinit=%v, %d bytes): %v%s", u.id, took.Round(time.Millisecond), s.strategy, withReinit, form.size, err, note)
+	return http.StatusInternalServerError, restoreErr("restore failed: " + err.Error() + note)
 }
 
 func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
