@@ -15,6 +15,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rehearse-dev/rehearse/edms/password"
 	"github.com/rehearse-dev/rehearse/edms/token"
 	"github.com/rehearse-dev/rehearse/restore"
@@ -57,8 +59,9 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	// Pool is the system's database. The server does not close it.
-	Pool *Pool
+	// Pool is the system's database (NewPool opens one). The server does
+	// not close it.
+	Pool *pgxpool.Pool
 	// SigningKey is the HS256 key (at least token.MinKeyLen bytes).
 	SigningKey []byte
 	// AccessLifetime and RefreshLifetime are the token lifetimes; 0 means
@@ -120,24 +123,19 @@ func DefaultRoutes() Routes {
 // withDefaults fills every empty field from DefaultRoutes.
 func (r Routes) withDefaults() Routes {
 	d := DefaultRoutes()
-	fill := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	fill(&r.Login, d.Login)
-	fill(&r.Profile, d.Profile)
-	fill(&r.Restore, d.Restore)
-	fill(&r.UsernameField, d.UsernameField)
-	fill(&r.PasswordField, d.PasswordField)
-	fill(&r.AccessField, d.AccessField)
-	fill(&r.RefreshField, d.RefreshField)
-	fill(&r.BackupFileField, d.BackupFileField)
-	fill(&r.RestoreTypeField, d.RestoreTypeField)
-	fill(&r.WithReinitField, d.WithReinitField)
-	fill(&r.ConfirmField, d.ConfirmField)
-	fill(&r.ConfirmPhrase, d.ConfirmPhrase)
-	fill(&r.AuthScheme, d.AuthScheme)
+	r.Login = cmp.Or(r.Login, d.Login)
+	r.Profile = cmp.Or(r.Profile, d.Profile)
+	r.Restore = cmp.Or(r.Restore, d.Restore)
+	r.UsernameField = cmp.Or(r.UsernameField, d.UsernameField)
+	r.PasswordField = cmp.Or(r.PasswordField, d.PasswordField)
+	r.AccessField = cmp.Or(r.AccessField, d.AccessField)
+	r.RefreshField = cmp.Or(r.RefreshField, d.RefreshField)
+	r.BackupFileField = cmp.Or(r.BackupFileField, d.BackupFileField)
+	r.RestoreTypeField = cmp.Or(r.RestoreTypeField, d.RestoreTypeField)
+	r.WithReinitField = cmp.Or(r.WithReinitField, d.WithReinitField)
+	r.ConfirmField = cmp.Or(r.ConfirmField, d.ConfirmField)
+	r.ConfirmPhrase = cmp.Or(r.ConfirmPhrase, d.ConfirmPhrase)
+	r.AuthScheme = cmp.Or(r.AuthScheme, d.AuthScheme)
 	return r
 }
 
@@ -185,7 +183,7 @@ type Hooks struct {
 
 // Server is the reference system's HTTP API.
 type Server struct {
-	pool      *Pool
+	pool      *pgxpool.Pool
 	issuer    token.Issuer
 	strategy  restore.Strategy
 	adminPW   string
@@ -239,15 +237,12 @@ func New(cfg Config) (*Server, error) {
 		routes:      routes,
 		defects:     cfg.Defects,
 		hooks:       cfg.Hooks,
-		maxUpload:   cfg.MaxUploadBytes,
+		maxUpload:   cmp.Or(cfg.MaxUploadBytes, DefaultMaxUploadBytes),
 		tempDir:     cfg.TempDir,
 		logf:        cfg.Logf,
 		now:         cfg.Now,
 		dummyHash:   dummy,
 		restoreSlot: make(chan struct{}, 1),
-	}
-	if s.maxUpload == 0 {
-		s.maxUpload = DefaultMaxUploadBytes
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}

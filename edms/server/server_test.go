@@ -21,6 +21,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/edms/token"
 	"github.com/rehearse-dev/rehearse/fixtures"
@@ -783,7 +784,11 @@ func TestParseDefects(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	pool := &Pool{} // never used: New only checks the configuration
+	pool, err := pgxpool.New(context.Background(), "host=/nonexistent") // never connects: New only checks the configuration
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
 	key := []byte(testKey)
 	cases := map[string]Config{
 		"no pool":        {SigningKey: key},
@@ -811,9 +816,18 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+// The pool behaves as the server relies on: at most maxConns connections,
+// a backend killed while idle replaced before a request sees it, and a
+// connection released inside a transaction never reused.
 func TestPool(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.SeededDB(t)
+	if _, err := NewPool(ctx, "host=/nonexistent/socket/dir dbname=x connect_timeout=2", 2); err == nil {
+		t.Error("NewPool accepted a database it cannot reach")
+	}
+	old := pingAfter
+	pingAfter = 0
+	defer func() { pingAfter = old }()
 	p, err := NewPool(ctx, dsn, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -828,7 +842,8 @@ func TestPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	if _, err := p.Acquire(short); err == nil {
+	if c, err := p.Acquire(short); err == nil {
+		c.Release()
 		t.Error("Acquire beyond the limit did not wait")
 	}
 	cancel()
@@ -837,9 +852,6 @@ func TestPool(t *testing.T) {
 	b.Release()
 
 	// A backend killed while idle is replaced transparently.
-	old := pingAfter
-	pingAfter = 0
-	defer func() { pingAfter = old }()
 	admin := pgtest.Connect(t, dsn)
 	for _, pid := range pids {
 		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, int64(pid)); err != nil {
@@ -853,16 +865,37 @@ func TestPool(t *testing.T) {
 		}
 	}
 	// A connection released inside a transaction is not reused.
-	c, _ := p.Acquire(ctx)
-	if _, err := c.Conn().Exec(ctx, "BEGIN"); err != nil {
+	c, err := p.Acquire(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	conn := c.Conn()
+	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	inTx := conn.PgConn().PID()
 	c.Release()
-	if !c.Conn().IsClosed() {
-		t.Error("a connection released inside a transaction was kept")
+	for deadline := time.Now().Add(5 * time.Second); !conn.IsClosed(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a connection released inside a transaction was kept")
+		}
+	}
+	var held []*pgxpool.Conn
+	for range 2 {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if c.Conn().PgConn().PID() == inTx {
+			t.Error("the connection released inside a transaction was handed out again")
+		}
+	}
+	for _, c := range held {
+		c.Release()
 	}
 	p.Close()
-	if _, err := p.Acquire(ctx); err != ErrPoolClosed {
-		t.Errorf("Acquire after Close: %v", err)
+	if _, err := p.Acquire(ctx); err == nil {
+		t.Error("Acquire after Close succeeded")
 	}
 }
