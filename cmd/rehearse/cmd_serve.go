@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"flag"
@@ -50,105 +51,136 @@ With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
 	} else if !noArgs(fs, pos) {
 		return exitError
 	}
-	st, err := restore.ParseStrategy(*strategy)
-	if err != nil {
+	cfg := server.Config{DefaultAdminPassword: *adminPW}
+	var err error
+	if cfg.Strategy, err = restore.ParseStrategy(*strategy); err != nil {
 		return fail(stderr, "serve", err)
 	}
-	d, err := server.ParseDefects(defects)
-	if err != nil {
+	if cfg.Defects, err = server.ParseDefects(defects); err != nil {
 		return fail(stderr, "serve", err)
 	}
-	host, port, err := net.SplitHostPort(*addr)
-	if err != nil {
-		return fail(stderr, "serve", fmt.Errorf("--addr %q: %v", *addr, err))
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return fail(stderr, "serve", fmt.Errorf("--addr %q: the port must be a number from 0 to 65535 (0 picks a free one)", *addr))
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fail(stderr, "serve", fmt.Errorf("--addr %q is not a loopback address; rehearse serves on 127.0.0.1 or ::1 only", *addr))
+	if err := checkLoopbackAddr(*addr); err != nil {
+		return fail(stderr, "serve", err)
 	}
 	routes, tf, err := loadRoutes(*routesFile)
 	if err != nil {
 		return fail(stderr, "serve", err)
 	}
+	cfg.Routes = routes
 	if tf != nil && tf.Admin.DefaultPassword != "" && !flagGiven(fs, "admin-password") {
-		*adminPW = tf.Admin.DefaultPassword
+		cfg.DefaultAdminPassword = tf.Admin.DefaultPassword
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	if *keyFile != "" {
-		if key, err = os.ReadFile(*keyFile); err != nil {
-			return fail(stderr, "serve", err)
-		}
-		key = []byte(strings.TrimSpace(string(key)))
-	} else if tf != nil {
-		// The target file's signing key, so that minted tokens work.
-		if k, err := tf.SigningKey(); err != nil {
-			fmt.Fprintf(stderr, "note: %v; signing tokens with a random key\n", err)
-		} else if k != nil {
-			key = k
-		}
-	}
-
-	dsn := *dsnFlag
-	if dsn == "" {
-		dsn = os.Getenv("REHEARSE_DSN")
-	}
-	if dsn == "" {
-		f, err := fixtures.Get(*fixture)
-		if err != nil {
-			return fail(stderr, "serve", err)
-		}
-		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL...")
-		cl, err := pglocal.Start(ctx, pglocal.Options{})
-		if err != nil {
-			return fail(stderr, "serve", err)
-		}
-		defer cl.Close()
-		dsn = cl.DSN("edms")
-		if err := initDatabase(ctx, cl.DSN("postgres"), dsn, f); err != nil {
-			return fail(stderr, "serve", err)
-		}
-		fmt.Fprintf(stdout, "database: %s (seeded with %s; removed on exit)\n", cl.TCPDSN("edms"), f.Name)
-		printUsers(stdout, f)
-	}
-	if conn, err := connect(ctx, dsn); err != nil {
+	if cfg.SigningKey, err = signingKey(*keyFile, tf, stderr); err != nil {
 		return fail(stderr, "serve", err)
-	} else {
-		err = checkTarget(ctx, conn, "serve restore_from_file on", *allow)
-		conn.Close(context.Background())
-		if err != nil {
-			return fail(stderr, "serve", err)
+	}
+	if !*quiet {
+		cfg.Logf = func(format string, args ...any) {
+			fmt.Fprintf(stderr, time.Now().Format("15:04:05.000 ")+format+"\n", args...)
 		}
 	}
-	pool, err := server.NewPool(ctx, dsn, 16)
+	dsn, closeDB, err := serveDatabase(ctx, *dsnFlag, *fixture, stdout)
 	if err != nil {
 		return fail(stderr, "serve", err)
 	}
-	defer pool.Close()
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, time.Now().Format("15:04:05.000 ")+format+"\n", args...)
-	}
-	if *quiet {
-		logf = nil
-	}
-	srv, err := server.New(server.Config{Pool: pool, SigningKey: key, Strategy: st, DefaultAdminPassword: *adminPW, Defects: d, Routes: routes, Logf: logf})
-	if err != nil {
-		return fail(stderr, "serve", err)
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fail(stderr, "serve", err)
-	}
-	r := srv.Routes()
-	fmt.Fprintf(stdout, "serving http://%s (strategy %s%s); Ctrl-C stops\n", ln.Addr(), st, defectNote(d))
-	fmt.Fprintf(stdout, "  login    POST %s\n  profile  GET  %s\n  restore  POST %s\n", r.Login, r.Profile, r.Restore)
-	if err := srv.Serve(ctx, ln); err != nil {
+	defer closeDB()
+	if err := serve(ctx, dsn, *addr, *allow, cfg, stdout); err != nil {
 		return fail(stderr, "serve", err)
 	}
 	fmt.Fprintln(stdout, "stopped")
 	return exitOK
+}
+
+// checkLoopbackAddr refuses an --addr that is not host:port on loopback.
+func checkLoopbackAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %v", addr, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("--addr %q: the port must be a number from 0 to 65535 (0 picks a free one)", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--addr %q is not a loopback address; rehearse serves on 127.0.0.1 or ::1 only", addr)
+	}
+	return nil
+}
+
+// signingKey is the key in keyFile, else the target file's (so that minted
+// tokens work), else a random one.
+func signingKey(keyFile string, tf *harness.TargetFile, stderr io.Writer) ([]byte, error) {
+	if keyFile != "" {
+		key, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(strings.TrimSpace(string(key))), nil
+	}
+	if tf != nil {
+		if k, err := tf.SigningKey(); err != nil {
+			fmt.Fprintf(stderr, "note: %v; signing tokens with a random key\n", err)
+		} else if k != nil {
+			return k, nil
+		}
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	return key, nil
+}
+
+// serveDatabase returns the system's database: --dsn (or REHEARSE_DSN), else
+// a throwaway cluster seeded with fixture, removed by closeDB.
+func serveDatabase(ctx context.Context, dsnFlag, fixture string, stdout io.Writer) (dsn string, closeDB func(), err error) {
+	if dsn := cmp.Or(dsnFlag, os.Getenv("REHEARSE_DSN")); dsn != "" {
+		return dsn, func() {}, nil
+	}
+	f, err := fixtures.Get(fixture)
+	if err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintln(stdout, "starting a throwaway PostgreSQL...")
+	cl, err := pglocal.Start(ctx, pglocal.Options{})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := initDatabase(ctx, cl.DSN("postgres"), cl.DSN("edms"), f); err != nil {
+		cl.Close()
+		return "", nil, err
+	}
+	fmt.Fprintf(stdout, "database: %s (seeded with %s; removed on exit)\n", cl.TCPDSN("edms"), f.Name)
+	printUsers(stdout, f)
+	return cl.DSN("edms"), func() { cl.Close() }, nil
+}
+
+// serve checks that the database may be restored into, then serves the API
+// on addr until ctx is done.
+func serve(ctx context.Context, dsn, addr string, allowUnmarked bool, cfg server.Config, stdout io.Writer) error {
+	conn, err := connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	err = checkTarget(ctx, conn, "serve restore_from_file on", allowUnmarked)
+	conn.Close(context.Background())
+	if err != nil {
+		return err
+	}
+	pool, err := server.NewPool(ctx, dsn, 16)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	cfg.Pool = pool
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	r := srv.Routes()
+	fmt.Fprintf(stdout, "serving http://%s (strategy %s%s); Ctrl-C stops\n", ln.Addr(), srv.Strategy(), defectNote(cfg.Defects))
+	fmt.Fprintf(stdout, "  login    POST %s\n  profile  GET  %s\n  restore  POST %s\n", r.Login, r.Profile, r.Restore)
+	return srv.Serve(ctx, ln)
 }
 
 func defectNote(d server.Defects) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,11 +15,8 @@ import (
 
 // dsnFrom returns the DSN from the flag or REHEARSE_DSN.
 func dsnFrom(flagValue string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	if env := os.Getenv("REHEARSE_DSN"); env != "" {
-		return env, nil
+	if dsn := cmp.Or(flagValue, os.Getenv("REHEARSE_DSN")); dsn != "" {
+		return dsn, nil
 	}
 	return "", errors.New("no database: pass --dsn 'host=... dbname=...' (or set REHEARSE_DSN)")
 }
