@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +80,12 @@ func FindBinDir() (string, error) {
 // debianBinDirs lists /usr/lib/postgresql/*/bin, newest version first.
 func debianBinDirs() []string {
 	dirs, _ := filepath.Glob(filepath.Join(debianRoot, "*", "bin"))
+	return newestFirst(dirs)
+}
+
+// newestFirst sorts <root>/<version>/bin directories by version, newest
+// first (15.2 before 15 before 10 before 9.6).
+func newestFirst(dirs []string) []string {
 	key := func(d string) []int {
 		var v []int
 		for _, p := range strings.Split(filepath.Base(filepath.Dir(d)), ".") {
@@ -91,15 +97,7 @@ func debianBinDirs() []string {
 		}
 		return v
 	}
-	sort.SliceStable(dirs, func(i, j int) bool {
-		a, b := key(dirs[i]), key(dirs[j])
-		for k := 0; k < len(a) && k < len(b); k++ {
-			if a[k] != b[k] {
-				return a[k] > b[k]
-			}
-		}
-		return len(a) > len(b)
-	})
+	slices.SortStableFunc(dirs, func(a, b string) int { return slices.Compare(key(b), key(a)) })
 	return dirs
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -438,4 +439,12 @@ func BenchmarkStartClose(b *testing.B) {
 	}
 	b.ReportMetric(float64(start.Milliseconds())/float64(b.N), "start-ms/op")
 	b.ReportMetric(float64(stop.Milliseconds())/float64(b.N), "close-ms/op")
+}
+
+func TestNewestFirst(t *testing.T) {
+	got := newestFirst([]string{"/r/9.6/bin", "/r/15/bin", "/r/10/bin", "/r/15.2/bin", "/r/devel/bin"})
+	want := []string{"/r/15.2/bin", "/r/15/bin", "/r/10/bin", "/r/9.6/bin", "/r/devel/bin"}
+	if !slices.Equal(got, want) {
+		t.Errorf("newestFirst = %q, want %q", got, want)
+	}
 }
