@@ -77,6 +77,15 @@ type Options struct {
 	// is refused: reinit plus an empty backup would wipe the system, which a
 	// truncated or wrong file should never do.
 	AllowEmpty bool
+	// StatementTimeout and LockTimeout bound, on the server, each statement
+	// and each lock wait of the engine's transactions (the reinit's too), so
+	// that the server ends them even when rehearse is gone; the server also
+	// ends the statement of a client that disconnected. 0 means the default
+	// (DefaultStatementTimeout, DefaultLockTimeout), a negative value leaves
+	// the server's setting. One COPY loads a whole run of a model: a table
+	// of tens of millions of rows may need a longer statement timeout.
+	StatementTimeout time.Duration
+	LockTimeout      time.Duration
 	// Defects, for the harness's proof that its checks can fail. Never set in production.
 	Defects Defects
 }
@@ -113,6 +122,7 @@ func (o *Options) emit(phase, table string, rows int64) {
 }
 
 // Restore runs a restore on conn, which must not be inside a transaction.
+// When ctx is done, the statement running on the server is cancelled.
 func Restore(ctx context.Context, conn *pgx.Conn, opts Options) (*Result, error) {
 	if opts.Open == nil {
 		return nil, errors.New("restore: no backup to read (Options.Open is nil)")
@@ -121,6 +131,7 @@ func Restore(ctx context.Context, conn *pgx.Conn, opts Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	defer cancelOnDone(ctx, conn)()
 	start := time.Now()
 	res := &Result{Strategy: strategy, Rows: map[string]int64{}}
 	cat, err := pgcatalog.Load(ctx, conn, opts.Schema)
@@ -134,13 +145,13 @@ func Restore(ctx context.Context, conn *pgx.Conn, opts Options) (*Result, error)
 	}
 	res.Timings.Total = time.Since(start)
 	if err != nil {
-		return nil, err
+		return nil, explainLimit(ctx, err, &opts)
 	}
 	return res, nil
 }
 
 func restoreAtomic(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
-	tx, err := conn.Begin(ctx)
+	tx, err := begin(ctx, conn, opts)
 	if err != nil {
 		return err
 	}
@@ -165,16 +176,30 @@ func restoreAtomic(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, 
 // a reinit) one pass validates and loads; otherwise the backup is validated
 // first, then loaded.
 func reinitAndLoad(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
-	if opts.Reinit != nil {
-		t := time.Now()
-		if err := opts.Reinit(ctx, tx); err != nil {
-			return fmt.Errorf("reinit: %w", err)
-		}
-		res.Timings.Reinit = time.Since(t)
+	if err := runReinit(ctx, tx, opts, res); err != nil {
+		return err
 	}
 	if err := loadInTx(ctx, tx, cat, opts, res); err != nil {
 		return err
 	}
+	return refuseEmpty(opts, res)
+}
+
+func runReinit(ctx context.Context, tx pgx.Tx, opts *Options, res *Result) error {
+	if opts.Reinit == nil {
+		return nil
+	}
+	t := time.Now()
+	if err := opts.Reinit(ctx, tx); err != nil {
+		return fmt.Errorf("reinit: %w", err)
+	}
+	res.Timings.Reinit = time.Since(t)
+	return nil
+}
+
+// refuseEmpty refuses a backup without objects after a reinit: together they
+// would wipe the system, which a truncated or wrong file should never do.
+func refuseEmpty(opts *Options, res *Result) error {
 	if opts.Reinit != nil && res.Objects == 0 && !opts.AllowEmpty {
 		return &BackupError{Index: -1, Problem: "the backup holds no objects, and with the reinit it would leave the system empty; check the file (or allow an empty backup explicitly)"}
 	}
@@ -199,39 +224,43 @@ func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Opti
 }
 
 func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
-	// 1. Rehearse: reinit and restore in a transaction that is rolled back.
-	//    Nothing is deleted before the whole backup has been loaded once
-	//    without error, so a bad backup is refused with the database intact.
-	rehearsal := *opts
-	rehearsal.Progress = nil
-	start := time.Now()
-	tx, err := conn.Begin(ctx)
+	// 1. The reinit runs, and the backup is loaded after it in a savepoint
+	//    that is rolled back: nothing is committed before the whole backup
+	//    has been loaded once without error, so a bad backup is refused
+	//    with the database intact, and the reinit that commits is the one
+	//    the backup was tried against.
+	tx, err := begin(ctx, conn, opts)
 	if err != nil {
 		return err
 	}
-	err = reinitAndLoad(ctx, tx, cat, &rehearsal, &Result{Rows: map[string]int64{}})
-	tx.Rollback(context.Background())
+	defer tx.Rollback(context.Background())
+	seqs, err := readSequences(ctx, tx, cat)
 	if err != nil {
 		return err
 	}
-	res.Timings.Validate = time.Since(start)
+	if err := runReinit(ctx, tx, opts, res); err != nil {
+		return err
+	}
+	if err := rehearse(ctx, tx, cat, opts, res, seqs); err != nil {
+		return err
+	}
 	opts.emit(PhaseValidated, "", 0)
 	// 2. The reinit commits on its own: the window opens.
 	if opts.Reinit != nil {
-		t := time.Now()
-		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return opts.Reinit(ctx, tx) }); err != nil {
-			return fmt.Errorf("reinit: %w", err)
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("reinit: commit: %w", err)
 		}
-		res.Timings.Reinit = time.Since(t)
 		opts.emit(PhaseReinitCommitted, "", 0)
 		if opts.BetweenPhases != nil {
 			if err := opts.BetweenPhases(ctx); err != nil {
 				return fmt.Errorf("between reinit and restore: %w", err)
 			}
 		}
+	} else if err := tx.Rollback(ctx); err != nil {
+		return err
 	}
 	// 3. The restore commits: the window closes.
-	tx, err = conn.Begin(ctx)
+	tx, err = begin(ctx, conn, opts)
 	if err != nil {
 		return err
 	}

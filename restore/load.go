@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,27 +35,58 @@ type SequenceFix struct {
 // key cross-check runs before the caller commits. Any failure rolls back.
 func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, opts *Options, res *Result, inline bool) error {
 	start := time.Now()
-	skip := map[string]bool{}
+	l := &loader{ctx: ctx, tx: tx, cat: cat, sm: sm, opts: opts, res: res, inline: inline,
+		skip: map[string]bool{}, touched: map[string]bool{}, copied: map[string]bool{}, m2m: map[*m2mPlan]*pairList{}}
 	for _, t := range opts.Defects.SkipTables {
-		skip[t] = true
+		l.skip[t] = true
 	}
-	var super bool
-	if err := tx.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
-		return fmt.Errorf("read role attributes: %w", err)
-	}
-	if super {
-		// Fast path, as pg_restore does: no per-row FK trigger work while
-		// loading; every FK touching a loaded table is checked set-wise below.
-		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+	for _, step := range []func() error{l.prepare, l.stream, l.afterPass, l.writeManyToMany, l.finish} {
+		if err := step(); err != nil {
 			return err
 		}
-		res.FastPath = true
-	} else if _, err := tx.Exec(ctx, `SET CONSTRAINTS ALL DEFERRED`); err != nil {
+	}
+	res.Timings.Load = time.Since(start)
+	return nil
+}
+
+// loader is one load: its steps and what they share.
+type loader struct {
+	ctx     context.Context
+	tx      pgx.Tx
+	cat     *pgcatalog.Catalog
+	sm      *schemaMap
+	opts    *Options
+	res     *Result
+	inline  bool
+	super   bool            // fast path: FK triggers off, checked set-wise after
+	skip    map[string]bool // Defects.SkipTables
+	touched map[string]bool // tables written
+	copied  map[string]bool // tables whose indexes were looked at
+	dropped []droppedIndex
+	m2m     map[*m2mPlan]*pairList
+	objects int
+}
+
+// prepare chooses the fast path, replaces existing rows (after validation)
+// or prepares the inline pass to find them, and truncates tables that
+// never held a tuple.
+func (l *loader) prepare() error {
+	if err := l.tx.QueryRow(l.ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&l.super); err != nil {
+		return fmt.Errorf("read role attributes: %w", err)
+	}
+	if l.super {
+		// Fast path, as pg_restore does: no per-row FK trigger work while
+		// loading; every FK touching a loaded table is checked set-wise after.
+		if _, err := l.tx.Exec(l.ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+			return err
+		}
+		l.res.FastPath = true
+	} else if _, err := l.tx.Exec(l.ctx, `SET CONSTRAINTS ALL DEFERRED`); err != nil {
 		return err
 	}
-	touched := map[string]bool{}
-	if !inline {
-		if err := replaceExisting(ctx, tx, cat, sm, super, touched); err != nil {
+	ctx, tx, cat, sm := l.ctx, l.tx, l.cat, l.sm
+	if !l.inline {
+		if err := replaceExisting(ctx, tx, cat, sm, l.super, l.touched); err != nil {
 			return err
 		}
 		for _, p := range sm.models {
@@ -65,58 +97,37 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 		sm.readExisting = func(t *pgcatalog.Table) (*keySet, error) { return existingKeys(ctx, tx, cat, t, t.PK()) }
 		sm.readUnique = func(t *pgcatalog.Table) (map[string]map[string]key, error) { return uniqueValues(ctx, tx, cat, t) }
 	}
+	_, err := truncateUntouched(ctx, tx, cat, sm.protected, l.skip)
+	return err
+}
 
-	if _, err := truncateUntouched(ctx, tx, cat, sm.protected, skip); err != nil {
-		return err
-	}
-	var dropped []droppedIndex
-	copied := map[string]bool{}
-
-	r, err := newDumpReader(opts.Open)
+// stream reads the backup once and loads each run of one model's objects
+// with one COPY.
+func (l *loader) stream() error {
+	r, err := newDumpReader(l.opts.Open)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	m2m := map[*m2mPlan]*pairList{}
+	closeBackup := sync.OnceValue(r.Close)
+	defer closeBackup()
 	o, err := r.Next()
 	for err == nil {
-		p, perr := sm.model(o)
+		p, perr := l.sm.model(o)
 		if perr != nil {
 			return perr
 		}
-		src := &runSource{r: r, sm: sm, plan: p, first: o, m2m: m2m}
+		src := &runSource{r: r, sm: l.sm, plan: p, first: o, m2m: l.m2m}
 		if p.columns == nil {
-			if err := sm.fix(p, o); err != nil {
+			if err := l.sm.fix(p, o); err != nil {
 				return err
 			}
 		}
-		var n int64
-		if skip[p.table.Name] {
-			var scratch []byte
-			for ok := true; ok; scratch, ok = src.next(scratch[:0]) {
-			}
-		} else {
-			if super && !copied[p.table.Name] {
-				copied[p.table.Name] = true
-				d, err := dropSecondaryIndexes(ctx, tx, cat, p.table.Name)
-				if err != nil {
-					return err
-				}
-				dropped = append(dropped, d...)
-			}
-			cr := &copyReader{src: src}
-			n, err = copyRows(ctx, tx, cat, p, cr)
-			cr.close()
-			if src.err != nil {
-				return src.err
-			}
-			if err != nil {
-				return fmt.Errorf("load %s (model %s): %w", p.table.Name, p.label, err)
-			}
-			touched[p.table.Name] = true
+		n, rerr := l.run(p, src, closeBackup)
+		if rerr != nil {
+			return rerr
 		}
-		res.Rows[p.table.Name] += n
-		opts.emit(PhaseTableLoaded, p.table.Name, n)
+		l.res.Rows[p.table.Name] += n
+		l.opts.emit(PhaseTableLoaded, p.table.Name, n)
 		o, err = src.pending, src.err
 		if o == nil && err == nil {
 			err = io.EOF
@@ -125,45 +136,103 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 	if !errors.Is(err, io.EOF) {
 		return err
 	}
-	if inline {
-		res.Objects = r.next
-		if !opts.Defects.SkipFKCheck {
-			if err := checkReferences(ctx, sm, opts, func(t string) (*keySet, error) { return sm.existingOf(t) }); err != nil {
-				return err
-			}
+	l.objects = r.next
+	return nil
+}
+
+// run loads one run of p's objects (or reads past it, for a skipped table).
+func (l *loader) run(p *modelPlan, src *runSource, closeBackup func() error) (int64, error) {
+	if l.skip[p.table.Name] {
+		var scratch []byte
+		for ok := true; ok; scratch, ok = src.next(scratch[:0]) {
 		}
-		opts.emit(PhaseValidated, "", int64(r.next))
-		if err := writeDiverted(ctx, tx, cat, sm, super, touched, skip, res); err != nil {
+		return 0, nil
+	}
+	if l.super && !l.copied[p.table.Name] {
+		l.copied[p.table.Name] = true
+		d, err := dropSecondaryIndexes(l.ctx, l.tx, l.cat, p.table.Name)
+		if err != nil {
+			return 0, err
+		}
+		l.dropped = append(l.dropped, d...)
+	}
+	cr := &copyReader{src: src}
+	n, err := copyRows(l.ctx, l.tx, l.cat, p, cr)
+	if err != nil {
+		// The COPY gave up (a cancelled context among others) and the
+		// producer may be blocked reading a stalled backup: closing the
+		// backup ends that read, so that cr.close returns.
+		closeBackup()
+	}
+	cr.close()
+	if src.err != nil && (err == nil || failedReading(err)) {
+		return 0, src.err // the backup's own error, not the read after closeBackup
+	}
+	if err != nil {
+		return 0, fmt.Errorf("load %s (model %s): %w", p.table.Name, p.label, err)
+	}
+	l.touched[p.table.Name] = true
+	return n, nil
+}
+
+// failedReading says whether a COPY failed because reading its input did
+// (pgx then ends the COPY with CopyFail).
+func failedReading(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Message, "COPY from stdin failed")
+}
+
+// afterPass finishes an inline pass: the foreign keys it saw are checked
+// against the backup and the kept rows, and the rows held back replace
+// the existing ones.
+func (l *loader) afterPass() error {
+	if !l.inline {
+		return nil
+	}
+	l.res.Objects = l.objects
+	if !l.opts.Defects.SkipFKCheck {
+		if err := checkReferences(l.ctx, l.sm, l.opts, func(t string) (*keySet, error) { return l.sm.existingOf(t) }); err != nil {
 			return err
 		}
 	}
-	for _, p := range sm.models {
+	l.opts.emit(PhaseValidated, "", int64(l.objects))
+	return writeDiverted(l.ctx, l.tx, l.cat, l.sm, l.super, l.touched, l.skip, l.res)
+}
+
+func (l *loader) writeManyToMany() error {
+	for _, p := range l.sm.models {
 		for _, mp := range p.m2m {
-			if skip[mp.through.Name] || skip[p.table.Name] {
+			if l.skip[mp.through.Name] || l.skip[p.table.Name] {
 				continue
 			}
-			n, err := syncManyToMany(ctx, tx, cat, mp, m2m[mp], p.reinserted)
+			n, err := syncManyToMany(l.ctx, l.tx, l.cat, mp, l.m2m[mp], p.reinserted)
 			if err != nil {
 				return fmt.Errorf("load many-to-many %s: %w", mp.through.Name, err)
 			}
-			res.Rows[mp.through.Name] += n
-			touched[mp.through.Name] = true
+			l.res.Rows[mp.through.Name] += n
+			l.touched[mp.through.Name] = true
 		}
 	}
-	if err := rebuildIndexes(ctx, tx, dropped); err != nil {
+	return nil
+}
+
+// finish rebuilds the dropped indexes, checks the foreign keys of the fast
+// path set-wise, and moves the sequences past the loaded keys.
+func (l *loader) finish() error {
+	if err := rebuildIndexes(l.ctx, l.tx, l.dropped); err != nil {
 		return err
 	}
-	if super {
-		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = origin`); err != nil {
+	if l.super {
+		if _, err := l.tx.Exec(l.ctx, `SET LOCAL session_replication_role = origin`); err != nil {
 			return err
 		}
 	}
-	if super && !opts.Defects.SkipFKCheck {
-		check := cat
-		if inline && len(skip) == 0 {
-			check = withoutProven(cat, sm)
+	if l.super && !l.opts.Defects.SkipFKCheck {
+		check := l.cat
+		if l.inline && len(l.skip) == 0 {
+			check = withoutProven(l.cat, l.sm)
 		}
-		broken, err := integrity.CheckForeignKeys(ctx, tx, check, touched)
+		broken, err := integrity.CheckForeignKeys(l.ctx, l.tx, check, l.touched)
 		if err != nil {
 			return err
 		}
@@ -172,14 +241,13 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 			return fmt.Errorf("restore rolled back: %d rows of %s.%s refer to missing %s rows (constraint %s, e.g. key %s)", b.Count, b.Table, strings.Join(b.Columns, ","), b.RefTable, b.Constraint, b.Example)
 		}
 	}
-	if !opts.Defects.SkipSequences {
-		fixes, err := FixSequences(ctx, tx, cat, touched)
+	if !l.opts.Defects.SkipSequences {
+		fixes, err := FixSequences(l.ctx, l.tx, l.cat, l.touched)
 		if err != nil {
 			return err
 		}
-		res.Sequences = fixes
+		l.res.Sequences = fixes
 	}
-	res.Timings.Load = time.Since(start)
 	return nil
 }
 

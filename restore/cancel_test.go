@@ -1,0 +1,250 @@
+package restore_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/edms"
+	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/internal/pgtest"
+	"github.com/rehearse-dev/rehearse/restore"
+)
+
+const (
+	// gone is how long a stopped restore's statement may stay active on
+	// the server (the client check runs every second).
+	gone = 3 * time.Second
+	// stays is how long a statement nothing ends is watched to be still
+	// running, for the case that shows what the guards prevent.
+	stays = 1500 * time.Millisecond
+)
+
+// active reports whether a backend matching where (a pg_stat_activity
+// condition) runs a statement like like.
+func active(t *testing.T, mon *pgx.Conn, like, where string, args ...any) bool {
+	t.Helper()
+	var n int
+	err := mon.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '`+like+`' AND `+where, args...).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// stalling serves the first half of a backup, then blocks (a stalled
+// upload or network share) until it is closed.
+type stalling struct {
+	r       *bytes.Reader
+	stallAt int64
+	once    sync.Once
+	closed  chan struct{}
+	stalled chan struct{}
+}
+
+func newStalling(b []byte) *stalling {
+	return &stalling{r: bytes.NewReader(b), stallAt: int64(len(b) / 2), closed: make(chan struct{}), stalled: make(chan struct{})}
+}
+
+func (s *stalling) Read(p []byte) (int, error) {
+	pos := s.r.Size() - int64(s.r.Len())
+	if pos >= s.stallAt {
+		s.once.Do(func() { close(s.stalled) })
+		<-s.closed
+		return 0, os.ErrClosed
+	}
+	if rest := s.stallAt - pos; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	return s.r.Read(p)
+}
+
+func (s *stalling) Close() error {
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	return nil
+}
+
+func generated(t *testing.T, users int) []byte {
+	t.Helper()
+	spec := fixtures.SmallSpec
+	spec.BulkUsers = users
+	var buf bytes.Buffer
+	if err := fixtures.Generate(&buf, spec); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// A restore stopped while its COPY waits for data (the backup stalled), or
+// while a statement of its transaction runs (here the reinit's), ends on
+// the server at once, returns instead of hanging, and changes nothing.
+func TestStoppedRestoreEndsOnServer(t *testing.T) {
+	b := generated(t, 300)
+	sleepingReinit := func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT pg_sleep(30)`)
+		return err
+	}
+	cases := []struct {
+		name, like string
+		strategy   restore.Strategy
+		opts       func(o *restore.Options, s *stalling)
+		stop       func(cancel func()) // called once the statement runs
+		want       string
+	}{
+		{"cancel during COPY", "COPY%", restore.Atomic, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
+		{"cancel during COPY, two-phase", "COPY%", restore.TwoPhase, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
+		{"cancel during the reinit", "SELECT pg_sleep%", restore.Atomic, func(o *restore.Options, s *stalling) {
+			o.Reinit, o.Open = sleepingReinit, bytesOpener(b)
+		}, func(cancel func()) { cancel() }, "context canceled"},
+		{"statement timeout", "SELECT pg_sleep%", restore.TwoPhase, func(o *restore.Options, s *stalling) {
+			o.Reinit, o.Open, o.StatementTimeout = sleepingReinit, bytesOpener(b), 300*time.Millisecond
+		}, func(cancel func()) {}, "raise Options.StatementTimeout"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := pgtest.SeededDB(t)
+			conn := pgtest.Connect(t, dsn)
+			mon := pgtest.Connect(t, dsn)
+			before := checksums(t, mon)
+			s := newStalling(b)
+			opts := restore.Options{Open: func() (io.ReadCloser, error) { return s, nil }, Strategy: c.strategy, Protected: edms.Protected()}
+			c.opts(&opts, s)
+			pid := conn.PgConn().PID()
+			rctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				if waitFor(10*time.Second, func() bool { return active(t, mon, c.like, "pid = $1", pid) }) {
+					c.stop(cancel)
+				}
+			}()
+			done := make(chan error, 1)
+			go func() { _, err := restore.Restore(rctx, conn, opts); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the stopped restore did not return")
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("restore returned %v, want an error with %q", err, c.want)
+			}
+			t0 := time.Now()
+			if !waitFor(gone, func() bool { return !active(t, mon, "%", "pid = $1", pid) }) {
+				t.Fatalf("the restore's statement still runs on the server %s after it was stopped", gone)
+			}
+			t.Logf("the server's statement ended %s after Restore returned: %v", time.Since(t0).Round(time.Millisecond), err)
+			sameSums(t, "stopped restore", before, checksums(t, mon))
+		})
+	}
+}
+
+const (
+	restoreHelperEnv      = "REHEARSE_RESTORE_HELPER_DSN"
+	restoreHelperNoGuards = "REHEARSE_RESTORE_HELPER_NO_GUARDS"
+)
+
+// TestRestoreHelper is not a test: it is the program the signal test
+// starts (the test binary again). It wires SIGINT and SIGTERM to a
+// cancelled context, as cmd/rehearse does, and runs a restore whose reinit
+// sleeps on the server.
+func TestRestoreHelper(t *testing.T) {
+	dsn := os.Getenv(restoreHelperEnv)
+	if dsn == "" {
+		t.Skip("run by TestSignalEndsRestoreOnServer")
+	}
+	if os.Getenv(restoreHelperNoGuards) != "" {
+		restore.WithoutClientCheck()
+	}
+	c, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	conn, err := pgx.Connect(c, dsn)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	_, err = restore.Restore(c, conn, restore.Options{
+		Open: bytesOpener([]byte("[]")), Strategy: restore.Atomic, AllowEmpty: true, Protected: edms.Protected(),
+		Reinit: func(ctx context.Context, tx pgx.Tx) error { _, err := tx.Exec(ctx, `SELECT pg_sleep(30)`); return err },
+	})
+	fmt.Fprintln(os.Stderr, "restore:", err)
+	os.Exit(1)
+}
+
+// Killing a running `rehearse restore` ends its statement on the server
+// within seconds: SIGTERM through the cancelled context, SIGKILL through
+// the server's client check; without the check, it runs on.
+func TestSignalEndsRestoreOnServer(t *testing.T) {
+	cases := []struct {
+		sig      syscall.Signal
+		noGuards bool
+	}{{syscall.SIGTERM, false}, {syscall.SIGKILL, false}, {syscall.SIGKILL, true}}
+	for i, c := range cases {
+		name := c.sig.String()
+		if c.noGuards {
+			name += " without client check"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dsn := pgtest.SeededDB(t)
+			mon := pgtest.Connect(t, dsn)
+			app := fmt.Sprintf("rehearse_restore_helper_%d_%d", os.Getpid(), i)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreHelper$")
+			cmd.Env = append(os.Environ(), restoreHelperEnv+"="+dsn+" application_name="+app, "REHEARSE_TEST_DSN="+pgtest.AdminDSN())
+			if c.noGuards {
+				cmd.Env = append(cmd.Env, restoreHelperNoGuards+"=1")
+			}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer mon.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, app)
+			still := func() bool { return active(t, mon, "SELECT pg_sleep%", "application_name = $1", app) }
+			if !waitFor(10*time.Second, still) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("the helper's restore never started: %s", stderr.String())
+			}
+			if err := cmd.Process.Signal(c.sig); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			t0 := time.Now()
+			if c.noGuards {
+				time.Sleep(stays)
+				if !still() {
+					t.Fatalf("without the client check the statement ended anyway: this case no longer shows what it prevents (%s)", stderr.String())
+				}
+				return
+			}
+			if !waitFor(gone, func() bool { return !still() }) {
+				t.Fatalf("the restore's statement still runs on the server %s after %s (%s)", gone, c.sig, stderr.String())
+			}
+			t.Logf("statement ended %s after %s; helper said: %s", time.Since(t0).Round(time.Millisecond), c.sig, strings.TrimSpace(stderr.String()))
+		})
+	}
+}

@@ -1,0 +1,121 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Server-side guard rails of every transaction the engine opens. The
+// defaults are far above what a legitimate restore needs (seconds per
+// statement at a million rows) and far below "forever".
+const (
+	DefaultStatementTimeout = 10 * time.Minute
+	DefaultLockTimeout      = 30 * time.Second
+)
+
+// clientCheckInterval makes the server notice a client that went away
+// (killed, crashed) while a statement runs, and end the statement
+// (client_connection_check_interval, PostgreSQL 14+ on Linux).
+var clientCheckInterval = time.Second
+
+// begin opens a transaction on conn whose statements the server ends when
+// they outlive the limits of opts or the client.
+func begin(ctx context.Context, conn *pgx.Conn, opts *Options) (pgx.Tx, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := setLimits(ctx, tx, opts); err != nil {
+		tx.Rollback(context.Background())
+		return nil, err
+	}
+	return tx, nil
+}
+
+// setLimits sets statement_timeout and lock_timeout (0 = the default,
+// negative = leave the server's value) and the client check for the rest of tx.
+func setLimits(ctx context.Context, tx pgx.Tx, opts *Options) error {
+	sql := ""
+	for _, l := range []struct {
+		name string
+		d    time.Duration
+	}{{"statement_timeout", opts.statementTimeout()}, {"lock_timeout", opts.lockTimeout()}} {
+		if l.d > 0 {
+			sql += fmt.Sprintf("SET LOCAL %s = %d;", l.name, max(l.d.Milliseconds(), 1))
+		}
+	}
+	if sql != "" {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("restore: set the statement and lock timeouts: %w", err)
+		}
+	}
+	if clientCheckInterval <= 0 {
+		return nil
+	}
+	// Not every server has the setting (before 14) or allows it (non-Linux):
+	// try it in a savepoint, so that a refusal leaves the transaction usable.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := sp.Exec(ctx, fmt.Sprintf("SET LOCAL client_connection_check_interval = %d", clientCheckInterval.Milliseconds())); err != nil {
+		return sp.Rollback(ctx)
+	}
+	return sp.Commit(ctx)
+}
+
+func (o *Options) statementTimeout() time.Duration {
+	if o.StatementTimeout == 0 {
+		return DefaultStatementTimeout
+	}
+	return o.StatementTimeout
+}
+
+func (o *Options) lockTimeout() time.Duration {
+	if o.LockTimeout == 0 {
+		return DefaultLockTimeout
+	}
+	return o.LockTimeout
+}
+
+// cancelOnDone sends the server a cancel request for conn's running
+// statement as soon as ctx is done. pgx sends one too, from a goroutine,
+// when it gives the connection up; this one is out before Restore returns,
+// so a program that exits right after (on Ctrl-C) does not lose it. The
+// returned stop ends the watch.
+func cancelOnDone(ctx context.Context, conn *pgx.Conn) (stop func()) {
+	done := make(chan struct{})
+	unwatch := context.AfterFunc(ctx, func() {
+		defer close(done)
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.PgConn().CancelRequest(c) // best effort: the client check and timeouts remain
+	})
+	return func() {
+		if !unwatch() {
+			<-done // already fired: let the request out before the caller goes on
+		}
+	}
+}
+
+// explainLimit says what to do when the server ended a statement because
+// of a guard rail (and not because ctx was cancelled).
+func explainLimit(ctx context.Context, err error, opts *Options) error {
+	var pgErr *pgconn.PgError
+	if err == nil || ctx.Err() != nil || !errors.As(err, &pgErr) {
+		return err
+	}
+	switch {
+	case pgErr.Code == "57014" && strings.Contains(pgErr.Message, "statement timeout"):
+		return fmt.Errorf("%w (a statement ran longer than the statement timeout, %s: raise Options.StatementTimeout if the backup is that large)", err, opts.statementTimeout())
+	case pgErr.Code == "55P03":
+		return fmt.Errorf("%w (another session held a lock the restore needs for longer than the lock timeout, %s: retry when it is done, or raise Options.LockTimeout)", err, opts.lockTimeout())
+	}
+	return err
+}
