@@ -18,14 +18,26 @@ func init() {
 }
 
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("backup", `backup --dsn DSN --output FILE.json[.gz]
+	fs := newFlags("backup", `backup --dsn DSN --output FILE.json[.gz] [--model TABLE=APP.MODEL] [--include LABEL] [--exclude LABEL]
 
 Writes every application table in Django dumpdata format (model label, pk,
 fields; foreign keys as the target pk; many-to-many as lists), ordered by model
 and pk so the same data always gives the same file. Gzipped when FILE ends in
-.gz. Token bookkeeping is never backed up.`, stderr)
+.gz. Token bookkeeping is never backed up.
+
+In a Django database (one with django_content_type) each table is written
+under its model's label, so the app's loaddata accepts the file: a table
+named <app_label>_<model> is found by itself, a model with a custom db_table
+needs --model. Tables that are no model (django_migrations) are left out, and
+so, as Django's docs advise for a portable dump, are contenttypes,
+auth.permission, sessions and admin.logentry unless --include names them.
+What was left out, and why, is printed.`, stderr)
 	dsnFlag := fs.String("dsn", "", "database to back up (or REHEARSE_DSN)")
 	output := fs.String("output", "", "file to write (.json or .json.gz)")
+	var models, include, exclude stringList
+	fs.Var(&models, "model", "TABLE=APP.MODEL: the label of a table with a custom db_table (repeatable)")
+	fs.Var(&include, "include", "write only these models: APP or APP.MODEL, as dumpdata takes them (repeatable)")
+	fs.Var(&exclude, "exclude", "leave these models out: APP or APP.MODEL (repeatable)")
 	if pos, code, ok := parse(fs, args); !ok {
 		return code
 	} else if !noArgs(fs, pos) {
@@ -33,6 +45,14 @@ and pk so the same data always gives the same file. Gzipped when FILE ends in
 	}
 	if *output == "" {
 		return fail(stderr, "backup", fmt.Errorf("no output file: pass --output backup.json.gz"))
+	}
+	opts := restore.BackupOptions{Exclude: edms.Protected(), IncludeModels: include, ExcludeModels: exclude, Models: map[string]string{}}
+	for _, m := range models {
+		table, label, ok := strings.Cut(m, "=")
+		if !ok || table == "" || label == "" {
+			return fail(stderr, "backup", fmt.Errorf("--model %q: write TABLE=APP.MODEL (legacy_people=people.person)", m))
+		}
+		opts.Models[strings.TrimSpace(table)] = strings.TrimSpace(label)
 	}
 	conn, err := openDB(ctx, *dsnFlag)
 	if err != nil {
@@ -52,7 +72,7 @@ and pk so the same data always gives the same file. Gzipped when FILE ends in
 		gz = gzip.NewWriter(tmp)
 		w = gz
 	}
-	stats, err := restore.Backup(ctx, conn, w, restore.BackupOptions{Exclude: edms.Protected()})
+	stats, err := restore.Backup(ctx, conn, w, opts)
 	if err == nil && gz != nil {
 		err = gz.Close()
 	}
@@ -66,9 +86,28 @@ and pk so the same data always gives the same file. Gzipped when FILE ends in
 		tmp.Close()
 		return fail(stderr, "backup", err)
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d objects\n", *output, stats.Objects)
+	fmt.Fprintf(stdout, "wrote %s: %d objects (model labels from %s)\n", *output, stats.Objects, stats.Labels)
 	printRows(stdout, toRows(stats.Models))
+	printSkipped(stdout, stats.Skipped)
 	return exitOK
+}
+
+// printSkipped tells what the backup left out and why, one line each.
+func printSkipped(w io.Writer, skipped []restore.Skipped) {
+	if len(skipped) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "left out:\n")
+	for _, s := range skipped {
+		name := s.Table
+		switch {
+		case name == "":
+			name = s.Model
+		case s.Model != "":
+			name += " (" + s.Model + ")"
+		}
+		fmt.Fprintf(w, "  %s: %s\n", name, s.Detail)
+	}
 }
 
 func toRows(m map[string]int) map[string]int64 {

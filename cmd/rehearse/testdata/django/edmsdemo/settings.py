@@ -1,6 +1,16 @@
-"""Settings of the demo app: plain simplejwt (no blacklist, no revocation),
-as the seed's system. Database and key come from the environment."""
+"""Settings of the demo app. REHEARSE_DJANGO_MODE picks the variant:
+plain (default) is stock simplejwt, as the seed's system: no blacklist, no
+revocation; blacklist adds simplejwt's token_blacklist app, a reinit that
+blacklists every outstanding refresh token, and access tokens that die with
+the refresh token they came from. Database and key come from the environment."""
 import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+MODE = os.environ.get("REHEARSE_DJANGO_MODE", "plain")
+if MODE not in ("plain", "blacklist"):
+    raise ImproperlyConfigured(f"REHEARSE_DJANGO_MODE={MODE!r}: use plain or blacklist")
+BLACKLIST = MODE == "blacklist"
 
 SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
 DEBUG = False
@@ -10,7 +20,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "rest_framework",
     "users",
-]
+] + (["rest_framework_simplejwt.token_blacklist"] if BLACKLIST else [])
 MIDDLEWARE = []
 ROOT_URLCONF = "edmsdemo.urls"
 DATABASES = {
@@ -29,10 +39,15 @@ PASSWORD_HASHERS = ["users.hashers.FixturePBKDF2"]
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "edmsdemo.tokens.BlacklistAwareJWTAuthentication" if BLACKLIST
+        else "rest_framework_simplejwt.authentication.JWTAuthentication"
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
 }
+if BLACKLIST:
+    SIMPLE_JWT = {"TOKEN_OBTAIN_SERIALIZER": "edmsdemo.tokens.LinkedTokenObtainPairSerializer"}
 # Errors (tracebacks) to stderr, for the test log; no request lines.
 LOGGING = {
     "version": 1,
