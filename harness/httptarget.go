@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +16,7 @@ import (
 	"github.com/rehearse-dev/rehearse/edms/token"
 	"github.com/rehearse-dev/rehearse/internal/loopback"
 	"github.com/rehearse-dev/rehearse/pg/guard"
-	"github.com/rehearse-dev/rehearse/reinit"
+	"github.com/rehearse-dev/rehearse/pg/provider"
 	"github.com/rehearse-dev/rehearse/restore"
 	"github.com/rehearse-dev/rehearse/results"
 )
@@ -56,7 +55,7 @@ func (ru *run) connectHTTP(ctx context.Context, allowUnmarked bool) (func(), err
 	}
 	conn, err := pgx.Connect(ctx, sys.dsn)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the target's database: %v", redact(err.Error(), sys.dsn))
+		return nil, fmt.Errorf("connect to the target's database: %v", provider.Redact(err.Error(), sys.dsn))
 	}
 	ru.conn = conn
 	ru.win.dsn = sys.dsn
@@ -83,16 +82,7 @@ func (ru *run) connectHTTP(ctx context.Context, allowUnmarked bool) (func(), err
 func (ru *run) seedTarget(ctx context.Context) error {
 	cfg := edms.ReinitConfig(ru.plan.System.adminDefault, true)
 	cfg.UserTable = ru.plan.System.UsersTable
-	_, err := restore.Restore(ctx, ru.conn, restore.Options{
-		Open:      func() (io.ReadCloser, error) { return ru.plan.fx.Open() },
-		Strategy:  restore.Atomic,
-		Protected: edms.Protected(),
-		Reinit: func(ctx context.Context, tx pgx.Tx) error {
-			_, err := reinit.Apply(ctx, tx, cfg)
-			return err
-		},
-	})
-	if err != nil {
+	if _, err := restore.Restore(ctx, ru.conn, edms.RestoreOptions(ru.plan.fx.Open, restore.Atomic, &cfg)); err != nil {
 		return fmt.Errorf("seed the target's database with %s: %w", ru.plan.fx.Name, err)
 	}
 	return nil
@@ -118,7 +108,7 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 	}()
 	cfg, err := pgx.ParseConfig(ru.win.dsn)
 	if err != nil {
-		errs <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.win.dsn))
+		errs <- fmt.Errorf("watch the target's database: %v", provider.Redact(err.Error(), ru.win.dsn))
 		return
 	}
 	var mu sync.Mutex
@@ -133,7 +123,7 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		errs <- fmt.Errorf("watch the target's database: %v", redact(err.Error(), ru.win.dsn))
+		errs <- fmt.Errorf("watch the target's database: %v", provider.Redact(err.Error(), ru.win.dsn))
 		return
 	}
 	defer conn.Close(context.Background())

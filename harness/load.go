@@ -17,6 +17,7 @@ import (
 
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/pg/provider"
 	"github.com/rehearse-dev/rehearse/results"
 	"gopkg.in/yaml.v3"
 )
@@ -217,8 +218,8 @@ func validateTarget(s *Scenario, bad func(Pos, string, ...any), errs *InputError
 		if _, err := server.ParseDefects(s.Defects); err != nil {
 			bad(s.at("defects"), "defects: %v", err)
 		}
-		if s.Provider != "" && !slices.Contains(ProviderNames(), s.Provider) {
-			bad(s.at("provider"), "unknown provider %q; expected %s", s.Provider, strings.Join(ProviderNames(), ", "))
+		if s.Provider != "" && !slices.Contains(provider.Names(), s.Provider) {
+			bad(s.at("provider"), "unknown provider %q; expected %s", s.Provider, strings.Join(provider.Names(), ", "))
 		}
 	case TargetHTTP:
 		validateHTTP(s, bad, errs)

@@ -20,9 +20,6 @@ type Provider interface {
 
 var _ Provider = (*provider.TemplateProvider)(nil)
 
-// ProviderNames lists the kinds a scenario's provider: key may name.
-func ProviderNames() []string { return provider.Names() }
-
 // openProvider opens a provider configured from the environment
 // (provider.ConfigFromEnv), of kind unless kind is "". On error the
 // Provider is nil, never a nil *TemplateProvider in a non-nil interface.
@@ -38,6 +35,3 @@ func openProvider(ctx context.Context, kind string, logf func(string, ...any)) (
 	}
 	return p, nil
 }
-
-// redact keeps a DSN's password out of error messages.
-func redact(msg, dsn string) string { return provider.Redact(msg, dsn) }

@@ -153,7 +153,7 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) *results.Result {
 
 // RunPlan runs one plan and returns its result.
 func (r *Runner) RunPlan(ctx context.Context, p *Plan) *results.Result {
-	res := &results.Result{Name: p.Name, File: p.File, Description: p.Description, Fixture: p.Fixture, Target: p.Target,
+	res := &results.Result{Name: p.Name, File: p.File, Description: p.Description, Fixture: p.Fixture, Target: p.Target, AccountsFrom: p.AccountsFrom,
 		Strategy: cmp.Or(p.Strategy, results.StrategyNotObserved), Operation: p.Operation, Defects: p.Defects,
 		Facts: results.Facts{Admin: p.System.Admin, Window: results.WindowNotObserved}}
 	for _, a := range p.Accounts {
@@ -404,13 +404,23 @@ func (ru *run) prepareBackup(ctx context.Context) (cleanup func(), err error) {
 	}
 	ru.backupFile = f.Name()
 	cleanup = func() { os.Remove(f.Name()) }
-	_, err = restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected()})
+	stats, err := restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected()})
 	f.Close()
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("back up before the operation: %w", err)
 	}
+	ru.res.Backup = backupFacts(stats)
 	return cleanup, nil
+}
+
+// backupFacts is what the results say of a backup rehearse took.
+func backupFacts(st *restore.BackupStats) *results.BackupFacts {
+	b := &results.BackupFacts{Objects: st.Objects, Models: len(st.Models)}
+	for _, s := range st.Skipped {
+		b.LeftOut = append(b.LeftOut, results.LeftOut{Table: s.Table, Model: s.Model, Reason: string(s.Reason)})
+	}
+	return b
 }
 
 // callToken is the token that authorises the API call.
@@ -571,12 +581,9 @@ func (ru *run) manual(ctx context.Context) error {
 	}
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
-	_, err = restore.Restore(ctx, ru.conn, restore.Options{
-		Open:      func() (io.ReadCloser, error) { return os.Open(ru.backupFile) },
-		Strategy:  restore.Strategy(m.Strategy),
-		Protected: edms.Protected(),
-		Defects:   ru.plan.defects.Engine(),
-	})
+	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(ru.backupFile) }, restore.Strategy(m.Strategy), nil)
+	opts.Defects = ru.plan.defects.Engine()
+	_, err = restore.Restore(ctx, ru.conn, opts)
 	if err != nil {
 		return fmt.Errorf("restore_backup: %w", err)
 	}
