@@ -144,7 +144,7 @@ func planBackup(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog
 		label, ok := explicit[name]
 		switch {
 		case excluded[name]:
-			p.skip(name, "", SkipExcludedTable, "excluded by the caller (bookkeeping that is never restored)")
+			p.skip(name, "", SkipExcludedTable, "excluded: bookkeeping that is never restored")
 			continue
 		case ok:
 		case isThrough(cat, t):

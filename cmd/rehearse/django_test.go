@@ -388,8 +388,11 @@ func TestRehearseRealDjangoApp(t *testing.T) {
 			if p := a.profile(must(a.login("author01"))); p.status != 200 {
 				t.Errorf("a fresh login after the run: profile %d %v", p.status, p.body)
 			}
-			if _, err := os.Stat(filepath.Join(work, "results", "report.md")); err != nil {
+			if md, err := os.ReadFile(filepath.Join(work, "results", "report.md")); err != nil {
 				t.Errorf("no report where the README says: %v", err)
+			} else if i := bytes.Index(md, []byte("**Answer:**")); i >= 0 {
+				answer, _, _ := bytes.Cut(md[i:], []byte("\n\n"))
+				t.Logf("report.md: %s", answer)
 			}
 		})
 	}
