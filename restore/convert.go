@@ -144,6 +144,9 @@ func (cv *converter) convert(raw []byte, c *cell) error {
 		if !ok {
 			return fmt.Errorf("expected a string, got %s", describe(raw))
 		}
+		if problem := badEscape(raw, true); problem != "" {
+			return fmt.Errorf("%s, which text cannot hold (Django's loaddata fails on it too)", problem)
+		}
 		if bytes.IndexByte(s, 0) >= 0 {
 			return fmt.Errorf("text contains a NUL character, which PostgreSQL cannot store")
 		}
@@ -173,8 +176,13 @@ func (cv *converter) convert(raw []byte, c *cell) error {
 		return fmt.Errorf("expected a date like \"2026-01-04\", got %s", describe(raw))
 	case kTimestamptz, kTimestamp:
 		return timeConv(raw, c, cv.kind == kTimestamptz)
-	case kJSON, kJSONB:
+	case kJSON:
 		c.b = raw // the scanner already checked the syntax
+	case kJSONB:
+		if problem := badEscape(raw, false); problem != "" {
+			return fmt.Errorf("%s, which jsonb cannot hold", problem)
+		}
+		c.b = raw
 	case kBytea:
 		s, ok := jsonString(raw)
 		if !ok {
@@ -231,10 +239,18 @@ func fastInt(s []byte) (int64, bool) {
 	return n, true
 }
 
+// maxNumericText bounds a numeric's text: PostgreSQL holds at most 131072
+// digits before the point and 16383 after, and parsing a longer one would
+// take minutes.
+const maxNumericText = 131072 + 16383 + 2
+
 func (cv *converter) numericConv(raw []byte, c *cell) error {
 	s := string(raw)
 	if len(s) > 1 && s[0] == '"' {
 		s = s[1 : len(s)-1]
+	}
+	if len(s) > maxNumericText {
+		return fmt.Errorf("a number of %d characters does not fit a numeric column (at most 131072 digits before the point, 16383 after)", len(s))
 	}
 	var n pgtype.Numeric
 	if _, err := strconv.ParseFloat(s, 64); err != nil || n.Scan(s) != nil {
@@ -249,6 +265,50 @@ func (cv *converter) numericConv(raw []byte, c *cell) error {
 	}
 	c.b = b
 	return nil
+}
+
+// badEscape describes a \u escape in raw (JSON the scanner has checked) that
+// decodes to no character: half of a surrogate pair, or \u0000 unless nulOK.
+// encoding/json would silently make U+FFFD of the first; PostgreSQL refuses
+// both in jsonb.
+func badEscape(raw []byte, nulOK bool) string {
+	for i := bytes.IndexByte(raw, '\\'); i >= 0 && i+1 < len(raw); {
+		if raw[i+1] != 'u' {
+			i = nextBackslash(raw, i+2)
+			continue
+		}
+		if i+6 > len(raw) {
+			return ""
+		}
+		v, _ := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		switch {
+		case v == 0 && !nulOK:
+			return `the escape \u0000 (a NUL character)`
+		case v >= 0xd800 && v < 0xdc00:
+			if i+12 > len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' {
+				return fmt.Sprintf(`the escape \u%04x is half of a surrogate pair`, v)
+			}
+			if low, _ := strconv.ParseUint(string(raw[i+8:i+12]), 16, 16); low < 0xdc00 || low > 0xdfff {
+				return fmt.Sprintf(`the escape \u%04x is half of a surrogate pair`, v)
+			}
+			i = nextBackslash(raw, i+12)
+			continue
+		case v >= 0xdc00 && v <= 0xdfff:
+			return fmt.Sprintf(`the escape \u%04x is half of a surrogate pair`, v)
+		}
+		i = nextBackslash(raw, i+6)
+	}
+	return ""
+}
+
+func nextBackslash(raw []byte, from int) int {
+	if from >= len(raw) {
+		return -1
+	}
+	if j := bytes.IndexByte(raw[from:], '\\'); j >= 0 {
+		return from + j
+	}
+	return -1
 }
 
 // jsonString returns the text of a JSON string, unescaped.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // object is one entry of a Django dumpdata backup:
@@ -60,7 +61,7 @@ func (o *object) pkText() string {
 	if len(s) > 40 {
 		s = s[:40] + "…"
 	}
-	return s
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // BackupError says why a backup was refused and which object is at fault.
@@ -91,21 +92,30 @@ func (e *BackupError) Error() string {
 }
 
 func objErr(o *object, field, format string, args ...any) *BackupError {
-	return &BackupError{Index: o.Index, Model: o.Model, PK: o.pkText(), Field: field, Problem: fmt.Sprintf(format, args...)}
+	return &BackupError{Index: o.Index, Model: strings.ToValidUTF8(o.Model, "\uFFFD"), PK: o.pkText(), Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
 // dumpReader streams objects out of a dumpdata file (plain or gzipped JSON)
 // without holding more than one object in memory. It is a hand-written,
 // validating JSON scanner specialised for the dumpdata shape: it checks the
 // whole syntax as encoding/json does, but keeps values as raw JSON slices of
-// its buffer instead of building maps and interface values.
+// its buffer instead of building maps and interface values. It is as strict
+// as Django's loaddata where encoding/json is laxer: member names are
+// case-sensitive and the text must be UTF-8.
+//
+// Memory is bounded whatever the input: white space and separators between
+// objects are dropped from the buffer as they are scanned, one object may
+// not exceed Limits.MaxObjectBytes, and a gzip stream may not expand beyond
+// Limits.MaxExpansion.
 type dumpReader struct {
 	closer    io.Closer
 	r         io.Reader
+	limits    Limits
 	buf       []byte
 	pos       int   // next byte to scan
 	end       int   // end of the data in buf
 	keep      int   // start of the object being scanned: bytes from here on stay in buf
+	between   bool  // between objects: nothing before pos is needed any more
 	base      int64 // input offset of buf[0]
 	eof       bool
 	rerr      error // read error other than io.EOF
@@ -114,9 +124,14 @@ type dumpReader struct {
 	obj       object
 	spans     []fieldSpan
 	spanStore []fieldSpan
+	spanIndex map[string]int    // name → index in spans, for objects with many fields
 	names     map[string]string // interned field names
 	model     []byte            // last model label, to reuse its string
+	modelText string            // the same as a string
 	pkSpan    span
+	badUTF8   int64  // input offset of the object's first string that is not UTF-8, or -1
+	badMember string // the member ("model", "pk" or a field name) holding it
+	caseMiss  string // a member named like "model", "pk" or "fields" but for case
 }
 
 // span locates a value relative to dumpReader.keep, which stays valid when
@@ -145,22 +160,25 @@ type errTypeMismatch struct{ field, got string }
 
 func (e *errTypeMismatch) Error() string { return e.field + " " + e.got }
 
+const readChunk = 1 << 16
+
 func newDumpReader(open Opener) (*dumpReader, error) {
 	rc, err := open()
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(rc, 1<<16)
-	var r io.Reader = br
+	d := &dumpReader{closer: rc, limits: limitsOf(rc), buf: make([]byte, readChunk), names: map[string]string{}, between: true, badUTF8: -1}
+	compressed := &countingReader{r: rc}
+	br := bufio.NewReaderSize(compressed, readChunk)
+	d.r = br
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			rc.Close()
 			return nil, &BackupError{Index: -1, Problem: fmt.Sprintf("the file looks gzipped but its header is broken (%v); check the upload or the copy", err)}
 		}
-		r = gz
+		d.r = &expansionLimit{r: gz, compressed: compressed, limits: d.limits}
 	}
-	d := &dumpReader{closer: rc, r: r, buf: make([]byte, 1<<16), names: map[string]string{}}
 	if !d.skipWS() {
 		rc.Close()
 		if d.rerr == nil {
@@ -170,10 +188,15 @@ func newDumpReader(open Opener) (*dumpReader, error) {
 	}
 	if c := d.buf[d.pos]; c != '[' {
 		defer rc.Close() // after reading the value: it may be longer than the buffer
+		notList := &BackupError{Index: -1, Problem: "the file does not start with '[': a dumpdata backup is a JSON list of {\"model\", \"pk\", \"fields\"} objects"}
+		d.startValue()
 		if err := d.skipValue(0); err != nil {
+			if errors.As(err, new(*errLimit)) {
+				return nil, notList
+			}
 			return nil, d.syntaxErr(err)
 		}
-		return nil, &BackupError{Index: -1, Problem: "the file does not start with '[': a dumpdata backup is a JSON list of {\"model\", \"pk\", \"fields\"} objects"}
+		return nil, notList
 	}
 	d.pos++
 	return d, nil
@@ -183,8 +206,19 @@ func (d *dumpReader) Close() error { return d.closer.Close() }
 
 func (d *dumpReader) offset() int64 { return d.base + int64(d.pos) }
 
+// startValue marks pos as the start of a value that must stay in the buffer
+// until the next call to Next.
+func (d *dumpReader) startValue() {
+	d.keep = d.pos
+	d.between = false
+}
+
 func (d *dumpReader) syntaxErr(err error) *BackupError {
 	at := fmt.Sprintf(" at byte %d", d.offset())
+	var le *errLimit
+	if errors.As(err, &le) {
+		return &BackupError{Index: le.index, Problem: le.problem}
+	}
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return &BackupError{Index: -1, Problem: fmt.Sprintf("the file is truncated%s, after %d complete objects; take the backup again or copy it whole", at, d.next)}
@@ -198,11 +232,15 @@ func (d *dumpReader) syntaxErr(err error) *BackupError {
 	return &BackupError{Index: -1, Problem: fmt.Sprintf("cannot read object #%d%s: %v", d.next, at, err)}
 }
 
-// fill reads more input. Bytes before keep are dropped, so that the buffer
-// only grows for an object larger than it.
+// fill reads more input. Bytes before keep are dropped (between objects,
+// everything scanned is), so that the buffer only grows for an object
+// larger than it, and never beyond the object size limit.
 func (d *dumpReader) fill() bool {
 	if d.rerr != nil || d.eof {
 		return false
+	}
+	if d.between {
+		d.keep = d.pos
 	}
 	if d.keep > 0 {
 		copy(d.buf, d.buf[d.keep:d.end])
@@ -212,7 +250,12 @@ func (d *dumpReader) fill() bool {
 		d.keep = 0
 	}
 	if d.end == len(d.buf) {
-		nb := make([]byte, 2*len(d.buf))
+		max := d.limits.maxObject()
+		if !d.between && d.pos-d.keep > max || len(d.buf) >= max+readChunk {
+			d.rerr = d.tooLarge(d.pos - d.keep)
+			return false
+		}
+		nb := make([]byte, min(2*len(d.buf), max+readChunk))
 		copy(nb, d.buf[:d.end])
 		d.buf = nb
 	}
@@ -231,6 +274,12 @@ func (d *dumpReader) fill() bool {
 			return true
 		}
 	}
+}
+
+// tooLarge is the error for an object of at least n bytes, beyond the limit.
+func (d *dumpReader) tooLarge(n int) error {
+	return &errLimit{index: d.next, problem: fmt.Sprintf("the object is larger than %s, the limit for one object (%s read of it so far); a dumpdata object that large is damaged or hostile; if it is genuine, raise the object size limit",
+		size(int64(d.limits.maxObject())), size(int64(n)))}
 }
 
 // eofErr is the error for input that ended (or failed) in the middle of a value.
@@ -276,48 +325,21 @@ func (d *dumpReader) skipWS() bool {
 	}
 }
 
-// Next returns the next object, or io.EOF after the closing ']'.
+// Next returns the next object, or io.EOF after the closing ']'. The
+// previous object's values are invalid from here on.
 func (d *dumpReader) Next() (*object, error) {
 	if d.done {
 		return nil, io.EOF
 	}
-	if !d.skipWS() {
-		return nil, d.syntaxErr(d.eofErr())
-	}
-	c := d.buf[d.pos]
-	afterComma := false
-	if d.next > 0 {
-		switch c {
-		case ',':
-			afterComma = true
-			d.pos++
-			if !d.skipWS() {
-				return nil, d.syntaxErr(d.eofErr())
-			}
-			c = d.buf[d.pos]
-		case ']':
-		default:
-			return nil, d.syntaxErr(d.badChar(c, "after array element"))
-		}
-	}
-	if c == ']' {
-		if afterComma {
-			return nil, d.syntaxErr(d.badChar(c, "looking for beginning of value"))
-		}
-		d.pos++
-		// Anything after the list other than white space means a damaged file.
-		if d.skipWS() {
-			return nil, &BackupError{Index: -1, Problem: "unexpected data after the closing ']' of the backup"}
-		}
-		if d.rerr != nil {
-			return nil, d.syntaxErr(d.rerr)
-		}
-		d.done = true
-		return nil, io.EOF
+	d.between = true
+	c, more, err := d.nextElement()
+	if err != nil || !more {
+		return nil, err
 	}
 	idx := d.next
-	d.keep = d.pos
-	model, hasModel, err := d.object()
+	d.startValue()
+	d.badUTF8, d.badMember, d.caseMiss = -1, "", ""
+	model, hasModel, err := d.object(c)
 	if err != nil {
 		var te *errTypeMismatch
 		if errors.As(err, &te) {
@@ -328,29 +350,105 @@ func (d *dumpReader) Next() (*object, error) {
 		}
 		return nil, d.syntaxErr(err)
 	}
+	if n := d.pos - d.keep; n > d.limits.maxObject() {
+		return nil, d.syntaxErr(d.tooLarge(n))
+	}
 	d.next++
+	return d.finish(idx, model, hasModel)
+}
+
+// nextElement moves to the next element of the list: it returns its first
+// byte, or more=false (and io.EOF) after the closing ']'.
+func (d *dumpReader) nextElement() (c byte, more bool, err error) {
+	if !d.skipWS() {
+		return 0, false, d.syntaxErr(d.eofErr())
+	}
+	c = d.buf[d.pos]
+	afterComma := false
+	if d.next > 0 {
+		switch c {
+		case ',':
+			afterComma = true
+			d.pos++
+			if !d.skipWS() {
+				return 0, false, d.syntaxErr(d.eofErr())
+			}
+			c = d.buf[d.pos]
+		case ']':
+		default:
+			return 0, false, d.syntaxErr(d.badChar(c, "after array element"))
+		}
+	}
+	if c != ']' {
+		return c, true, nil
+	}
+	if afterComma {
+		return 0, false, d.syntaxErr(d.badChar(c, "looking for beginning of value"))
+	}
+	d.pos++
+	// Anything after the list other than white space means a damaged file.
+	if d.skipWS() {
+		return 0, false, &BackupError{Index: -1, Problem: "unexpected data after the closing ']' of the backup"}
+	}
+	if d.rerr != nil {
+		return 0, false, d.syntaxErr(d.rerr)
+	}
+	d.done = true
+	return 0, false, io.EOF
+}
+
+// finish makes the scanned object available as d.obj and checks what every
+// dumpdata object must have.
+func (d *dumpReader) finish(idx int, model []byte, hasModel bool) (*object, error) {
 	o := &d.obj
 	o.Index = idx
-	if !hasModel || len(model) == 0 {
-		o.Model, o.PK, o.fields = "", nil, o.fields[:0]
-		return nil, &BackupError{Index: idx, Problem: `missing "model" (expected "app_label.modelname")`}
-	}
-	if !bytes.Equal(model, d.model) {
-		d.model = append(d.model[:0], model...)
-		o.Model = string(model)
+	o.Model = ""
+	if hasModel && len(model) > 0 && d.badMember != "model" {
+		if !bytes.Equal(model, d.model) {
+			d.model = append(d.model[:0], model...)
+			d.modelText = string(model)
+		}
+		o.Model = d.modelText
 	}
 	o.PK = d.slice(d.pkSpan)
 	o.fields = o.fields[:0]
 	for _, f := range d.spans {
 		o.fields = append(o.fields, rawField{name: f.name, raw: d.slice(f.val)})
 	}
+	if d.badUTF8 >= 0 {
+		return nil, d.notUTF8(o)
+	}
+	if !hasModel || len(model) == 0 {
+		return nil, &BackupError{Index: idx, Problem: `missing "model" (expected "app_label.modelname")` + d.caseHint()}
+	}
 	if len(o.PK) == 0 || string(o.PK) == "null" {
-		return nil, objErr(o, "", `missing "pk"; natural-key backups are not supported: dump with --natural-primary off`)
+		return nil, objErr(o, "", `missing "pk"%s; natural-key backups are not supported: dump with --natural-primary off`, d.caseHint())
 	}
 	if d.spans == nil {
-		return nil, objErr(o, "", `missing "fields" object`)
+		return nil, objErr(o, "", `missing "fields" object%s`, d.caseHint())
 	}
 	return o, nil
+}
+
+// caseHint points at a member that differs from a required one only in case.
+func (d *dumpReader) caseHint() string {
+	if d.caseMiss == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (there is a member %q: member names are case-sensitive, as Django's loaddata reads them)", d.caseMiss)
+}
+
+// notUTF8 is the error for an object holding bytes that are not UTF-8.
+func (d *dumpReader) notUTF8(o *object) *BackupError {
+	problem := fmt.Sprintf("not valid UTF-8 (a string at byte %d of the file): Django's loaddata refuses such a file and PostgreSQL cannot store it; "+
+		"re-export the data, or convert the file to UTF-8 (iconv -f latin1 -t utf-8) if you know its encoding", d.badUTF8)
+	switch d.badMember {
+	case "model":
+		return &BackupError{Index: o.Index, Field: "model", Problem: problem}
+	case "pk":
+		return objErr(o, "pk", "%s", problem)
+	}
+	return objErr(o, d.badMember, "%s", problem)
 }
 
 func (d *dumpReader) slice(s span) []byte {
@@ -360,13 +458,21 @@ func (d *dumpReader) slice(s span) []byte {
 	return d.buf[d.keep+s.off : d.keep+s.off+s.n : d.keep+s.off+s.n]
 }
 
-// object scans one {"model": ..., "pk": ..., "fields": {...}} object. The
-// model comes back as its (unescaped) text; the pk and fields are recorded in
-// pkSpan and spans (spans is nil when "fields" is absent or null).
-func (d *dumpReader) object() (model []byte, hasModel bool, err error) {
+// topLevel collects the members of one object as they are scanned.
+type topLevel struct {
+	model    span
+	modelEsc bool
+	hasModel bool
+	typeErr  error // the first member of the wrong JSON type
+}
+
+// object scans one {"model": ..., "pk": ..., "fields": {...}} object starting
+// at c. The model comes back as its (unescaped) text; the pk and fields are
+// recorded in pkSpan and spans (spans is nil when "fields" is absent or null).
+// A repeated member keeps its last value, as Python's json module does.
+func (d *dumpReader) object(c byte) (model []byte, hasModel bool, err error) {
 	d.pkSpan = span{}
 	d.spans = nil
-	c := d.buf[d.pos]
 	if c != '{' {
 		got, err := d.kindOf(c)
 		if err != nil {
@@ -378,182 +484,230 @@ func (d *dumpReader) object() (model []byte, hasModel bool, err error) {
 		return nil, false, &errTypeMismatch{got: got}
 	}
 	d.pos++
-	var typeErr error
-	var modelSpan span
-	var modelEsc bool
-	first := true
-	for {
-		if !d.skipWS() {
-			return nil, false, d.eofErr()
-		}
-		c := d.buf[d.pos]
-		if c == '}' && first {
-			d.pos++
-			break
-		}
-		ks, kesc, err := d.objectKey(c)
+	var top topLevel
+	for more, err := d.firstMember(); more || err != nil; more, err = d.nextMember() {
 		if err != nil {
 			return nil, false, err
 		}
-		key := d.buf[d.keep+ks.off : d.keep+ks.off+ks.n]
-		var name string
-		if kesc {
-			name = unescape(key)
-		} else {
-			name = string(key[1 : len(key)-1])
-		}
-		c = d.buf[d.pos]
-		switch {
-		case matchKey(name, "model"):
-			switch c {
-			case '"':
-				if modelSpan, modelEsc, err = d.str(); err != nil {
-					return nil, false, err
-				}
-				hasModel = true
-			case 'n':
-				if err := d.skipValue(0); err != nil {
-					return nil, false, err
-				}
-				hasModel = false
-			default:
-				got, err := d.kindOf(c)
-				if err != nil {
-					return nil, false, err
-				}
-				if err := d.skipValue(0); err != nil {
-					return nil, false, err
-				}
-				if typeErr == nil {
-					typeErr = &errTypeMismatch{field: "model", got: got}
-				}
-			}
-		case matchKey(name, "pk"):
-			start := d.pos - d.keep
-			if err := d.skipValue(0); err != nil {
-				return nil, false, err
-			}
-			d.pkSpan = span{start, d.pos - d.keep - start}
-		case matchKey(name, "fields"):
-			switch c {
-			case '{':
-				if err := d.fields(); err != nil {
-					return nil, false, err
-				}
-			case 'n':
-				if err := d.skipValue(0); err != nil {
-					return nil, false, err
-				}
-			default:
-				got, err := d.kindOf(c)
-				if err != nil {
-					return nil, false, err
-				}
-				if err := d.skipValue(0); err != nil {
-					return nil, false, err
-				}
-				if typeErr == nil {
-					typeErr = &errTypeMismatch{field: "fields", got: got}
-				}
-			}
-		default:
-			if err := d.skipValue(0); err != nil {
-				return nil, false, err
-			}
-		}
-		first = false
-		if !d.skipWS() {
-			return nil, false, d.eofErr()
-		}
-		c = d.buf[d.pos]
-		d.pos++
-		if c == '}' {
-			break
-		}
-		if c != ',' {
-			d.pos--
-			return nil, false, d.badChar(c, "after object key:value pair")
+		if err := d.topMember(&top); err != nil {
+			return nil, false, err
 		}
 	}
-	if typeErr != nil {
-		return nil, false, typeErr
+	if top.typeErr != nil {
+		return nil, false, top.typeErr
 	}
-	if hasModel {
-		m := d.buf[d.keep+modelSpan.off : d.keep+modelSpan.off+modelSpan.n]
-		if modelEsc {
+	if top.hasModel {
+		m := d.buf[d.keep+top.model.off : d.keep+top.model.off+top.model.n]
+		if top.modelEsc {
 			model = []byte(unescape(m))
 		} else {
 			model = m[1 : len(m)-1]
 		}
 	}
-	return model, hasModel, nil
+	return model, top.hasModel, nil
 }
 
-// matchKey matches a member name the way encoding/json matches struct fields:
-// exactly, or else case-insensitively.
-func matchKey(name, want string) bool {
-	return name == want || (len(name) == len(want) && strings.EqualFold(name, want))
+// topMember scans one member of an object: "model", "pk", "fields", or
+// another, which is skipped as loaddata ignores it.
+func (d *dumpReader) topMember(top *topLevel) error {
+	wasBad := d.badUTF8 >= 0
+	ks, kesc, err := d.objectKey(d.buf[d.pos])
+	if err != nil {
+		return err
+	}
+	name := d.keyText(ks, kesc)
+	switch string(name) { // compared without a copy
+	case "model":
+		err = d.modelValue(top)
+	case "pk":
+		start := d.pos - d.keep
+		err = d.skipValue(0)
+		d.pkSpan = span{start, d.pos - d.keep - start}
+	case "fields":
+		err = d.fieldsValue(top)
+	default:
+		if d.caseMiss == "" && (bytes.EqualFold(name, []byte("model")) || bytes.EqualFold(name, []byte("pk")) || bytes.EqualFold(name, []byte("fields"))) {
+			d.caseMiss = string(name)
+		}
+		err = d.skipValue(0)
+	}
+	if !wasBad && d.badUTF8 >= 0 && d.badMember == "" {
+		d.badMember = string(name)
+	}
+	return err
 }
 
-// fields scans the "fields" object into d.spans.
+// keyText returns a member name, unescaped. Without escapes, it aliases the
+// buffer until the next read.
+func (d *dumpReader) keyText(ks span, esc bool) []byte {
+	key := d.buf[d.keep+ks.off : d.keep+ks.off+ks.n]
+	if esc {
+		return []byte(unescape(key))
+	}
+	return key[1 : len(key)-1]
+}
+
+func (d *dumpReader) modelValue(top *topLevel) error {
+	switch d.buf[d.pos] {
+	case '"':
+		var err error
+		top.model, top.modelEsc, err = d.str()
+		top.hasModel = err == nil
+		return err
+	case 'n':
+		top.hasModel = false
+		return d.skipValue(0)
+	}
+	return d.mismatch(top, "model")
+}
+
+func (d *dumpReader) fieldsValue(top *topLevel) error {
+	switch d.buf[d.pos] {
+	case '{':
+		return d.fields()
+	case 'n':
+		d.spans = nil
+		return d.skipValue(0)
+	}
+	return d.mismatch(top, "fields")
+}
+
+// mismatch skips a member's value of the wrong JSON type and remembers the
+// first such member for the error.
+func (d *dumpReader) mismatch(top *topLevel, member string) error {
+	got, err := d.kindOf(d.buf[d.pos])
+	if err != nil {
+		return err
+	}
+	if err := d.skipValue(0); err != nil {
+		return err
+	}
+	if top.typeErr == nil {
+		top.typeErr = &errTypeMismatch{field: member, got: got}
+	}
+	return nil
+}
+
+// firstMember is called after an object's '{': it reports whether a member
+// follows (the scanner then stands on its key) or the object is empty.
+func (d *dumpReader) firstMember() (bool, error) {
+	if !d.skipWS() {
+		return false, d.eofErr()
+	}
+	if d.buf[d.pos] == '}' {
+		d.pos++
+		return false, nil
+	}
+	return true, nil
+}
+
+// nextMember is called after a member's value: it reports whether another
+// member follows (the scanner then stands on its key) or the object ended.
+func (d *dumpReader) nextMember() (bool, error) {
+	if !d.skipWS() {
+		return false, d.eofErr()
+	}
+	switch c := d.buf[d.pos]; c {
+	case '}':
+		d.pos++
+		return false, nil
+	case ',':
+		d.pos++
+		if !d.skipWS() {
+			return false, d.eofErr()
+		}
+		return true, nil
+	default:
+		return false, d.badChar(c, "after object key:value pair")
+	}
+}
+
+// fields scans the "fields" object into d.spans, replacing an earlier
+// "fields" member of the same object.
 func (d *dumpReader) fields() error {
 	d.pos++ // '{'
-	if d.spans == nil {
-		d.spans = d.spansBuf()
+	d.spans = d.spansBuf()
+	if len(d.spanIndex) > 0 {
+		clear(d.spanIndex)
 	}
-	first := true
-	for {
-		if !d.skipWS() {
-			return d.eofErr()
-		}
-		c := d.buf[d.pos]
-		if c == '}' && first {
-			d.pos++
-			return nil
-		}
-		ks, kesc, err := d.objectKey(c)
+	for more, err := d.firstMember(); more || err != nil; more, err = d.nextMember() {
 		if err != nil {
 			return err
 		}
-		start := d.pos - d.keep
-		if err := d.skipValue(0); err != nil {
+		if err := d.field(); err != nil {
 			return err
 		}
-		key := d.buf[d.keep+ks.off : d.keep+ks.off+ks.n]
-		var name string
-		if kesc {
-			name = d.intern(unescape(key))
-		} else if n, ok := d.names[string(key[1:len(key)-1])]; ok {
-			name = n
-		} else {
-			name = d.intern(string(key[1 : len(key)-1]))
-		}
-		val := span{start, d.pos - d.keep - start}
-		dup := false
+	}
+	return nil
+}
+
+// field scans one "name": value member of "fields".
+func (d *dumpReader) field() error {
+	wasBad := d.badUTF8 >= 0
+	ks, kesc, err := d.objectKey(d.buf[d.pos])
+	if err != nil {
+		return err
+	}
+	start := d.pos - d.keep
+	if err := d.skipValue(0); err != nil {
+		return err
+	}
+	name := d.fieldName(ks, kesc)
+	if !wasBad && d.badUTF8 >= 0 {
+		d.badMember = name
+	}
+	val := span{start, d.pos - d.keep - start}
+	if i, ok := d.fieldIndex(name); ok {
+		d.spans[i].val = val // the last value wins, as with encoding/json
+		return nil
+	}
+	if len(d.spans) >= maxFields {
+		return &errLimit{index: d.next, problem: fmt.Sprintf("the object has more than %d fields, and no table has that many columns (PostgreSQL allows 1600): the backup is damaged or hostile", maxFields)}
+	}
+	d.spans = append(d.spans, fieldSpan{name: name, val: val})
+	d.spanStore = d.spans
+	if len(d.spanIndex) > 0 {
+		d.spanIndex[name] = len(d.spans) - 1
+	}
+	return nil
+}
+
+// linearFields is how many fields fieldIndex searches one by one; beyond,
+// it keeps an index, so that an object of many fields costs linear time.
+const linearFields = 32
+
+func (d *dumpReader) fieldIndex(name string) (int, bool) {
+	if len(d.spans) <= linearFields {
 		for i := range d.spans {
 			if d.spans[i].name == name {
-				d.spans[i].val = val // the last value wins, as with encoding/json
-				dup = true
+				return i, true
 			}
 		}
-		if !dup {
-			d.spans = append(d.spans, fieldSpan{name: name, val: val})
-			d.spanStore = d.spans
+		return 0, false
+	}
+	if len(d.spanIndex) == 0 {
+		if d.spanIndex == nil {
+			d.spanIndex = map[string]int{}
 		}
-		first = false
-		if !d.skipWS() {
-			return d.eofErr()
-		}
-		c = d.buf[d.pos]
-		d.pos++
-		if c == '}' {
-			return nil
-		}
-		if c != ',' {
-			d.pos--
-			return d.badChar(c, "after object key:value pair")
+		for i, f := range d.spans {
+			d.spanIndex[f.name] = i
 		}
 	}
+	i, ok := d.spanIndex[name]
+	return i, ok
+}
+
+// fieldName returns a field's name, interned: most objects repeat the names
+// of the previous one.
+func (d *dumpReader) fieldName(ks span, esc bool) string {
+	key := d.buf[d.keep+ks.off : d.keep+ks.off+ks.n]
+	if esc {
+		return d.intern(unescape(key))
+	}
+	if n, ok := d.names[string(key[1:len(key)-1])]; ok {
+		return n
+	}
+	return d.intern(string(key[1 : len(key)-1]))
 }
 
 // spansBuf returns the reused, emptied, non-nil span slice.
@@ -564,11 +718,12 @@ func (d *dumpReader) spansBuf() []fieldSpan {
 	return d.spanStore[:0]
 }
 
+// intern bounds what it keeps: a hostile backup must not grow it forever.
 func (d *dumpReader) intern(s string) string {
 	if n, ok := d.names[s]; ok {
 		return n
 	}
-	if len(d.names) < 4096 { // bounded: a hostile backup must not grow it forever
+	if len(d.names) < 4096 && len(s) <= 64 {
 		d.names[s] = s
 	}
 	return s
@@ -624,22 +779,54 @@ func (d *dumpReader) objectKey(c byte) (span, bool, error) {
 	return ks, esc, nil
 }
 
+// Classes of bytes inside a JSON string, for str's inner loop: one table
+// lookup per byte finds the few that need a look.
+const (
+	strPlain byte = iota
+	strQuote
+	strEscape
+	strControl
+	strHigh // the start or continuation of a multi-byte UTF-8 sequence
+)
+
+var strClass = func() (t [256]byte) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = strControl
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = strHigh
+	}
+	t['"'], t['\\'] = strQuote, strEscape
+	return t
+}()
+
 // str scans a string starting at pos (a '"'). It returns its span, quotes
-// included, and whether it holds escapes.
+// included, and whether it holds escapes. A string that is not UTF-8 is
+// scanned to its end and recorded in badUTF8 for the object's error.
 func (d *dumpReader) str() (span, bool, error) {
 	start := d.pos - d.keep
 	d.pos++
-	esc := false
+	esc, high := false, false
 	for {
 		buf := d.buf[:d.end]
 		i := d.pos
 		for i < len(buf) {
-			c := buf[i]
-			if c == '"' {
+			switch strClass[buf[i]] {
+			case strPlain:
+				i++
+				continue
+			case strHigh:
+				high = true
+				i++
+				continue
+			case strQuote:
 				d.pos = i + 1
-				return span{start, d.pos - d.keep - start}, esc, nil
-			}
-			if c == '\\' {
+				s := span{start, d.pos - d.keep - start}
+				if high && d.badUTF8 < 0 && !utf8.Valid(d.buf[d.keep+s.off:d.pos]) {
+					d.badUTF8 = d.base + int64(d.keep+s.off)
+				}
+				return s, esc, nil
+			case strEscape:
 				d.pos = i
 				if err := d.escape(); err != nil {
 					return span{}, false, err
@@ -649,11 +836,8 @@ func (d *dumpReader) str() (span, bool, error) {
 				i = d.pos
 				continue
 			}
-			if c < 0x20 {
-				d.pos = i
-				return span{}, false, d.badChar(c, "in string literal")
-			}
-			i++
+			d.pos = i
+			return span{}, false, d.badChar(buf[i], "in string literal")
 		}
 		d.pos = i
 		if !d.fill() {

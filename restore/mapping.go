@@ -1,9 +1,11 @@
 package restore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
@@ -62,6 +64,7 @@ type modelPlan struct {
 	uniqueVals map[string]map[string]key
 	replace    *keySet // existing keys to delete because of such a clash
 	reinserted []any   // keys that existed and were replaced by the backup's rows
+	unique     []*uniqueCheck
 }
 
 type fieldPlan struct {
@@ -239,6 +242,7 @@ func (m *schemaMap) fix(p *modelPlan, o *object) error {
 	for _, f := range p.colField {
 		p.convs = append(p.convs, f.conv)
 	}
+	p.unique = uniqueChecks(p) // a new pass over the backup starts here
 	return nil
 }
 
@@ -291,43 +295,135 @@ func (m *schemaMap) row(p *modelPlan, o *object) (key, error) {
 			f.fk.refs.add(f.conv.key(c))
 		}
 	}
+	if err := p.checkUnique(o); err != nil {
+		return key{}, err
+	}
 	p.pairs = p.pairs[:0]
 	if used != len(o.fields) {
-		for _, fl := range o.fields {
-			name, raw := fl.name, fl.raw
-			if f := p.fields[name]; f != nil {
-				continue
-			}
-			mp, ok := m.m2mFor(p, name)
-			if !ok {
-				return key{}, m.unknownField(p, o, name)
-			}
-			var list []json.RawMessage
-			if err := json.Unmarshal(raw, &list); err != nil {
-				return key{}, objErr(o, name, "a many-to-many field must be a list of pks, got %s", describe(raw))
-			}
-			for _, item := range list {
-				var tc cell
-				if err := mp.tgtConv.convert(item, &tc); err != nil || tc.null {
-					return key{}, objErr(o, name, "many-to-many entry %s: expected a pk", describe(item))
-				}
-				tk := mp.tgtConv.key(&tc)
-				mp.fk.refs.add(tk)
-				p.pairs = append(p.pairs, m2mPair{plan: mp, src: pk, tgt: tk})
-			}
-		}
-		// Fields present in this object but not in the model's first one.
-		for _, fl := range o.fields {
-			f := p.fields[fl.name]
-			if f == nil {
-				continue
-			}
-			if !containsStr(p.columns, f.column.Name) {
-				return key{}, objErr(o, fl.name, "this field is absent from the first %s object; dumpdata writes the same fields for every object of a model", o.Model)
-			}
+		if err := m.otherFields(p, o, pk); err != nil {
+			return key{}, err
 		}
 	}
 	return pk, nil
+}
+
+// otherFields handles the fields of an object that are not columns of the
+// first object's: many-to-many lists, which go to p.pairs, and else errors.
+func (m *schemaMap) otherFields(p *modelPlan, o *object, pk key) error {
+	for _, fl := range o.fields {
+		name, raw := fl.name, fl.raw
+		if f := p.fields[name]; f != nil {
+			continue
+		}
+		mp, ok := m.m2mFor(p, name)
+		if !ok {
+			return m.unknownField(p, o, name)
+		}
+		if err := p.manyToMany(o, mp, raw, pk); err != nil {
+			return err
+		}
+	}
+	// Fields present in this object but not in the model's first one.
+	for _, fl := range o.fields {
+		f := p.fields[fl.name]
+		if f == nil {
+			continue
+		}
+		if !containsStr(p.columns, f.column.Name) {
+			return objErr(o, fl.name, "this field is absent from the first %s object; dumpdata writes the same fields for every object of a model", o.Model)
+		}
+	}
+	return nil
+}
+
+// manyToMany adds the pairs of one many-to-many list to p.pairs. It decodes
+// one entry at a time: a list of millions of entries costs no more than
+// the pairs it makes, and their number is bounded.
+func (p *modelPlan) manyToMany(o *object, mp *m2mPlan, raw []byte, pk key) error {
+	notList := func() error {
+		return objErr(o, mp.field, "a many-to-many field must be a list of pks, got %s", describe(raw))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return notList()
+	}
+	for n := 0; dec.More(); n++ {
+		if n == maxManyToMany {
+			return objErr(o, mp.field, "more than %d many-to-many entries in one object: the backup is damaged or hostile", maxManyToMany)
+		}
+		var item json.RawMessage
+		if err := dec.Decode(&item); err != nil {
+			return notList()
+		}
+		var tc cell
+		if err := mp.tgtConv.convert(item, &tc); err != nil || tc.null {
+			return objErr(o, mp.field, "many-to-many entry %s: expected a pk", describe(item))
+		}
+		tk := mp.tgtConv.key(&tc)
+		mp.fk.refs.add(tk)
+		p.pairs = append(p.pairs, m2mPair{plan: mp, src: pk, tgt: tk})
+	}
+	return nil
+}
+
+// uniqueCheck remembers the values one unique column takes in a backup, to
+// refuse a second object with the same value before PostgreSQL's index
+// does, naming the object.
+type uniqueCheck struct {
+	column string
+	cell   int // index in modelPlan.cells
+	field  *fieldPlan
+	fold   bool // citext compares case-insensitively
+	seen   *keySet
+}
+
+// uniqueChecks makes the checks for the unique columns a model's objects
+// write (p.columns must be fixed): one per single-column unique index.
+func uniqueChecks(p *modelPlan) []*uniqueCheck {
+	var out []*uniqueCheck
+	for _, col := range p.table.Unique {
+		for i, f := range p.colField {
+			if f.column.Name == col {
+				out = append(out, &uniqueCheck{column: col, cell: i + 1, field: f, fold: f.column.Type == "citext", seen: newKeySet()})
+			}
+		}
+	}
+	return out
+}
+
+func (p *modelPlan) checkUnique(o *object) error {
+	for _, u := range p.unique {
+		c := &p.cells[u.cell]
+		if c.null {
+			continue // NULLs never clash
+		}
+		if !u.seen.add(u.key(c)) {
+			return objErr(o, u.field.name, "duplicate value %s in unique column %q: another %s object in this backup has it too, and PostgreSQL (like Django's loaddata) refuses the second; fix the backup",
+				describe([]byte(u.field.conv.text(c))), u.column, o.Model)
+		}
+	}
+	return nil
+}
+
+// key is a value's comparable form: equal for the values the column's
+// unique index takes as equal (for the types it can tell; others fall back
+// to PostgreSQL's error).
+func (u *uniqueCheck) key(c *cell) key {
+	switch u.field.conv.kind {
+	case kInt2, kInt4, kInt8:
+		return key{isInt: true, i: c.i}
+	case kDate, kTimestamp, kTimestamptz, kBool:
+		// sparse values: a string key, not the bitset meant for ids
+		return key{s: strconv.FormatInt(c.i, 36)}
+	case kUUID:
+		return key{s: string(c.u[:])}
+	case kFloat4, kFloat8:
+		return key{s: strconv.FormatFloat(c.f, 'g', -1, 64)}
+	}
+	if u.fold {
+		return key{s: strings.ToLower(string(c.b))}
+	}
+	return key{s: string(c.b)}
 }
 
 // encode appends the current row (p.cells) as a binary COPY tuple.

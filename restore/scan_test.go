@@ -43,7 +43,7 @@ func TestScannerMatchesEncodingJSON(t *testing.T) {
 		`[{"model": "a.b", "pk": 1, "fields": {}}]`,
 		`[{"model":"a.b","pk":"x","fields":{"n":-1.5e+3,"s":"a\"b\\u00e9\n","l":[1,[2,{}],{"k":null}],"t":true,"f":false,"z":null}}]`,
 		`[{"fields": {"x": 0}, "pk": 7, "model": "a.b", "extra": [1,2]}, {"model": "a.b", "pk": 8, "fields": {"x": 1, "x": 2}}]`,
-		`[{"Model": "a.b", "PK": 1, "Fields": {"é": "ü"}}]`,
+		`[{"model": "a.b", "pk": 1, "fields": {"é": "ü"}}]`,
 		`[{"model": "a\u002eb", "pk": 0, "fields": {"a\tb": 0.0}}]`,
 	}
 	for _, in := range valid {
@@ -96,6 +96,18 @@ func TestScannerMatchesEncodingJSON(t *testing.T) {
 		`[{"model": "a.b", "pk": null, "fields": {}}]`:                     `missing "pk"`,
 		`[{"model": "a.b", "pk": 1}]`:                                      `missing "fields"`,
 		`[1]`:                                                              "not a dumpdata object",
+		// Django's loaddata reads d["model"], d.get("pk") and d["fields"]:
+		// member names are case-sensitive (encoding/json is not).
+		`[{"Model": "a.b", "pk": 1, "fields": {}}]`:                                              `missing "model" (expected "app_label.modelname") (there is a member "Model": member names are case-sensitive`,
+		`[{"model": "a.b", "PK": 1, "fields": {}}]`:                                              `missing "pk" (there is a member "PK"`,
+		`[{"model": "a.b", "pk": 1, "FIELDS": {}}]`:                                              `missing "fields" object (there is a member "FIELDS"`,
+		`[{"MODEL": "a.b", "PK": 1, "FIELDS": {}}]`:                                              `missing "model"`,
+		`[{"model": "a.b", "pk": 1, "fields": {}, "fields": null}]`:                              `missing "fields"`,
+		"[{\"model\": \"a.b\", \"pk\": 1, \"fields\": {\"x\": \"caf\xe9\"}}]":                    `object #0 (a.b pk=1) field "x": not valid UTF-8 (a string at byte 43`,
+		"[{\"model\": \"a.\xffb\", \"pk\": 1, \"fields\": {}}]":                                  `object #0 field "model": not valid UTF-8`,
+		"[{\"model\": \"a.b\", \"pk\": \"\xc3\", \"fields\": {}}]":                               "object #0 (a.b pk=\"\uFFFD\") field \"pk\": not valid UTF-8",
+		"[{\"model\": \"a.b\", \"pk\": 1, \"fields\": {\"x\": [{\"deep\": \"\xed\xa0\x80\"}]}}]": `field "x": not valid UTF-8`,
+		"[{\"model\": \"a.b\", \"pk\": 1, \"fields\": {\"\xff\": 1}}]":                           `field "\xff": not valid UTF-8`,
 	}
 	for in, want := range invalid {
 		_, err := readAll(t, in)
@@ -110,6 +122,18 @@ func TestScannerMatchesEncodingJSON(t *testing.T) {
 		if json.Valid([]byte(in)) && strings.Contains(want, "valid JSON") {
 			t.Errorf("%q is valid for encoding/json", in)
 		}
+	}
+}
+
+// Members named like "model", "pk" or "fields" but for case are other
+// members, which loaddata ignores, as it ignores any member it does not read.
+func TestScannerKeysAreCaseSensitive(t *testing.T) {
+	got, err := readAll(t, `[{"model": "a.b", "pk": 1, "fields": {"x": 1}, "Model": "c.d", "PK": 2, "Fields": {"y": 2}}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Model != "a.b" || string(got[0].PK) != "1" || len(got[0].fields) != 1 || got[0].fields[0].name != "x" {
+		t.Fatalf("got %+v", got)
 	}
 }
 
