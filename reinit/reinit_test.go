@@ -15,7 +15,7 @@ import (
 
 var ctx = context.Background()
 
-func count(t *testing.T, conn *pgx.Conn, sql string) int64 {
+func count(t testing.TB, conn *pgx.Conn, sql string) int64 {
 	t.Helper()
 	var n int64
 	if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
