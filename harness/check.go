@@ -94,6 +94,15 @@ func (sc *scope) token(p Pos, name string) {
 	}
 }
 
+// refreshToken checks a token whose refresh token is used: it must be
+// obtained by logging in.
+func (sc *scope) refreshToken(p Pos, name string) {
+	sc.token(p, name)
+	if t, ok := sc.s.Tokens[name]; ok && t.Mint {
+		sc.bad(p, "token %q is minted, so it has no refresh token; obtain it by logging in (remove mint: true)", name)
+	}
+}
+
 func (sc *scope) probe(p Pos, name string) {
 	if sc.probes[name] == nil {
 		sc.bad(p, "unknown probe %q (known: %s)", name, strings.Join(sortedKeys(sc.probes), ", "))

@@ -83,6 +83,13 @@ func (c *client) login(ctx context.Context, user, password string) reply {
 	return c.do(ctx, req)
 }
 
+func (c *client) refresh(ctx context.Context, refresh string) reply {
+	body, _ := json.Marshal(map[string]string{c.routes.RefreshField: refresh})
+	req, _ := http.NewRequest(http.MethodPost, c.base+c.routes.Refresh, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return c.do(ctx, req)
+}
+
 func (c *client) profile(ctx context.Context, access string) reply {
 	req, _ := http.NewRequest(http.MethodGet, c.base+c.routes.Profile, nil)
 	req.Header.Set("Authorization", c.routes.AuthScheme+" "+access)

@@ -27,6 +27,8 @@ func TestChecksFailWhenTheSystemIsBroken(t *testing.T) {
 	}{
 		{"tokens not revoked", "seed-flow-two-phase.yaml", defect("no-revocation"),
 			"profile", "author_old", "200 (authenticated as author01)"},
+		{"refresh tokens not revoked", "seed-flow-two-phase.yaml", defect("no-revocation"),
+			"refresh", "author_old", "200"},
 		{"sequences not moved", "seed-flow-two-phase.yaml", defect("skip-sequences"),
 			"invariant", "sequences", "users_user.id: next 6 ≤ max 7"},
 		{"one table not restored", "seed-flow-two-phase.yaml", defect("skip-table=workflows_workflowassignment"),

@@ -28,6 +28,14 @@ func (ru *run) measureAfter(ctx context.Context) error {
 			f.AfterAs = rep.field(sys.ProfileUserField)
 		}
 	}
+	for i := range ru.res.Tokens {
+		f := &ru.res.Tokens[i]
+		if f.Refresh != nil {
+			rep := ru.cl.refresh(ctx, ru.refresh[f.Name])
+			ru.serverErrorAfter("refresh with token "+f.Name, rep)
+			f.Refresh.After = rep.Status
+		}
+	}
 	for _, l := range loginsAfter(ru.plan) {
 		rep := ru.cl.login(ctx, l.User, ru.plan.password(l.User, l.Password))
 		ru.serverErrorAfter("login as "+l.User, rep)
@@ -108,7 +116,13 @@ func derive(p *Plan, res *results.Result) {
 		t := &res.Tokens[i]
 		t.During = nil
 		if observed {
-			t.During = statusesInWindow(p, res.Timeline, t.Name, ws, we)
+			t.During = statusesInWindow(p, res.Timeline, results.ProbeProfile, t.Name, ws, we)
+		}
+		if t.Refresh != nil {
+			t.Refresh.During = nil
+			if observed {
+				t.Refresh.During = statusesInWindow(p, res.Timeline, results.ProbeRefresh, t.Name, ws, we)
+			}
 		}
 	}
 }
@@ -141,12 +155,12 @@ func straddles(s results.Sample, ws, we float64) bool {
 	return in(ws) || in(we)
 }
 
-// statusesInWindow is the distinct statuses the profile probes of token
-// saw between ws and we.
-func statusesInWindow(p *Plan, tl results.Timeline, token string, ws, we float64) []int {
+// statusesInWindow is the distinct statuses the probes of a kind on token
+// saw wholly inside the window.
+func statusesInWindow(p *Plan, tl results.Timeline, kind results.ProbeKind, token string, ws, we float64) []int {
 	var seen []int
 	for _, pr := range p.Probes {
-		if kind, target, _ := pr.Probe.describe(); kind != results.ProbeProfile || target != token {
+		if k, target, _ := pr.Probe.describe(); k != kind || target != token {
 			continue
 		}
 		for _, smp := range tl.Samples {

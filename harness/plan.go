@@ -225,6 +225,22 @@ func probeKindName(k ProbeKind) string {
 	return string(kind)
 }
 
+// usesRefresh reports whether a probe or a check of the plan uses the
+// refresh token of the named token.
+func (p *Plan) usesRefresh(token string) bool {
+	for _, pr := range p.Probes {
+		if r, ok := pr.Probe.(*RefreshProbe); ok && r.Token == token {
+			return true
+		}
+	}
+	for _, c := range p.Checks {
+		if r, ok := c.Check.(*ExpectRefresh); ok && r.Token == token {
+			return true
+		}
+	}
+	return false
+}
+
 // password is the password of user of the given kind.
 func (p *Plan) password(user string, kind results.PasswordKind) string {
 	if kind == results.PasswordDefault {

@@ -98,17 +98,18 @@ func (r *Runner) Plan(s *Scenario) (*Plan, error) {
 
 // run is the state of one scenario run.
 type run struct {
-	plan   *Plan
-	res    *results.Result
-	conn   *pgx.Conn // checks, manual steps and window actions (serialised by mu)
-	mu     sync.Mutex
-	cl     *client
-	tokens map[string]string // name → access token
-	key    []byte            // the system's signing key, for minted tokens
-	before snapshot
-	win    window
-	kicks  []chan chan struct{} // one per probe: sample now, then close the ack
-	rec    *recorder
+	plan    *Plan
+	res     *results.Result
+	conn    *pgx.Conn // checks, manual steps and window actions (serialised by mu)
+	mu      sync.Mutex
+	cl      *client
+	tokens  map[string]string // name → access token
+	refresh map[string]string // name → refresh token, when the login gave one
+	key     []byte            // the system's signing key, for minted tokens
+	before  snapshot
+	win     window
+	kicks   []chan chan struct{} // one per probe: sample now, then close the ack
+	rec     *recorder
 	// backupFile is what the operation restores.
 	backupFile string
 }
@@ -186,7 +187,7 @@ func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	setup := time.Now()
-	ru := &run{plan: p, res: res, tokens: map[string]string{}, rec: newRecorder()}
+	ru := &run{plan: p, res: res, tokens: map[string]string{}, refresh: map[string]string{}, rec: newRecorder()}
 	var stop func()
 	var err error
 	if p.Target == TargetHTTP {
@@ -351,7 +352,7 @@ func users(ctx context.Context, q pgcatalog.Querier, table string) (map[string]i
 func (ru *run) obtainTokens(ctx context.Context) error {
 	routes := ru.plan.System.Routes
 	for _, spec := range ru.plan.Tokens {
-		tok, err := ru.obtainToken(ctx, spec)
+		tok, refresh, err := ru.obtainToken(ctx, spec)
 		if err != nil {
 			return err
 		}
@@ -364,30 +365,44 @@ func (ru *run) obtainTokens(ctx context.Context) error {
 			}
 			return fmt.Errorf("%s: token %q does not authenticate before the operation: GET %s answered %d %s; %s", spec.Pos, spec.Name, routes.Profile, before.Status, before.field("detail"), hint)
 		}
-		ru.res.Tokens = append(ru.res.Tokens, results.TokenFate{Name: spec.Name, User: spec.User, Fingerprint: results.Fingerprint(tok), Before: before.Status})
+		fate := results.TokenFate{Name: spec.Name, User: spec.User, Fingerprint: results.Fingerprint(tok), Before: before.Status}
+		if refresh != "" {
+			ru.refresh[spec.Name] = refresh
+			rep := ru.cl.refresh(ctx, refresh)
+			if rep.Status == 404 || rep.Status == 405 {
+				return fmt.Errorf("%s: token %q: POST %s answered %d: is that the refresh endpoint? (set refresh.path in the target file)", spec.Pos, spec.Name, routes.Refresh, rep.Status)
+			}
+			fate.Refresh = &results.RefreshFate{Fingerprint: results.Fingerprint(refresh), Before: rep.Status}
+		} else if ru.plan.usesRefresh(spec.Name) {
+			return fmt.Errorf("%s: token %q: the login response has no %q field, so its refresh token cannot be probed; set login.refresh_field in the target", spec.Pos, spec.Name, routes.RefreshField)
+		}
+		ru.res.Tokens = append(ru.res.Tokens, fate)
 	}
 	return nil
 }
 
-func (ru *run) obtainToken(ctx context.Context, spec PlannedToken) (string, error) {
+// obtainToken logs in (or mints) and returns the access token and, from a
+// login, the refresh token.
+func (ru *run) obtainToken(ctx context.Context, spec PlannedToken) (access, refresh string, err error) {
 	if spec.Mint {
-		return ru.mint(spec)
+		access, err = ru.mint(spec)
+		return access, "", err
 	}
 	routes := ru.plan.System.Routes
 	rep := ru.cl.login(ctx, spec.User, ru.plan.password(spec.User, results.PasswordOriginal))
 	switch {
 	case rep.Err != nil:
-		return "", fmt.Errorf("%s: token %q: login as %s before the operation: %v", spec.Pos, spec.Name, spec.User, rep.Err)
+		return "", "", fmt.Errorf("%s: token %q: login as %s before the operation: %v", spec.Pos, spec.Name, spec.User, rep.Err)
 	case rep.Status == 404 || rep.Status == 405:
-		return "", fmt.Errorf("%s: token %q: POST %s answered %d: is that the login endpoint? (set login.path in the target file)", spec.Pos, spec.Name, routes.Login, rep.Status)
+		return "", "", fmt.Errorf("%s: token %q: POST %s answered %d: is that the login endpoint? (set login.path in the target file)", spec.Pos, spec.Name, routes.Login, rep.Status)
 	case rep.Status != 200:
-		return "", fmt.Errorf("%s: token %q: login as %s before the operation failed with status %d; is the fixture's user present in the system with its password (seed: present), and are login.username_field/password_field right?", spec.Pos, spec.Name, spec.User, rep.Status)
+		return "", "", fmt.Errorf("%s: token %q: login as %s before the operation failed with status %d; is the fixture's user present in the system with its password (seed: present), and are login.username_field/password_field right?", spec.Pos, spec.Name, spec.User, rep.Status)
 	}
-	tok := rep.field(routes.AccessField)
-	if tok == "" {
-		return "", fmt.Errorf("%s: token %q: the login response has no %q field; set login.access_field in the target", spec.Pos, spec.Name, routes.AccessField)
+	access = rep.field(routes.AccessField)
+	if access == "" {
+		return "", "", fmt.Errorf("%s: token %q: the login response has no %q field; set login.access_field in the target", spec.Pos, spec.Name, routes.AccessField)
 	}
-	return tok, nil
+	return access, rep.field(routes.RefreshField), nil
 }
 
 // prepareBackup sets the backup the operation restores: the scenario's, or

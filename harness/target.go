@@ -28,6 +28,8 @@ type TargetFile struct {
 	Profile ProfileEndpoint `yaml:"profile" json:"profile,omitempty"`
 	// The restore endpoint.
 	Restore RestoreEndpoint `yaml:"restore" json:"restore,omitempty"`
+	// The refresh endpoint (simplejwt's TokenRefreshView): POST {refresh} → {access}.
+	Refresh RefreshEndpoint `yaml:"refresh" json:"refresh,omitempty"`
 	// The admin account the reinit keeps.
 	Admin AdminAccount `yaml:"admin" json:"admin,omitempty"`
 	// The table of users (Django's AUTH_USER_MODEL table; default users_user).
@@ -61,6 +63,13 @@ type ProfileEndpoint struct {
 	IDField string `yaml:"id_field" json:"id_field,omitempty"`
 }
 
+// RefreshEndpoint: POST JSON {<login.refresh_field>: token}; the new access
+// token is at login.access_field.
+type RefreshEndpoint struct {
+	Pos  Pos    `yaml:"-" json:"-"`
+	Path string `yaml:"path" json:"path,omitempty"`
+}
+
 // RestoreEndpoint: POST multipart with the backup and the reinit fields.
 type RestoreEndpoint struct {
 	Pos              Pos    `yaml:"-" json:"-"`
@@ -84,6 +93,7 @@ func (t *TargetFile) Routes() server.Routes {
 	d := server.DefaultRoutes()
 	return server.Routes{
 		Login: cmp.Or(t.Login.Path, d.Login), Profile: cmp.Or(t.Profile.Path, d.Profile), Restore: cmp.Or(t.Restore.Path, d.Restore),
+		Refresh:       cmp.Or(t.Refresh.Path, d.Refresh),
 		UsernameField: cmp.Or(t.Login.UsernameField, d.UsernameField), PasswordField: cmp.Or(t.Login.PasswordField, d.PasswordField),
 		AccessField: cmp.Or(t.Login.AccessField, d.AccessField), RefreshField: cmp.Or(t.Login.RefreshField, d.RefreshField),
 		BackupFileField: cmp.Or(t.Restore.FileField, d.BackupFileField), RestoreTypeField: cmp.Or(t.Restore.RestoreTypeField, d.RestoreTypeField),

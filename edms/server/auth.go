@@ -26,6 +26,7 @@ var (
 	tokenRevoked     = obj{{"detail", "Token has been revoked"}, {"code", token.Code}}
 	permissionDenied = obj{{"detail", "You do not have permission to perform this action."}}
 	tooLarge         = obj{{"detail", "Request body too large."}}
+	refreshInvalid   = obj{{"detail", "Token is invalid or expired"}, {"code", token.Code}}
 )
 
 func invalidToken(err error) obj {
@@ -114,6 +115,67 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// simplejwt's TokenObtainPairSerializer puts refresh first.
 	writeJSON(w, http.StatusOK, obj{{s.routes.RefreshField, refresh}, {s.routes.AccessField, access}})
+}
+
+// refresh is simplejwt's TokenRefreshView: POST {refresh} → {access}.
+// Plain simplejwt does not look the user up here, so an old refresh token
+// keeps minting access tokens while its user does not exist; the reference
+// system refuses a refresh token the reinit revoked (the cutoff) and one
+// whose user is gone or inactive.
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "Token Refresh", http.MethodPost)
+		return
+	}
+	data, status, body := readData(w, r)
+	if body != nil {
+		writeJSON(w, status, body)
+		return
+	}
+	raw, ferr := charField(data, s.routes.RefreshField)
+	if ferr != "" {
+		writeJSON(w, http.StatusBadRequest, obj{{s.routes.RefreshField, []string{ferr}}})
+		return
+	}
+	unauthorized := func() {
+		w.Header().Set("WWW-Authenticate", s.routes.AuthScheme+` realm="api"`)
+		writeJSON(w, http.StatusUnauthorized, refreshInvalid)
+	}
+	claims, err := s.issuer.Parse(raw, token.TypeRefresh, s.now())
+	if errors.Is(err, token.ErrConfig) {
+		s.internalError(w, "refresh: parse token", err)
+		return
+	}
+	if err != nil {
+		unauthorized()
+		return
+	}
+	ctx := r.Context()
+	var active bool
+	err = s.pool.QueryRow(ctx, `SELECT is_active FROM `+edms.UserTable+` WHERE id = $1`, claims.UserID).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
+		unauthorized()
+		return
+	}
+	if err != nil {
+		s.internalError(w, "refresh: look up user", err)
+		return
+	}
+	cutoff, err := edms.RevokedBefore(ctx, s.pool)
+	if err != nil {
+		s.internalError(w, "refresh: read token cutoff", err)
+		return
+	}
+	if !s.defects.NoRevocation && claims.RevokedBy(cutoff, s.now()) {
+		unauthorized()
+		return
+	}
+	access, _, err := s.issuer.Issue(token.TypeAccess, claims.UserID, edms.IssueTime(s.now(), cutoff))
+	if err != nil {
+		s.internalError(w, "refresh: issue token", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, obj{{s.routes.AccessField, access}})
 }
 
 // profile returns the authenticated user.

@@ -92,7 +92,7 @@ type Config struct {
 
 // Routes are the endpoint paths and request/response field names.
 type Routes struct {
-	Login, Profile, Restore           string // paths
+	Login, Profile, Restore, Refresh  string // paths
 	UsernameField, PasswordField      string // login request fields
 	AccessField, RefreshField         string // login response fields
 	BackupFileField, RestoreTypeField string // restore form fields
@@ -107,6 +107,7 @@ func DefaultRoutes() Routes {
 		Login:            "/api/v1/auth/login/",
 		Profile:          "/api/v1/auth/profile/",
 		Restore:          "/api/v1/backup/restores/restore_from_file/",
+		Refresh:          "/api/v1/auth/refresh/",
 		UsernameField:    "username",
 		PasswordField:    "password",
 		AccessField:      "access",
@@ -126,6 +127,7 @@ func (r Routes) withDefaults() Routes {
 	r.Login = cmp.Or(r.Login, d.Login)
 	r.Profile = cmp.Or(r.Profile, d.Profile)
 	r.Restore = cmp.Or(r.Restore, d.Restore)
+	r.Refresh = cmp.Or(r.Refresh, d.Refresh)
 	r.UsernameField = cmp.Or(r.UsernameField, d.UsernameField)
 	r.PasswordField = cmp.Or(r.PasswordField, d.PasswordField)
 	r.AccessField = cmp.Or(r.AccessField, d.AccessField)
@@ -141,7 +143,7 @@ func (r Routes) withDefaults() Routes {
 
 func (r Routes) validate() error {
 	paths := map[string]string{}
-	for _, p := range []struct{ name, path string }{{"Login", r.Login}, {"Profile", r.Profile}, {"Restore", r.Restore}} {
+	for _, p := range []struct{ name, path string }{{"Login", r.Login}, {"Profile", r.Profile}, {"Restore", r.Restore}, {"Refresh", r.Refresh}} {
 		if !strings.HasPrefix(p.path, "/") || strings.ContainsAny(p.path, "?# \t\r\n") {
 			return fmt.Errorf("Routes.%s: %q is not an absolute URL path (it must start with '/' and hold no query)", p.name, p.path)
 		}
@@ -362,6 +364,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.profile(rec, r)
 	case s.routes.Restore:
 		s.restore(rec, r)
+	case s.routes.Refresh:
+		s.refresh(rec, r)
 	default:
 		writeJSON(rec, http.StatusNotFound, obj{{"detail", "Not found."}})
 	}

@@ -899,3 +899,44 @@ func TestPool(t *testing.T) {
 		t.Error("Acquire after Close succeeded")
 	}
 }
+
+func (e *env) refresh(refresh string) resp {
+	e.t.Helper()
+	return e.postJSON(DefaultRoutes().Refresh, map[string]string{"refresh": refresh})
+}
+
+// The refresh endpoint mints an access token from a refresh token; the
+// reinit's revocation kills refresh tokens too, and without it (plain
+// simplejwt) an old refresh token works again once its user is back.
+func TestRefresh(t *testing.T) {
+	for _, noRevocation := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-revocation=%t", noRevocation), func(t *testing.T) {
+			e := start(t, func(c *Config) { c.Defects.NoRevocation = noRevocation })
+			admin, _ := e.tokens("admin", "admin_secure_password_123")
+			oldAccess, oldRefresh := e.tokens("author01", "author01_pw")
+			r := e.refresh(oldRefresh)
+			var m map[string]string
+			if r.status != 200 || json.Unmarshal([]byte(r.body), &m) != nil || m["access"] == "" {
+				t.Fatalf("refresh: %d %s", r.status, r.body)
+			}
+			if p := e.profile(m["access"]); p.status != 200 {
+				t.Fatalf("the refreshed access token: %d %s", p.status, p.body)
+			}
+			expect(t, "an access token given as refresh token", e.refresh(oldAccess), 401, `{"detail":"Token is invalid or expired","code":"token_not_valid"}`)
+			expect(t, "no refresh field", e.postJSON(DefaultRoutes().Refresh, map[string]string{}), 400, `{"refresh":["This field is required."]}`)
+			if r := e.do(http.MethodGet, DefaultRoutes().Refresh, nil, nil); r.status != 405 {
+				t.Errorf("GET refresh: %d", r.status)
+			}
+			if r := e.restore(admin, backupOf(t, e.dsn), reinitFields); r.status != 200 {
+				t.Fatalf("restore: %d %s", r.status, r.body)
+			}
+			want := 401
+			if noRevocation {
+				want = 200
+			}
+			if r := e.refresh(oldRefresh); r.status != want {
+				t.Errorf("old refresh token after the restore: %d %s, want %d", r.status, r.body, want)
+			}
+		})
+	}
+}
