@@ -65,7 +65,7 @@ type System struct {
 
 	dsn          string
 	adminDefault string
-	target       *TargetFile // a running system's file, for its signing key
+	target       *TargetFile // a running system's file: its signing key, how to take its backup
 }
 
 // usersTable is the users table, quoted for SQL.

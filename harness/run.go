@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -406,8 +409,9 @@ func (ru *run) obtainToken(ctx context.Context, spec PlannedToken) (access, refr
 }
 
 // prepareBackup sets the backup the operation restores: the scenario's, or
-// one taken now as the seed's create_backup would. The returned function
-// removes a backup taken here.
+// one taken now as the seed's create_backup would (by rehearse, or by the
+// command the target file names). The returned function removes a backup
+// taken here.
 func (ru *run) prepareBackup(ctx context.Context) (cleanup func(), err error) {
 	if c := ru.plan.Call; c != nil && c.BackupFile != "" {
 		ru.backupFile = c.BackupFile
@@ -419,21 +423,57 @@ func (ru *run) prepareBackup(ctx context.Context) (cleanup func(), err error) {
 	}
 	ru.backupFile = f.Name()
 	cleanup = func() { os.Remove(f.Name()) }
-	stats, err := restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected()})
-	f.Close()
+	var spec BackupSpec
+	if t := ru.plan.System.target; t != nil {
+		spec = t.Backup
+	}
+	if spec.Command != "" {
+		f.Close()
+		err = runBackupCommand(ctx, spec, ru.plan.System.target.dir, f.Name())
+	} else {
+		var stats *restore.BackupStats
+		stats, err = restore.Backup(ctx, ru.conn, f, restore.BackupOptions{Exclude: edms.Protected(),
+			Models: spec.Models, IncludeModels: spec.Include, ExcludeModels: spec.Exclude})
+		f.Close()
+		if err == nil {
+			ru.res.Backup = backupFacts(stats)
+		} else if spec.Pos.Line > 0 {
+			err = fmt.Errorf("%s: backup: %w", spec.Pos, err)
+		}
+	}
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("back up before the operation: %w", err)
 	}
-	ru.res.Backup = backupFacts(stats)
 	return cleanup, nil
+}
+
+// runBackupCommand runs the app's own backup command, {file} replaced by
+// the (shell-quoted) path it must write.
+func runBackupCommand(ctx context.Context, spec BackupSpec, dir, file string) error {
+	line := strings.ReplaceAll(spec.Command, "{file}", "'"+strings.ReplaceAll(file, "'", `'\''`)+"'")
+	cmd := exec.CommandContext(ctx, "sh", "-c", line)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Run(); err != nil {
+		last := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(last, '\n'); i >= 0 {
+			last = last[i+1:]
+		}
+		return fmt.Errorf("%s: backup.command %q failed: %v: %s", spec.Pos, spec.Command, err, last)
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() == 0 {
+		return fmt.Errorf("%s: backup.command %q wrote nothing to {file}", spec.Pos, spec.Command)
+	}
+	return nil
 }
 
 // backupFacts is what the results say of a backup rehearse took.
 func backupFacts(st *restore.BackupStats) *results.BackupFacts {
 	b := &results.BackupFacts{Objects: st.Objects, Models: len(st.Models)}
 	for _, s := range st.Skipped {
-		b.LeftOut = append(b.LeftOut, results.LeftOut{Table: s.Table, Model: s.Model, Reason: string(s.Reason)})
+		b.LeftOut = append(b.LeftOut, results.LeftOut{Table: s.Table, Model: s.Model, Reason: string(s.Reason), Detail: s.Detail})
 	}
 	return b
 }

@@ -30,6 +30,9 @@ type TargetFile struct {
 	Restore RestoreEndpoint `yaml:"restore" json:"restore,omitempty"`
 	// The refresh endpoint (simplejwt's TokenRefreshView): POST {refresh} → {access}.
 	Refresh RefreshEndpoint `yaml:"refresh" json:"refresh,omitempty"`
+	// How rehearse takes the backup it uploads (with a database): which models,
+	// under which labels, or a command of the app's that writes it.
+	Backup BackupSpec `yaml:"backup" json:"backup,omitempty"`
 	// The admin account the reinit keeps.
 	Admin AdminAccount `yaml:"admin" json:"admin,omitempty"`
 	// The table of users (Django's AUTH_USER_MODEL table; default users_user).
@@ -68,6 +71,24 @@ type ProfileEndpoint struct {
 type RefreshEndpoint struct {
 	Pos  Pos    `yaml:"-" json:"-"`
 	Path string `yaml:"path" json:"path,omitempty"`
+}
+
+// BackupSpec shapes the backup rehearse takes of a Django app's database.
+// Labels come from django_content_type; tables that are no model
+// (django_migrations) and what Django's docs leave out of a portable dump
+// (contenttypes, auth.permission, sessions, admin.logentry) are left out.
+type BackupSpec struct {
+	Pos Pos `yaml:"-" json:"-"`
+	// A model whose db_table is not <app_label>_<model>: table → app_label.model.
+	Models map[string]string `yaml:"models" json:"models,omitempty"`
+	// Keep only these models or apps ("auth.user", "documents"), as dumpdata takes them.
+	Include []string `yaml:"include" json:"include,omitempty"`
+	// Leave out these models or apps.
+	Exclude []string `yaml:"exclude" json:"exclude,omitempty"`
+	// A command that writes the app's own backup, with {file} for the path to write
+	// (e.g. "python manage.py create_backup --output {file}"); run by sh in the
+	// target file's folder. Instead of rehearse's own backup.
+	Command string `yaml:"command" json:"command,omitempty"`
 }
 
 // RestoreEndpoint: POST multipart with the backup and the reinit fields.

@@ -339,6 +339,7 @@ type LeftOut struct {
 	Table  string `json:"table,omitempty"`
 	Model  string `json:"model,omitempty"`
 	Reason string `json:"reason"` // the engine's reason code
+	Detail string `json:"detail,omitempty"`
 }
 
 // UserPresence is whether a user existed at some moment.
