@@ -90,3 +90,33 @@ func BenchmarkScanEncodingJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanMemory compares, in one run, the bytes the scanner allocates
+// for the generated backup (the baseline: ~23 MB of real objects) and for
+// the white-space bomb of issue 11 (2.3 GB, no object, no expansion limit).
+// A ratio near 1 means memory does not grow with the input.
+//
+//	go test -run '^$' -bench ScanMemory -benchtime 1x ./restore
+func BenchmarkScanMemory(b *testing.B) {
+	in := benchmarkBackup(b)
+	plain := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(in)), nil }
+	bomb := whitespaceBomb(b, 2_300_000_000, Limits{MaxExpansion: -1})
+	for i := 0; i < b.N; i++ {
+		var err error
+		base, basePeak := measure(func() { _, err = scanAll(plain) })
+		if err != nil {
+			b.Fatal(err)
+		}
+		bombed, bombPeak := measure(func() { _, err = scanAll(bomb) })
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(mib(base), "baseline-alloc-MiB")
+		b.ReportMetric(mib(bombed), "bomb-alloc-MiB")
+		b.ReportMetric(mib(basePeak), "baseline-peak-MiB") // the live heap holds the 23 MB input too
+		b.ReportMetric(mib(bombPeak), "bomb-peak-MiB")
+		b.ReportMetric(float64(bombed)/float64(base), "bomb/baseline")
+	}
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
