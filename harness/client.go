@@ -118,9 +118,13 @@ func (c *client) restoreFromFile(ctx context.Context, access, file string, withR
 	return c.do(ctx, req)
 }
 
-// firstLine is the first non-empty line of a body, at most 200 bytes.
+// firstLine is the first non-empty line of a body, at most 200 bytes; of
+// an HTML page (a framework's error page), its title.
 func firstLine(b []byte) string {
 	s := strings.TrimSpace(string(b[:min(len(b), 4096)]))
+	if _, rest, ok := strings.Cut(s, "<title>"); ok && strings.HasPrefix(s, "<") {
+		s, _, _ = strings.Cut(rest, "</title>")
+	}
 	s, _, _ = strings.Cut(s, "\n")
 	s = strings.TrimSpace(s)
 	if len(s) > 200 {

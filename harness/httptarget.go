@@ -165,22 +165,44 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 			switch {
 			case reinitTx == 0 && last.Users < before:
 				reinitTx = last.TxID
+				ru.win.opTxs = append(ru.win.opTxs, reinitTx)
 				ru.win.reinitSeen.Store(true)
 				ru.rec.phase(results.PhaseReinitCommitted, "", tx[0].received)
 				ru.res.Facts.UsersInWindow, ru.res.Facts.AdminIDAfterReinit = &last.Users, last.AdminID
+				ru.tokenUsersInRunningWindow(ctx)
 				ru.startWindowActions(ctx, errs)
 			case reinitTx == 0 && first.Users < before:
 				// Users went and came back in one transaction: reinit and
 				// restore committed together, nobody saw a window.
+				ru.win.opTxs = append(ru.win.opTxs, tx[0].TxID)
 				ru.rec.phase(results.PhaseCommittedTogether, "", tx[0].received)
 				return
 			case reinitTx != 0 && tx[0].TxID != reinitTx && insertsUsers(tx) && !ru.harnessTx(tx[0].TxID):
 				// The first transaction after the reinit that brings users
 				// back (not the harness's own create_user) is the restore,
 				// whether or not it restores as many users as there were.
+				ru.win.opTxs = append(ru.win.opTxs, tx[0].TxID)
 				ru.rec.phase(results.PhaseRestoreCommitted, "", tx[0].received)
 				return
 			}
+		}
+	}
+}
+
+// tokenUsersInRunningWindow looks, as soon as the reinit is heard, whether
+// the tokens' users exist. A running system does not wait: the answer
+// counts only if the restore had not brought users back by then.
+func (ru *run) tokenUsersInRunningWindow(ctx context.Context) {
+	if err := ru.tokenUsersInWindow(ctx); err != nil {
+		return
+	}
+	var n int
+	ru.mu.Lock()
+	err := ru.conn.QueryRow(ctx, `SELECT count(*) FROM `+ru.plan.System.usersTable()).Scan(&n)
+	ru.mu.Unlock()
+	if err != nil || n >= ru.res.Facts.UsersBefore {
+		for i := range ru.res.Tokens {
+			ru.res.Tokens[i].UserInWindow = "" // too late to tell
 		}
 	}
 }

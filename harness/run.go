@@ -121,7 +121,11 @@ type run struct {
 type snapshot struct {
 	ids    map[string]int64  // username → id
 	hashes map[string]string // username → password hash
-	sums   map[string]integrity.Checksum
+	// sums are the tables as the backup was taken of them; leftOut, the
+	// tables the backup did not hold; txid, the transaction counter then.
+	sums    map[string]integrity.Checksum
+	leftOut map[string]bool
+	txid    int64
 }
 
 // window is the state of the window between the reinit and restore commits.
@@ -133,7 +137,10 @@ type window struct {
 	reinitSeen atomic.Bool    // the watcher saw the reinit commit
 	polling    atomic.Bool    // the watcher could not install its trigger and polls
 	ownTxs     sync.Map       // txid → struct{}: the harness's own writes, which the watcher ignores
-	created    []createdUser
+	// opTxs are the transactions of the operation (reinit, restore) the
+	// trigger heard; written by the watcher, read once it has ended.
+	opTxs   []int64
+	created []createdUser
 	// actionErr is a failure of the harness's own window actions: it makes
 	// the run an error, not a failure of the system.
 	actionErr error
@@ -326,12 +333,21 @@ func (ru *run) snapshotBefore(ctx context.Context) error {
 	}
 	ru.res.Facts.UsersBefore = len(ru.before.ids)
 	ru.res.Facts.AdminIDBefore = ru.before.ids[ru.plan.System.Admin]
+	return nil
+}
+
+// snapshotAtBackup records the tables as the backup is taken of them, and
+// the transaction counter: rows written later by anyone but the operation
+// are the rehearsal's own requests at work.
+func (ru *run) snapshotAtBackup(ctx context.Context) error {
 	cat, err := pgcatalog.Load(ctx, ru.conn, "")
 	if err != nil {
 		return err
 	}
-	ru.before.sums, err = integrity.TableChecksums(ctx, ru.conn, cat, edms.Protected())
-	return err
+	if ru.before.sums, err = integrity.TableChecksums(ctx, ru.conn, cat, edms.Protected()); err != nil {
+		return err
+	}
+	return ru.conn.QueryRow(ctx, `SELECT txid_current()`).Scan(&ru.before.txid)
 }
 
 func users(ctx context.Context, q pgcatalog.Querier, table string) (map[string]int64, map[string]string, error) {
@@ -417,6 +433,9 @@ func (ru *run) prepareBackup(ctx context.Context) (cleanup func(), err error) {
 		ru.backupFile = c.BackupFile
 		return func() {}, nil
 	}
+	if err := ru.snapshotAtBackup(ctx); err != nil {
+		return nil, err
+	}
 	f, err := os.CreateTemp("", "rehearse-backup-*.json")
 	if err != nil {
 		return nil, err
@@ -437,6 +456,10 @@ func (ru *run) prepareBackup(ctx context.Context) (cleanup func(), err error) {
 		f.Close()
 		if err == nil {
 			ru.res.Backup = backupFacts(stats)
+			ru.before.leftOut = map[string]bool{}
+			for _, s := range stats.Skipped {
+				ru.before.leftOut[s.Table] = true
+			}
 		} else if spec.Pos.Line > 0 {
 			err = fmt.Errorf("%s: backup: %w", spec.Pos, err)
 		}

@@ -334,6 +334,12 @@ type BackupFacts struct {
 	LeftOut []LeftOut `json:"left_out,omitempty"`
 }
 
+// TableRows is a number of rows of a table.
+type TableRows struct {
+	Table string `json:"table"`
+	Rows  int64  `json:"rows"`
+}
+
 // LeftOut is a table the backup did not write.
 type LeftOut struct {
 	Table  string `json:"table,omitempty"`
@@ -517,6 +523,11 @@ type Facts struct {
 	OperationStatus int         `json:"operation_status,omitempty"`
 	OperationBody   string      `json:"operation_body,omitempty"`
 	PKReuse         []PKReuse   `json:"pk_reuse,omitempty"`
+	// WrittenByRehearsal are rows written after the backup by transactions
+	// other than the operation's: the app serving rehearse's own requests
+	// (simplejwt's outstanding tokens of its logins). Row counts are judged
+	// without them.
+	WrittenByRehearsal []TableRows `json:"written_by_rehearsal,omitempty"`
 	// LoginsAfter are the logins made after the operation for login
 	// expectations.
 	LoginsAfter []LoginCheck `json:"logins_after,omitempty"`
