@@ -18,20 +18,7 @@ func init() {
 }
 
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("backup", `backup --dsn DSN --output FILE.json[.gz] [--model TABLE=APP.MODEL] [--include LABEL] [--exclude LABEL]
-
-Writes every application table in Django dumpdata format (model label, pk,
-fields; foreign keys as the target pk; many-to-many as lists), ordered by model
-and pk so the same data always gives the same file. Gzipped when FILE ends in
-.gz. Token bookkeeping is never backed up.
-
-In a Django database (one with django_content_type) each table is written
-under its model's label, so the app's loaddata accepts the file: a table
-named <app_label>_<model> is found by itself, a model with a custom db_table
-needs --model. Tables that are no model (django_migrations) are left out, and
-so, as Django's docs advise for a portable dump, are contenttypes,
-auth.permission, sessions and admin.logentry unless --include names them.
-What was left out, and why, is printed.`, stderr)
+	fs := newFlags("backup", helpText("backup"), stderr)
 	dsnFlag := fs.String("dsn", "", "database to back up (or REHEARSE_DSN)")
 	output := fs.String("output", "", "file to write (.json or .json.gz)")
 	var models, include, exclude stringList

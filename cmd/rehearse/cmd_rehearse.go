@@ -16,25 +16,7 @@ func init() {
 }
 
 func cmdRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("rehearse", `rehearse --target URL [--dsn DSN] [--scenario FILE] [--target-file FILE] [flags]
-
-The pre-staging run: calls the system's restore_from_file with with_reinit
-while probes log in and use old tokens every 10 ms, then checks the auth
-timeline (old tokens 401, original passwords work, the reinit default
-password does not) and, with --dsn, the database (foreign keys, sequences,
-ids, counts, hashes; the reinit and restore commits are watched there).
-
-It WIPES the system's data and restores it from a backup taken just before
-(with --dsn) or from --backup. With --dsn the database must be marked as a
-rehearsal target (rehearse mark); without it, --allow-unmarked confirms the
-target is disposable. Only loopback URLs and databases are accepted.
-
-The default scenario uses the users of fixture edms-small (see
-fixtures/README.md); --scenario runs your own (target: http). Endpoint
-paths and field names follow DRF + simplejwt (every default is written out in
-docs/targets/drf-simplejwt.yaml) unless a target
-file says otherwise (see README "Rehearse against your Django app").
-Exit code: 0 passed, 1 an expectation failed, 2 could not run.`, stderr)
+	fs := newFlags("rehearse", helpText("rehearse"), stderr)
 	target := fs.String("target", "", "base URL of the running system (loopback only), e.g. http://127.0.0.1:8000")
 	dsn := fs.String("dsn", os.Getenv("REHEARSE_TARGET_DSN"), "the system's database, for seeding, watching the commits and the invariants (env REHEARSE_TARGET_DSN)")
 	scenario := fs.String("scenario", "", "scenario file with target: http (default: the built-in rehearsal)")

@@ -16,13 +16,7 @@ func init() {
 }
 
 func cmdReinit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("reinit", `reinit --dsn DSN (--dry-run | --confirm) [--admin-password PW]
-
-What the seed's "system_reinit" does: keep (or recreate) user admin
-(admin@edms.local, staff, superuser) with the default password, delete every
-other user and the rows that hang off them, reset the sequences of the emptied
-tables, and revoke every token issued so far. --dry-run prints per table what
-would be deleted and changes nothing.`, stderr)
+	fs := newFlags("reinit", helpText("reinit"), stderr)
 	dsnFlag := fs.String("dsn", "", "database to reinitialise (or REHEARSE_DSN)")
 	dry := fs.Bool("dry-run", false, "print what would be deleted; change nothing")
 	confirm := fs.Bool("confirm", false, "really delete")

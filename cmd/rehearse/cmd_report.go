@@ -18,14 +18,7 @@ func init() {
 }
 
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("report", `report RESULTS.json [--format md|json|junit|html] [--out FILE]
-
-Renders the results that 'rehearse run --out RESULTS.json' wrote: the
-auth-impact report (md, html: answer, timeline, outage windows, token fates,
-invariants, the seed's claims held or refuted, recommendation), JUnit XML for
-CI (junit), or the results again (json). Runs nothing. Without --format the
-format follows the extension of --out (.md, .json, .xml, .html), else md.
-RESULTS.json may be - for standard input.`, stderr)
+	fs := newFlags("report", helpText("report"), stderr)
 	format := fs.String("format", "", "md, json, junit or html")
 	out := fs.String("out", "", "write to this file instead of standard output")
 	normalize := fs.Bool("normalize", false, "replace timings and timestamps with placeholders (for golden files)")

@@ -20,15 +20,7 @@ func init() {
 }
 
 func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("restore", `restore --dsn DSN --from-file FILE [--with-reinit] [--strategy two-phase|atomic]
-
-Validates the whole backup first (models, fields, types, duplicate keys, foreign
-key targets) and refuses a bad one before anything is touched. Then loads it
-with COPY, replacing rows whose keys exist, and moves every sequence past
-max(id). With --with-reinit the system is emptied first, as the seed's API does:
-  two-phase  the reinit commits, then the restore (the seed's behaviour: a window
-             in which only admin/test123 can log in)
-  atomic     reinit and restore in one transaction: no window, all or nothing`, stderr)
+	fs := newFlags("restore", helpText("restore"), stderr)
 	dsnFlag := fs.String("dsn", "", "database to restore into (or REHEARSE_DSN)")
 	from := fs.String("from-file", "", "dumpdata backup (.json or .json.gz)")
 	withReinit := fs.Bool("with-reinit", false, "empty the system first (keep admin, delete everyone else)")

@@ -20,16 +20,7 @@ func init() {
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", `run [flags] [PATH...]
-
-Runs each scenario against its own PostgreSQL database (one server for the
-whole run: a throwaway cluster by default, a container, or an existing server;
-one database per scenario cloned from a seeded template), with probes
-sampling logins and tokens while the operation runs. Prints progress and a
-summary, and writes the results and the auth-impact reports (report.md,
-report.html, junit.xml, results.json) into --report-dir. Exit code: 0 all
-passed, 1 an expectation failed, 2 invalid input or the harness could not
-run a scenario.`, stderr)
+	fs := newFlags("run", helpText("run"), stderr)
 	jsonOut := fs.String("out", "", "also write the results as JSON to this file")
 	reportDir := fs.String("report-dir", "results", "write report.md, report.html, junit.xml and results.json into this folder (\"\" for none)")
 	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
@@ -148,12 +139,7 @@ func indent(s, prefix string) string {
 }
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", `validate PATH...
-
-Loads and checks scenario files (keys, types, references between sections,
-durations) without running anything. Errors name file:line:col. With
---plan, prints what each scenario would do, every default resolved (the
-plan the runner follows), as JSON; passwords and DSNs are left out.`, stderr)
+	fs := newFlags("validate", helpText("validate"), stderr)
 	showPlan := fs.Bool("plan", false, "print each scenario's plan (every default resolved) as JSON")
 	paths, code, ok := parse(fs, args)
 	if !ok {

@@ -27,14 +27,7 @@ func init() {
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("serve", `serve [--addr 127.0.0.1:8000] [--dsn DSN] [--strategy two-phase|atomic] [--defect NAME]...
-
-Runs the reference EDMS system (Django REST Framework + simplejwt contract):
-  POST /api/v1/auth/login/                            {"username","password"} -> {"access","refresh"}
-  GET  /api/v1/auth/profile/                          Authorization: Bearer <access>
-  POST /api/v1/backup/restores/restore_from_file/     multipart backup_file, with_reinit, reinit_confirm
-With no --dsn it starts its own throwaway PostgreSQL seeded with --fixture
-(removed on exit and on Ctrl-C). Only loopback addresses are accepted.`, stderr)
+	fs := newFlags("serve", helpText("serve"), stderr)
 	addr := fs.String("addr", "127.0.0.1:8000", "loopback address to listen on (port 0 picks a free one)")
 	dsnFlag := fs.String("dsn", "", "the system's database, initialised with 'rehearse init' (default: a throwaway one)")
 	fixture := fs.String("fixture", "edms-small", "fixture for the throwaway database")

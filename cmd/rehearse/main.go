@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -74,6 +75,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // newFlags makes a FlagSet whose -h prints the command's usage and flags.
+// helpTexts are the commands' help pages (help/NAME.txt): a synopsis line,
+// then what the command does.
+//
+//go:embed help/*.txt
+var helpTexts embed.FS
+
+// helpText is the help page of command name.
+func helpText(name string) string {
+	b, err := helpTexts.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic("rehearse: no help page for command " + name) // a build mistake, caught by TestEveryCommandHasHelp
+	}
+	return string(b)
+}
+
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -309,3 +309,13 @@ func TestEmptyBackupWithReinitIsRefused(t *testing.T) {
 		t.Errorf("--allow-empty: %d users, want admin alone", n)
 	}
 }
+
+// Every command has a help page: -h prints its synopsis and flags.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for name := range commands {
+		code, _, errs := rehearse(t, name, "-h")
+		if code != exitOK || !strings.Contains(errs, "Usage: rehearse "+name) || !strings.Contains(errs, "Flags:") {
+			t.Errorf("%s -h: exit %d\n%s", name, code, errs)
+		}
+	}
+}
