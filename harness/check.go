@@ -49,13 +49,17 @@ type checkKind struct {
 
 var checkKinds = map[string]checkKind{}
 
-// registerCheck adds a kind; new returns a pointer to a zero value of the
-// kind's struct, which the loader decodes into.
-func registerCheck(name, doc string, new func() Check) {
+// registerCheck adds kind K under name: the loader decodes into a new K.
+// Each kind file calls it once: var _ = registerCheck[ExpectX]("x", "doc").
+func registerCheck[K any, P interface {
+	*K
+	Check
+}](name, doc string) bool {
 	if _, dup := checkKinds[name]; dup {
 		panic("harness: check kind registered twice: " + name)
 	}
-	checkKinds[name] = checkKind{name: name, doc: doc, new: new}
+	checkKinds[name] = checkKind{name: name, doc: doc, new: func() Check { return P(new(K)) }}
+	return true
 }
 
 // CheckKinds lists the registered check kinds, sorted.

@@ -6,9 +6,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("admin_id", "Whether admin keeps its id through the reinit (measured at the first sample after reinit).", func() Check { return &ExpectAdminID{} })
-}
+var _ = registerCheck[ExpectAdminID]("admin_id", "Whether admin keeps its id through the reinit (measured at the first sample after reinit).")
 
 // ExpectAdminID says whether admin's id survives the reinit.
 type ExpectAdminID struct {

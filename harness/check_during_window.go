@@ -6,9 +6,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("during_window", "What a probe saw while the window was open (after reinit committed, before restore committed).", func() Check { return &ExpectDuring{} })
-}
+var _ = registerCheck[ExpectDuring]("during_window", "What a probe saw while the window was open (after reinit committed, before restore committed).")
 
 // ExpectDuring says whether a probe succeeded at least once inside the window.
 type ExpectDuring struct {

@@ -7,9 +7,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("invariant", "A database invariant after the operation.", func() Check { return &ExpectInvariant{} })
-}
+var _ = registerCheck[ExpectInvariant]("invariant", "A database invariant after the operation.")
 
 // ExpectInvariant names a database invariant that must hold after the
 // operation: `invariant: foreign_keys`.

@@ -7,9 +7,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("login", "After the operation, logging in returns this status.", func() Check { return &ExpectLogin{} })
-}
+var _ = registerCheck[ExpectLogin]("login", "After the operation, logging in returns this status.")
 
 // ExpectLogin: login as user ("all" = every fixture user) with a password kind returns status.
 type ExpectLogin struct {

@@ -7,9 +7,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("pk_reuse", "Whether primary-key reuse was detected: a user created in the window got an id from the backup, an old token authenticated as that user, or the restore overwrote that user's row.", func() Check { return &ExpectPKReuse{} })
-}
+var _ = registerCheck[ExpectPKReuse]("pk_reuse", "Whether primary-key reuse was detected: a user created in the window got an id from the backup, an old token authenticated as that user, or the restore overwrote that user's row.")
 
 // ExpectPKReuse says whether the pk-reuse hazard was observed.
 type ExpectPKReuse struct {

@@ -6,9 +6,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("probe", "Whether a probe ever failed during the operation.", func() Check { return &ExpectProbe{} })
-}
+var _ = registerCheck[ExpectProbe]("probe", "Whether a probe ever failed during the operation.")
 
 // ExpectProbe says whether a probe ever failed.
 type ExpectProbe struct {

@@ -6,9 +6,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("profile", "After the operation, profile with a named token returns this status.", func() Check { return &ExpectProfile{} })
-}
+var _ = registerCheck[ExpectProfile]("profile", "After the operation, profile with a named token returns this status.")
 
 // ExpectProfile: profile with token returns status.
 type ExpectProfile struct {

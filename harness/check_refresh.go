@@ -6,9 +6,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("refresh", "After the operation, refreshing with a named token's refresh token returns this status.", func() Check { return &ExpectRefresh{} })
-}
+var _ = registerCheck[ExpectRefresh]("refresh", "After the operation, refreshing with a named token's refresh token returns this status.")
 
 // ExpectRefresh: the token's refresh token, used after the operation,
 // returns status.

@@ -7,9 +7,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("server_errors", "How many requests may meet a server error (a 5xx status, or no response at all): probe samples before, during and after the operation, window actions, the operation call and the measurements after it.", func() Check { return &ExpectServerErrors{} })
-}
+var _ = registerCheck[ExpectServerErrors]("server_errors", "How many requests may meet a server error (a 5xx status, or no response at all): probe samples before, during and after the operation, window actions, the operation call and the measurements after it.")
 
 // ExpectServerErrors bounds the server errors of the whole run.
 type ExpectServerErrors struct {

@@ -7,9 +7,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerCheck("window", "The longest failing stretch of a probe during the operation (the outage window).", func() Check { return &ExpectWindow{} })
-}
+var _ = registerCheck[ExpectWindow]("window", "The longest failing stretch of a probe during the operation (the outage window).")
 
 // ExpectWindow bounds the longest failing stretch of a probe.
 type ExpectWindow struct {

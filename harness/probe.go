@@ -26,11 +26,16 @@ type probeKind struct {
 
 var probeKinds = map[string]probeKind{}
 
-func registerProbe(name, doc string, new func() ProbeKind) {
+// registerProbe adds probe kind K under name, as registerCheck does.
+func registerProbe[K any, P interface {
+	*K
+	ProbeKind
+}](name, doc string) bool {
 	if _, dup := probeKinds[name]; dup {
 		panic("harness: probe kind registered twice: " + name)
 	}
-	probeKinds[name] = probeKind{name: name, doc: doc, new: new}
+	probeKinds[name] = probeKind{name: name, doc: doc, new: func() ProbeKind { return P(new(K)) }}
+	return true
 }
 
 // ProbeKinds lists the registered probe kinds, sorted.

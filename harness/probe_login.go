@@ -6,9 +6,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerProbe("login", "Log in as a user; it succeeds on 200.", func() ProbeKind { return &LoginProbe{} })
-}
+var _ = registerProbe[LoginProbe]("login", "Log in as a user; it succeeds on 200.")
 
 // LoginProbe logs in; it succeeds on 200.
 type LoginProbe struct {

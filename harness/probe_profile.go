@@ -7,9 +7,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerProbe("profile", "Call profile with a named token; it succeeds on 200.", func() ProbeKind { return &ProfileProbe{} })
-}
+var _ = registerProbe[ProfileProbe]("profile", "Call profile with a named token; it succeeds on 200.")
 
 // ProfileProbe calls profile with a token; it succeeds on 200.
 type ProfileProbe struct {

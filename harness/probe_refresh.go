@@ -6,9 +6,7 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	registerProbe("refresh", "Exchange a named token's refresh token for a new access token (POST to the refresh path); it succeeds on 200.", func() ProbeKind { return &RefreshProbe{} })
-}
+var _ = registerProbe[RefreshProbe]("refresh", "Exchange a named token's refresh token for a new access token (POST to the refresh path); it succeeds on 200.")
 
 // RefreshProbe uses a token's refresh token, as a frontend does when its
 // access token expires.
