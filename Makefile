@@ -23,11 +23,15 @@ fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-# Restores the ~1M-row edms-large backup three ways in one run and prints
-# rows/s, ratios and the engine's peak memory. REHEARSE_BENCH_USERS=1000 for a
-# quick, ~100k-row run.
+# Restores the ~1M-row edms-large backup several ways in one run, into an
+# empty schema and, with reinit, over the populated database (both
+# strategies, beside pg_restore --clean and a row-by-row baseline), and
+# prints rows/s, ratios and the engine's peak memory; then times the reinit
+# at two sizes. REHEARSE_BENCH_USERS=1000 for a quick, ~100k-row run; the
+# full one takes minutes.
 bench:
-	$(GO) test -run '^$$' -bench BenchmarkRestore -benchtime 1x -timeout 60m -v ./restore
+	$(GO) test -run '^$$' -bench 'BenchmarkRestore$$' -benchtime 1x -timeout 60m -v ./restore
+	$(GO) test -run '^$$' -bench 'BenchmarkReinit$$' -benchtime 1x -timeout 60m -v ./reinit
 
 serve:
 	$(GO) run ./cmd/rehearse serve

@@ -110,7 +110,8 @@ type Result struct {
 	Timings   Timings
 }
 
-// Timings of the phases.
+// Timings of the phases. For TwoPhase, Validate includes the rehearsal
+// (the whole backup loaded once in a savepoint that is rolled back).
 type Timings struct {
 	Validate, Reinit, Load, Total time.Duration
 }
@@ -241,7 +242,8 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 	if err := runReinit(ctx, tx, opts, res); err != nil {
 		return err
 	}
-	if err := rehearse(ctx, tx, cat, opts, res, seqs); err != nil {
+	rehearsed, err := rehearse(ctx, tx, cat, opts, seqs)
+	if err != nil {
 		return err
 	}
 	opts.emit(PhaseValidated, "", 0)
@@ -274,6 +276,7 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 	if err := loadInTx(ctx, tx, cat, &quiet, res); err != nil {
 		return err
 	}
+	res.Timings.Validate += rehearsed
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit restore: %w", err)
 	}

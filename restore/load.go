@@ -253,7 +253,9 @@ func (l *loader) finish() error {
 
 // replaceExisting deletes the rows whose primary keys the backup brings again
 // (Django's loaddata overwrites them too), and the many-to-many rows of those
-// objects, so that COPY can insert every object.
+// objects, so that COPY can insert every object. The keys go to the server
+// in batches of replaceBatch, so that memory stays flat however many rows
+// the database holds.
 func replaceExisting(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, super bool, touched map[string]bool) error {
 	for _, p := range sm.models {
 		existing, err := existingKeys(ctx, tx, cat, p.table, p.pk.Name)
@@ -261,21 +263,33 @@ func replaceExisting(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm 
 			return err
 		}
 		var clash []any
+		flush := func() error {
+			if len(clash) == 0 {
+				return nil
+			}
+			err := deleteKeys(ctx, tx, cat, p, clash, nil, super, touched)
+			clash = clash[:0]
+			return err
+		}
 		existing.each(func(k key) bool {
 			if p.keys.has(k) {
-				clash = append(clash, k.value())
+				if clash = append(clash, k.value()); len(clash) == replaceBatch {
+					err = flush()
+				}
 			}
-			return true
+			return err == nil
 		})
-		if len(clash) == 0 {
-			continue
+		if err == nil {
+			err = flush()
 		}
-		if err := deleteKeys(ctx, tx, cat, p, clash, nil, super, touched); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+const replaceBatch = 50_000
 
 // deleteKeys deletes the rows of p's table with these keys, and their
 // many-to-many rows, so that the backup's versions can be inserted.
@@ -283,28 +297,56 @@ func deleteKeys(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, p *model
 	if !super {
 		for _, fk := range cat.Referencing(p.table.Name) {
 			if fk.OnDelete == "c" || fk.OnDelete == "n" || fk.OnDelete == "d" || !fk.Deferrable {
-				return fmt.Errorf("cannot replace %d existing rows of %s without superuser rights: foreign key %s on %s would act on delete (ON DELETE or not deferrable); run the restore as a superuser or empty the table first", len(clash), p.table.Name, fk.Name, fk.Table)
+				return fmt.Errorf("cannot replace existing rows of %s without superuser rights: foreign key %s on %s would act on delete (ON DELETE or not deferrable); run the restore as a superuser or empty the table first", p.table.Name, fk.Name, fk.Table)
 			}
 		}
 	}
 	// Rows that come back keep their many-to-many rows (synced after the
 	// load, as Django's m2m set() does); rows replaced by another key lose them.
-	p.reinserted = append(p.reinserted, clash...)
+	if len(p.m2m) > 0 {
+		p.reinserted = append(p.reinserted, clash...)
+	}
 	for _, mp := range p.m2m {
 		if len(gone) == 0 {
 			break
 		}
-		if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", cat.QualifiedIdent(mp.through.Name), pgcatalog.Ident(mp.srcCol)), gone); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", cat.QualifiedIdent(mp.through.Name), pgcatalog.Ident(mp.srcCol)), keyArray(gone)); err != nil {
 			return fmt.Errorf("replace many-to-many rows of %s: %w", mp.through.Name, err)
 		}
 		touched[mp.through.Name] = true
 	}
-	all := append(append([]any(nil), clash...), gone...)
-	if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", cat.QualifiedIdent(p.table.Name), pgcatalog.Ident(p.pk.Name)), all); err != nil {
+	if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ANY($1)", cat.QualifiedIdent(p.table.Name), pgcatalog.Ident(p.pk.Name)), keyArray(clash, gone)); err != nil {
 		return fmt.Errorf("replace existing rows of %s: %w", p.table.Name, err)
 	}
 	touched[p.table.Name] = true
 	return nil
+}
+
+// keyArray joins lists of keys into one array parameter: an []int64 when
+// they are all integers (sent as int8[] in binary: a fraction of the time
+// of a generic array), else as they are.
+func keyArray(lists ...[]any) any {
+	var all []any
+	ints := []int64{}
+	for _, l := range lists {
+		for _, k := range l {
+			if i, ok := k.(int64); ok && all == nil {
+				ints = append(ints, i)
+				continue
+			}
+			if all == nil {
+				all = make([]any, 0, len(ints)+len(l))
+				for _, i := range ints {
+					all = append(all, i)
+				}
+			}
+			all = append(all, k)
+		}
+	}
+	if all != nil {
+		return all
+	}
+	return ints
 }
 
 // runSource feeds COPY with the objects of one model until the next object is
