@@ -17,12 +17,7 @@ func init() {
 }
 
 func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("init", `init --dsn DSN [--fixture NAME] [--allow-nonempty]
-
-Creates the reference EDMS schema (Django-shaped tables) in an empty database,
-marks it as a rehearsal target and seeds a fixture into it. A database that
-already holds tables, views or sequences is refused: marking it would let
-reinit wipe them. Fixtures: `+fmt.Sprint(fixtures.Names()), stderr)
+	fs := newFlags("init", helpText("init", "{fixtures}", fmt.Sprint(fixtures.Names())), stderr)
 	dsnFlag := fs.String("dsn", "", "database to initialise (or REHEARSE_DSN)")
 	fixture := fs.String("fixture", "edms-small", "fixture to seed; \"none\" for the schema only")
 	allowNonEmpty := fs.Bool("allow-nonempty", false, "initialise and mark a database that already holds other relations (they become fair game for reinit)")

@@ -13,14 +13,7 @@ func init() {
 }
 
 func cmdMark(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("mark", `mark --dsn DSN [--note TEXT]
-
-Creates the table `+guard.DefaultSchema+`.`+guard.Table+` in the database, with one row.
-reinit, restore and serve refuse databases without it, so production is never
-reinitialised by mistake. The marker is a table, so databases cloned from a
-marked one are marked too. Another relation of that name (a view, a sequence,
-a table elsewhere on the search path) is not a marker, and mark refuses to
-adopt it. Only mark disposable copies.`, stderr)
+	fs := newFlags("mark", helpText("mark", "{marker}", guard.DefaultSchema+"."+guard.Table), stderr)
 	dsnFlag := fs.String("dsn", "", "database to mark (or REHEARSE_DSN)")
 	note := fs.String("note", "marked by rehearse mark", "why this database may be destroyed")
 	if pos, code, ok := parse(fs, args); !ok {

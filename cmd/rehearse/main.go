@@ -81,13 +81,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 //go:embed help/*.txt
 var helpTexts embed.FS
 
-// helpText is the help page of command name.
-func helpText(name string) string {
+// helpText is the help page of command name, with placeholders ("{marker}")
+// replaced by the values that follow them in pairs.
+func helpText(name string, placeholders ...string) string {
 	b, err := helpTexts.ReadFile("help/" + name + ".txt")
 	if err != nil {
 		panic("rehearse: no help page for command " + name) // a build mistake, caught by TestEveryCommandHasHelp
 	}
-	return string(b)
+	return strings.NewReplacer(placeholders...).Replace(string(b))
 }
 
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {

@@ -319,3 +319,15 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		}
 	}
 }
+
+// Placeholders in help pages are filled in.
+func TestHelpPlaceholders(t *testing.T) {
+	_, _, errs := rehearse(t, "mark", "-h")
+	if !strings.Contains(errs, "Creates the table public.rehearse_target") || strings.Contains(errs, "{") {
+		t.Errorf("mark -h:\n%s", errs)
+	}
+	_, _, errs = rehearse(t, "init", "-h")
+	if !strings.Contains(errs, "edms-small") || strings.Contains(errs, "{fixtures}") {
+		t.Errorf("init -h:\n%s", errs)
+	}
+}

@@ -248,8 +248,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*principa
 			s.internalError(w, "authenticate: read token cutoff", err)
 			return nil, false
 		}
-		// A token without iat (simplejwt < 5.0) cannot prove it is recent.
-		if cutoff > 0 && (claims.IssuedAt.IsZero() || claims.IssuedAt.Unix() < cutoff) {
+		// A token without iat (simplejwt < 5.0) cannot prove it is recent,
+		// nor one dated later than the server could have issued it.
+		if claims.RevokedBy(cutoff, s.now()) {
 			return unauthorized(tokenRevoked)
 		}
 	}

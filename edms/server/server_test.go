@@ -940,3 +940,24 @@ func TestRefresh(t *testing.T) {
 		})
 	}
 }
+
+// A token dated in the future (forged with the key, or from a wrong clock)
+// does not outlive the reinit's revocation: within the leeway the parser
+// accepts it, and the revocation check refuses it.
+func TestFutureTokenDoesNotSurviveRevocation(t *testing.T) {
+	e := start(t, nil)
+	admin, _ := e.tokens("admin", "admin_secure_password_123")
+	forged, _, err := token.Issuer{Key: []byte(testKey)}.Issue(token.TypeAccess, 1, time.Now().Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.profile(forged); r.status != 200 {
+		t.Fatalf("before any reinit the forged token is a token like any other: %d %s", r.status, r.body)
+	}
+	if r := e.restore(admin, backupOf(t, e.dsn), reinitFields); r.status != 200 {
+		t.Fatalf("restore: %d %s", r.status, r.body)
+	}
+	if r := e.profile(forged); r.status != 401 {
+		t.Errorf("a token dated 10 s ahead survived the revocation: %d %s", r.status, r.body)
+	}
+}

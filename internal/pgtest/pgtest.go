@@ -4,6 +4,7 @@ package pgtest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -27,6 +28,11 @@ var (
 // Main starts the cluster, runs the tests and removes the cluster. Use it from
 // TestMain. With REHEARSE_TEST_DSN set, tests use that server instead.
 func Main(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		// A fuzz worker runs fuzz targets only: no cluster of its own.
+		os.Exit(m.Run())
+	}
 	if os.Getenv("REHEARSE_TEST_DSN") == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		c, err := pglocal.Start(ctx, pglocal.Options{})
