@@ -2,16 +2,19 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet fmt build bench run serve clean
+.PHONY: test vet fmt build bench run serve clean fuzz
 
 build:
 	$(GO) build -o bin/rehearse ./cmd/rehearse
 
-# The README's test command: formatting, vet, then every test against a real
-# PostgreSQL (a throwaway cluster started from the installed binaries). Where
+# The README's test command: formatting, vet, the packages the tests need
+# (.ci/deps: installed with apt-get as root, else the command is printed),
+# then every test against a real PostgreSQL (a throwaway cluster started
+# from the installed binaries). Where
 # Docker runs, the container tests need the local image: it is built first
 # (once; ~1 min) unless REHEARSE_SKIP_CONTAINER=1.
 test: fmt vet
+	@bash .ci/deps
 	@if [ "$$REHEARSE_SKIP_CONTAINER" != 1 ] && docker info >/dev/null 2>&1 && ! bash images/postgres/build.sh; then \
 		echo "make test: could not build the PostgreSQL image the container tests need (see above), or set REHEARSE_SKIP_CONTAINER=1"; exit 1; fi
 	$(GO) test -count=1 -timeout 20m $(PKGS)
@@ -32,6 +35,12 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkRestore$$' -benchtime 1x -timeout 60m -v ./restore
 	$(GO) test -run '^$$' -bench 'BenchmarkReinit$$' -benchtime 1x -timeout 60m -v ./reinit
+
+# Each fuzz target for a bounded time (CI runs it after make test); the seed
+# corpus in restore/testdata/fuzz runs with every go test.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime=10s -fuzzminimizetime=5s ./restore
+	$(GO) test -run '^$$' -fuzz '^FuzzConvert$$' -fuzztime=10s -fuzzminimizetime=5s ./restore
 
 serve:
 	$(GO) run ./cmd/rehearse serve
