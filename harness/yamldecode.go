@@ -209,6 +209,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 	}
 	oneOf, kinds := oneOfField(t)
 	seen := map[string]bool{}
+	unknown := false // an unknown key may be the kind, mistyped: one error is enough
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		idx, ok := fields[k.Value]
@@ -222,6 +223,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		}
 		if !ok {
 			d.errorf(k, "unknown key %q%s; expected one of: %s", k.Value, suggest(k.Value, keysOf(t)), strings.Join(keysOf(t), ", "))
+			unknown = true
 			continue
 		}
 		if seen[k.Value] {
@@ -239,7 +241,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 			d.errorf(n, "missing required key %q", name)
 		}
 	}
-	if oneOf >= 0 && v.Field(oneOf).IsNil() {
+	if oneOf >= 0 && v.Field(oneOf).IsNil() && !unknown {
 		d.errorf(n, "%s is exactly one of %s; found none", kinds.what, strings.Join(kinds.names(), ", "))
 	}
 }
