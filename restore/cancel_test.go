@@ -3,6 +3,7 @@ package restore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -159,6 +160,37 @@ func TestStoppedRestoreEndsOnServer(t *testing.T) {
 			t.Logf("the server's statement ended %s after Restore returned: %v", time.Since(t0).Round(time.Millisecond), err)
 			sameSums(t, "stopped restore", before, checksums(t, mon))
 		})
+	}
+}
+
+// A restore stopped while it validates a stalled backup (client side:
+// more rows exist than an inline pass may hold back, so the backup is
+// read once before loading) returns at once, saying it was stopped.
+func TestStoppedValidationReturns(t *testing.T) {
+	t.Parallel()
+	conn := pgtest.Connect(t, pgtest.SeededDB(t))
+	if _, err := conn.Exec(ctx, `INSERT INTO audit_auditevent (actor_id, action, object_repr, details, created_at)
+		SELECT NULL, 'SYSTEM', 'x', '{}', now() FROM generate_series(1, 120000)`); err != nil {
+		t.Fatal(err)
+	}
+	s := newStalling(generated(t, 300))
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { <-s.stalled; cancel() }()
+	done := make(chan error, 1)
+	go func() {
+		_, err := restore.Restore(rctx, conn, restore.Options{Open: func() (io.ReadCloser, error) { return s, nil }, Strategy: restore.Atomic, Protected: edms.Protected()})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var be *restore.BackupError
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "restore stopped") || errors.As(err, &be) {
+			t.Fatalf("restore returned %v, want it stopped by the context (not a backup refusal)", err)
+		}
+		t.Log(err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the restore stopped during validation did not return")
 	}
 }
 

@@ -133,6 +133,7 @@ func Restore(ctx context.Context, conn *pgx.Conn, opts Options) (*Result, error)
 		return nil, err
 	}
 	defer cancelOnDone(ctx, conn)()
+	opts.Open = closeOnDone(ctx, opts.Open)
 	start := time.Now()
 	res := &Result{Strategy: strategy, Rows: map[string]int64{}}
 	cat, err := pgcatalog.Load(ctx, conn, opts.Schema)
@@ -145,6 +146,11 @@ func Restore(ctx context.Context, conn *pgx.Conn, opts Options) (*Result, error)
 		err = restoreTwoPhase(ctx, conn, cat, &opts, res)
 	}
 	res.Timings.Total = time.Since(start)
+	if err != nil && ctx.Err() != nil {
+		// What failed once ctx was done (a read of the closed backup among
+		// others) failed because of it: no backup or database error to report.
+		return nil, fmt.Errorf("restore stopped: %w (%v)", ctx.Err(), err)
+	}
 	if err != nil {
 		return nil, explainLimit(ctx, err, &opts)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -118,4 +120,45 @@ func explainLimit(ctx context.Context, err error, opts *Options) error {
 		return fmt.Errorf("%w (another session held a lock the restore needs for longer than the lock timeout, %s: retry when it is done, or raise Options.LockTimeout)", err, opts.lockTimeout())
 	}
 	return err
+}
+
+// closeOnDone wraps open so that every stream it opens is closed as soon as
+// ctx is done: a read blocked on a stalled backup (a pipe, a network share)
+// then returns, wherever the engine is reading, instead of hanging.
+func closeOnDone(ctx context.Context, open Opener) Opener {
+	return func() (io.ReadCloser, error) {
+		rc, err := open()
+		if err != nil {
+			return nil, err
+		}
+		if lb, ok := rc.(*limitedBackup); ok { // keep the scanner's limits in sight
+			wrapped := *lb
+			wrapped.ReadCloser = newClosedOnDone(ctx, lb.ReadCloser)
+			return &wrapped, nil
+		}
+		return newClosedOnDone(ctx, rc), nil
+	}
+}
+
+// closedOnDone is a backup stream that ctx closes when it is done.
+type closedOnDone struct {
+	io.ReadCloser
+	once    sync.Once
+	err     error
+	unwatch func() bool
+}
+
+func newClosedOnDone(ctx context.Context, rc io.ReadCloser) *closedOnDone {
+	c := &closedOnDone{ReadCloser: rc}
+	c.unwatch = context.AfterFunc(ctx, func() { c.Close() })
+	return c
+}
+
+// Close closes the stream once, whether the engine or ctx does it first.
+func (c *closedOnDone) Close() error {
+	c.once.Do(func() {
+		c.unwatch()
+		c.err = c.ReadCloser.Close()
+	})
+	return c.err
 }
