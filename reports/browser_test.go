@@ -33,6 +33,62 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// openInBrowser writes page into dir and opens it in headless Chromium,
+// which is closed when the test ends.
+func openInBrowser(t *testing.T, dir string, page []byte) context.Context {
+	t.Helper()
+	exe := chromium(t)
+	file := filepath.Join(dir, "report.html")
+	if err := WriteFileAtomic(file, page); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox, // Chromium refuses to run as root with its sandbox
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1200, 900),
+		// Only the file itself may load: any network request would fail.
+		chromedp.ProxyServer("http://127.0.0.1:9"),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+file), chromedp.WaitVisible(chromedp.CSS("svg.timeline"))); err != nil {
+		t.Fatalf("open the report in chromium: %v", err)
+	}
+	return bctx
+}
+
+// A server error is drawn in a colour of its own, apart from refusals and
+// successes, as Chromium renders the page; so is a server error of the
+// operation call, marked on its timeline's axis.
+func TestHTMLServerErrorsInBrowser(t *testing.T) {
+	bctx := openInBrowser(t, t.TempDir(), render(t, "html", operationsRun(), Options{}))
+	raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify(Object.fromEntries(
+		['rect.ok', 'rect.fail', 'rect.server', '.server-mark'].map(sel => {
+			const el = document.querySelector('svg.timeline ' + sel);
+			return [sel, el ? getComputedStyle(el).fill : ''];
+		})))`))
+	if err != nil {
+		t.Fatalf("read the colours from the page: %v", err)
+	}
+	var fill map[string]string
+	if err := json.Unmarshal([]byte(raw), &fill); err != nil {
+		t.Fatal(err)
+	}
+	for sel, c := range fill {
+		if c == "" {
+			t.Errorf("no %s drawn", sel)
+		}
+	}
+	if fill["rect.server"] == fill["rect.fail"] || fill["rect.server"] == fill["rect.ok"] || fill[".server-mark"] != fill["rect.server"] {
+		t.Errorf("server errors are not drawn apart: %v", fill)
+	}
+}
+
 // laneInfo is what the page reports about one scenario's timeline.
 type laneInfo struct {
 	Lanes        []string `json:"lanes"`
@@ -47,32 +103,9 @@ type laneInfo struct {
 // every outage window; a screenshot of the timelines is saved to
 // REHEARSE_SCREENSHOT (else into the test's temp dir).
 func TestHTMLTimelineInBrowser(t *testing.T) {
-	exe := chromium(t)
 	rf := realRun(t)
 	dir := t.TempDir()
-	page := filepath.Join(dir, "report.html")
-	if err := WriteFileAtomic(page, render(t, "html", rf, Options{})); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox, // Chromium refuses to run as root with its sandbox
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1200, 900),
-		// Only the file itself may load: any network request would fail.
-		chromedp.ProxyServer("http://127.0.0.1:9"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-
-	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+page), chromedp.WaitVisible(chromedp.CSS("svg.timeline"))); err != nil {
-		t.Fatalf("open the report in chromium: %v", err)
-	}
+	bctx := openInBrowser(t, dir, render(t, "html", rf, Options{}))
 	raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify(Object.fromEntries(
 		[...document.querySelectorAll('svg.timeline')].map(svg => {
 			const box = svg.getBoundingClientRect();

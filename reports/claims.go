@@ -53,12 +53,23 @@ func claims(r *results.Result, f fmtr) []Claim {
 	out := make([]Claim, 0, len(seedClaims))
 	for _, c := range seedClaims {
 		v, ev := c.judge(m, f)
-		if m.errored && v != NotMeasured {
-			v, ev = NotMeasured, "the harness could not run the scenario"
+		if m.errored {
+			v, ev = NotMeasured, notJudged(r, f)
 		}
 		out = append(out, Claim{ID: c.id, Seed: c.seed, Verdict: v, Evidence: ev})
 	}
 	return out
+}
+
+// notJudged says why no claim is judged on a scenario that errored.
+func notJudged(r *results.Result, f fmtr) string {
+	switch {
+	case notPerformed(r.Facts.Outcome):
+		return "not measured: " + notPerformedText(r, f)
+	case r.Facts.Outcome == results.OperationFailedAfterReinit:
+		return "not judged: the restore failed after the reinit committed, leaving the system with " + usersLeft(r)
+	}
+	return "the harness could not run the scenario"
 }
 
 func judgeCallCompletes(m measures, f fmtr) (Verdict, string) {
@@ -125,8 +136,13 @@ func judgeAuthWindow(m measures, f fmtr) (Verdict, string) {
 	if len(m.access) == 0 {
 		return NotMeasured, "no probe with an original password or an old token"
 	}
-	if m.longest != nil {
+	switch {
+	case m.longest != nil:
 		return Held, m.outageText(f)
+	case len(m.unsampled) > 0:
+		return NotMeasured, "no probe failed, but the " + m.notSampledText(f)
+	case m.windowUnknown:
+		return NotMeasured, m.outageText(f) + ", but the window between the commits was not observed (" + m.resolution(f) + ")"
 	}
 	return Refuted, m.outageText(f)
 }
@@ -136,13 +152,41 @@ func judgeWindowLength(m measures, f fmtr) (Verdict, string) {
 		return NotMeasured, "no probe with an original password or an old token"
 	}
 	if m.longest == nil {
-		return Refuted, "there is no window: " + m.outageText(f)
+		return judgeUnfailedWindow(m, f)
 	}
-	ev := fmt.Sprintf("the longest window was %s with fixture %s (%s)", f.ms(m.longest.LongestMS), m.r.Fixture, m.longest.Name)
+	open := m.longest.Longest().Open
+	ev := fmt.Sprintf("the longest window was %s%s with %s (%s)", pick(open, "at least ", ""), f.ms(m.longest.LongestMS), dataSize(m.r), m.longest.Name)
+	if open {
+		ev += ", still failing when sampling stopped"
+	}
 	if m.window {
 		ev += fmt.Sprintf("; reinit commit to restore commit: %s", f.ms(m.r.Facts.WindowMS))
 	}
-	if m.longest.LongestMS >= 5000 && m.longest.LongestMS <= 30000 {
+	switch {
+	case m.longest.LongestMS > 30000:
+		return Refuted, ev
+	case open:
+		return NotMeasured, ev + ": how long it lasted is unknown"
+	case m.longest.LongestMS >= 5000:
+		return Held, ev
+	}
+	return Refuted, ev
+}
+
+// judgeUnfailedWindow judges the window's length when no access probe
+// failed: from the commits when they were seen, never from an unseen window.
+func judgeUnfailedWindow(m measures, f fmtr) (Verdict, string) {
+	switch {
+	case m.windowUnknown:
+		return NotMeasured, m.outageText(f) + ", and the window between the commits was not observed"
+	case !m.window:
+		return Refuted, "there is no window: " + m.outageText(f)
+	}
+	ev := fmt.Sprintf("%s; reinit commit to restore commit: %s", m.outageText(f), f.ms(m.r.Facts.WindowMS))
+	if len(m.unsampled) > 0 {
+		ev += " (" + m.notSampledText(f) + ")"
+	}
+	if m.r.Facts.WindowMS >= 5000 && m.r.Facts.WindowMS <= 30000 {
 		return Held, ev
 	}
 	return Refuted, ev
@@ -155,7 +199,7 @@ func judgeWindowLength(m measures, f fmtr) (Verdict, string) {
 func judgeOnlyAdmin(m measures, f fmtr) (Verdict, string) {
 	r := m.r
 	if !m.window {
-		if len(m.access) > 0 && m.longest == nil {
+		if m.noOutage() {
 			return Refuted, "there is no window: " + m.outageText(f)
 		}
 		return NotMeasured, "no window was observed"
@@ -172,6 +216,9 @@ func judgeOnlyAdmin(m measures, f fmtr) (Verdict, string) {
 	if d == nil {
 		return Held, ev + "; no probe tried the default password"
 	}
+	if !d.Sampled() {
+		return Held, ev + fmt.Sprintf("; the window of %s was not sampled by %s (one request takes %s)", f.ms(r.Facts.WindowMS), d.Name, f.ms(d.MedianMS))
+	}
 	ev += fmt.Sprintf("; %s with the default password, logins sent in the window: %s accepted, %s refused (%s)", admin(r), f.n(d.InWindowOK), f.n(d.InWindowBad), d.Name)
 	if d.InWindowOK == 0 && d.InWindowBad > 0 {
 		return Refuted, ev
@@ -179,8 +226,8 @@ func judgeOnlyAdmin(m measures, f fmtr) (Verdict, string) {
 	return Held, ev
 }
 
-// judgeRefusedAfterReinit reads the samples of old-token probes taken after
-// the reinit committed.
+// judgeRefusedAfterReinit reads the samples of old-token probes (profile
+// calls and refreshes: both are JWTs) sent after the reinit committed.
 func judgeRefusedAfterReinit(m measures, f fmtr) (Verdict, string) {
 	r := m.r
 	reinit, ok := r.Phase(results.PhaseReinitCommitted)
@@ -189,8 +236,12 @@ func judgeRefusedAfterReinit(m measures, f fmtr) (Verdict, string) {
 	}
 	var held, refuted []string
 	for _, p := range r.Probes {
-		if p.Kind != results.ProbeProfile {
+		if p.Kind != results.ProbeProfile && p.Kind != results.ProbeRefresh {
 			continue
+		}
+		what := "token " + p.Target
+		if p.Kind == results.ProbeRefresh {
+			what = "the refresh token of " + p.Target
 		}
 		accepted, refusedN, firstOK := 0, 0, 0.0
 		for _, s := range r.Timeline.Samples {
@@ -208,9 +259,9 @@ func judgeRefusedAfterReinit(m measures, f fmtr) (Verdict, string) {
 		}
 		switch {
 		case accepted > 0:
-			refuted = append(refuted, fmt.Sprintf("token %s (probe %s) was accepted after the reinit, first at %s", p.Target, p.Name, f.at(firstOK)))
+			refuted = append(refuted, fmt.Sprintf("%s (probe %s) was accepted after the reinit, first at %s", what, p.Name, f.at(firstOK)))
 		case refusedN > 0:
-			held = append(held, fmt.Sprintf("token %s (probe %s) was refused in all %s samples after the reinit", p.Target, p.Name, f.n(refusedN)))
+			held = append(held, fmt.Sprintf("%s (probe %s) was refused in all %s samples after the reinit", what, p.Name, f.n(refusedN)))
 		}
 	}
 	if len(refuted) > 0 {
@@ -219,15 +270,15 @@ func judgeRefusedAfterReinit(m measures, f fmtr) (Verdict, string) {
 	if len(held) > 0 {
 		return Held, strings.Join(held, "; ")
 	}
-	return NotMeasured, "no probe calls profile with an old token"
+	return NotMeasured, "no probe calls profile or refreshes with an old token"
 }
 
 func judgeOldToken401(m measures, f fmtr) (Verdict, string) {
 	if len(m.r.Tokens) == 0 {
 		return NotMeasured, "no token was seeded"
 	}
-	if len(m.workAfter) > 0 {
-		return Refuted, worksAgain(m.workAfter, f)
+	if m.workAfter() || len(m.refreshAlive) > 0 {
+		return Refuted, m.acceptedEvidence(f)
 	}
 	var parts []string
 	for _, t := range m.r.Tokens {
@@ -237,18 +288,6 @@ func judgeOldToken401(m measures, f fmtr) (Verdict, string) {
 		}
 	}
 	return Held, strings.Join(parts, "; ")
-}
-
-func worksAgain(ts []results.TokenFate, f fmtr) string {
-	var parts []string
-	for _, t := range ts {
-		as := ""
-		if t.AfterAs != "" {
-			as = " as " + t.AfterAs
-		}
-		parts = append(parts, fmt.Sprintf("%s (%s, %s) is accepted after the restore%s (200)", t.Name, t.User, f.fingerprint(t.Fingerprint), as))
-	}
-	return strings.Join(parts, "; ") + ": the old token works again"
 }
 
 func judgeNoImpersonation(m measures, f fmtr) (Verdict, string) {
@@ -317,10 +356,16 @@ func judgeMustLogIn(m measures, f fmtr) (Verdict, string) {
 	if len(m.r.Tokens) == 0 {
 		return NotMeasured, "no token was seeded"
 	}
-	if len(m.workAfter) > 0 {
-		return Refuted, "no need to: " + worksAgain(m.workAfter, f)
+	if m.workAfter() || len(m.refreshAlive) > 0 {
+		return Refuted, "no need to: " + m.acceptedEvidence(f)
 	}
-	ev := fmt.Sprintf("old tokens refused after the operation: %d of %d", len(m.r.Tokens), len(m.r.Tokens))
+	refused := 0
+	for _, t := range m.r.Tokens {
+		if refused4xx(t.After) {
+			refused++
+		}
+	}
+	ev := fmt.Sprintf("old tokens refused after the operation: %d of %d", refused, len(m.r.Tokens))
 	logins := loginsAfter(m.r, results.PasswordOriginal)
 	if len(logins.refused) > 0 {
 		return Refuted, ev + ", and logging in again fails: " + logins.text()

@@ -156,8 +156,8 @@ func TestMarkdownAnswersTheSeedsQuestionPerEngine(t *testing.T) {
 	md := string(render(t, "md", rf, Options{}))
 	number := `\d+(\.\d+)? (ms|s)`
 	for _, c := range []struct{ scenario, answer string }{
-		{"seed-flow-two-phase", `^Yes, for ` + number + `: author01 could not log in between the reinit and restore commits; every old token is refused afterwards, so users must log in again\.$`},
-		{"seed-flow-atomic", `^No outage: none of 3 probes failed \(\d+ samples\); every old token is refused afterwards, so users must log in again\.$`},
+		{"seed-flow-two-phase", `^Yes, for ` + number + `: author01 could not log in between the reinit and restore commits; every old token is refused afterwards, so users must log in again; no old refresh token is accepted afterwards\.$`},
+		{"seed-flow-atomic", `^No outage: none of 3 probes failed \(\d+ samples, one request takes at most ` + number + `\); every old token is refused afterwards, so users must log in again; no old refresh token is accepted afterwards\.$`},
 	} {
 		section := scenarioSection(t, md, c.scenario)
 		m := regexp.MustCompile(`(?m)^\*\*Answer:\*\* (.*)$`).FindStringSubmatch(section)

@@ -21,7 +21,15 @@ const (
 
 // fmtr formats measured values, or their placeholders when normalizing.
 // Every number that varies between runs goes through it.
-type fmtr struct{ normalize bool }
+type fmtr struct {
+	normalize bool
+	// masked replaces every quoted text with one placeholder (tests), so
+	// that what the reports decide can be compared apart from what they quote.
+	masked bool
+}
+
+// phText is a masked text.
+const phText = "‹text›"
 
 // ms formats a measured time in milliseconds: "10.5 ms", "1.23 s".
 func (f fmtr) ms(v float64) string {
@@ -110,6 +118,9 @@ func (f fmtr) fingerprint(fp string) string {
 // sample counts and fingerprints become placeholders. Statuses, ids and
 // names stay.
 func (f fmtr) text(s string) string {
+	if f.masked {
+		return phText
+	}
 	if !f.normalize || s == "" {
 		return s
 	}
@@ -119,6 +130,17 @@ func (f fmtr) text(s string) string {
 	s = reOKFailed.ReplaceAllString(s, phCount+" ok, "+phCount+" failed")
 	s = reSamples.ReplaceAllString(s, phCount+" samples")
 	return reGoDuration.ReplaceAllString(s, phDuration)
+}
+
+// quoted is sep and the first line of a text, "" when it has none.
+func (f fmtr) quoted(sep, s string) string {
+	if f.masked {
+		return sep + phText
+	}
+	if l := firstLine(s); l != "" {
+		return sep + f.text(l)
+	}
+	return ""
 }
 
 // statuses formats HTTP statuses: "401", "0 (no response), 401".

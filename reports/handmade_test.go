@@ -46,7 +46,8 @@ func samples(probe string, from, to, failFrom, failTo float64, as string) []resu
 // probe summarizes a probe that failed from failFrom to failTo (no failure
 // when failTo < failFrom).
 func probe(name string, kind results.ProbeKind, target string, pw results.PasswordKind, failFrom, failTo float64, inOK, inBad int) results.ProbeSummary {
-	p := results.ProbeSummary{Name: name, Kind: kind, Target: target, Password: pw, IntervalMS: 5, Samples: 20, InWindowOK: inOK, InWindowBad: inBad}
+	p := results.ProbeSummary{Name: name, Kind: kind, Target: target, Password: pw, IntervalMS: 5, Samples: 20, InWindowOK: inOK, InWindowBad: inBad,
+		MedianMS: 1.5, MaxMS: 1.5}
 	if failTo >= failFrom {
 		w := results.Window{StartMS: failFrom, EndMS: failTo + 5, LengthMS: failTo + 5 - failFrom, Failures: int((failTo-failFrom)/5) + 1, Statuses: []int{401}}
 		p.Windows, p.Failures, p.LongestMS = []results.Window{w}, w.Failures, w.LengthMS
@@ -100,14 +101,17 @@ func outcomes(file string, pass ...bool) []results.Outcome {
 	return out
 }
 
+// fate is a token whose user the reinit deleted, as the harness saw in
+// the window.
 func fate(name, user string, after int, as string) results.TokenFate {
-	return results.TokenFate{Name: name, User: user, Fingerprint: results.Fingerprint(name + "-jwt"), Before: 200, During: []int{401}, After: after, AfterAs: as}
+	return results.TokenFate{Name: name, User: user, Fingerprint: results.Fingerprint(name + "-jwt"), Before: 200, During: []int{401}, After: after, AfterAs: as,
+		UserInWindow: results.UserDeleted}
 }
 
 func baseResult(name string, strategy results.Strategy, op results.Operation) *results.Result {
 	return &results.Result{
 		Name: name, File: "scenarios/" + name + ".yaml", Description: "A scenario built by hand for " + name + ".",
-		Fixture: "edms-small", Target: "embedded", Provider: "local", Strategy: strategy, Operation: op,
+		Fixture: "edms-small", Target: "embedded", Provider: "local", Strategy: strategy, Operation: op, AccountsFrom: "fixture edms-small",
 		Status: results.Passed, Setup: 200 * time.Millisecond, Duration: 400 * time.Millisecond,
 		Secrets: []string{"author01_pw", "admin_pw"},
 	}
@@ -147,6 +151,9 @@ func atomicResult() *results.Result {
 	r.Timeline.Samples = samples("author01-login", -5, 60, 1, 0, "")
 	r.Probes = []results.ProbeSummary{probe("author01-login", results.ProbeLogin, "author01", results.PasswordOriginal, 1, 0, 0, 0)}
 	r.Tokens = []results.TokenFate{fate("admin_old", "admin", 401, ""), fate("author_old", "author01", 401, "")}
+	for i := range r.Tokens {
+		r.Tokens[i].UserInWindow = "" // no window to look into
+	}
 	r.Invariants = allInvariants()
 	r.Expectations = outcomes(r.File, true, true, true)
 	r.Facts = results.Facts{
@@ -176,6 +183,7 @@ func unobservedResult() *results.Result {
 	r.Timeline.Samples = samples("author01-login", -5, 90, 20, 50, "")
 	r.Probes = []results.ProbeSummary{probe("author01-login", results.ProbeLogin, "author01", results.PasswordOriginal, 20, 50, 0, 0)}
 	r.Tokens = []results.TokenFate{fate("author_old", "author01", 401, "")}
+	r.Tokens[0].UserInWindow = "" // nobody could look
 	r.Expectations = outcomes(r.File, true, true)
 	r.Facts = results.Facts{Admin: "admin", Window: results.WindowNotObserved, OperationStatus: 200, LoginsAfter: loginChecks("admin", 200, 401)}
 	return r

@@ -24,7 +24,7 @@ td.not-measured { color: #6b7280; }
 .meta { color: #4b5563; font-size: .9rem; }
 figure { margin: 1rem 0 1.6rem; } figcaption { font-weight: 600; margin-bottom: .3rem; }
 svg.timeline { max-width: 100%; height: auto; background: #fff; border: 1px solid #e3e7ee; }
-svg .ok { fill: #3a9d5d; } svg .fail { fill: #d64545; }
+svg .ok { fill: #3a9d5d; } svg .fail { fill: #d64545; } svg .server, svg .server-mark { fill: #6a1b9a; }
 svg .window { fill: none; stroke: #7a1010; stroke-width: 1.5; }
 svg .window-label { fill: #7a1010; font-weight: 600; }
 svg .reinit-window { fill: #f6d55c; fill-opacity: .28; }
@@ -52,7 +52,7 @@ func writeHTML(w io.Writer, rf *results.RunFile, f fmtr) error {
 	htmlTable(bw, summaryTable(rf, f))
 
 	p("<h2 id=\"timelines\">Timelines</h2>\n<section id=\"timeline-pictures\">\n")
-	p(`<p class="legend"><span><i style="background:#3a9d5d"></i>probe succeeded</span><span><i style="background:#d64545"></i>probe failed</span><span><i style="background:#f6d55c;opacity:.6"></i>between reinit and restore commits</span><span><i style="border:1.5px solid #7a1010"></i>a probe's failing stretch (its length above it)</span><span>dashed: phases</span></p>` + "\n")
+	p(`<p class="legend"><span><i style="background:#3a9d5d"></i>probe succeeded</span><span><i style="background:#d64545"></i>probe refused</span><span><i style="background:#6a1b9a"></i>server error (5xx or no response)</span><span><i style="background:#f6d55c;opacity:.6"></i>between reinit and restore commits</span><span><i style="border:1.5px solid #7a1010"></i>a probe's failing stretch (its length above it)</span><span>dashed: phases</span></p>` + "\n")
 	for _, r := range rf.Results {
 		p("<figure id=\"timeline-%s\">\n<figcaption>%s: %s</figcaption>\n%s\n</figure>\n", esc(r.Name), esc(r.Name), esc(engine(r)), timelineSVG(r, f))
 	}
@@ -86,33 +86,28 @@ func writeScenarioHTML(w *bufio.Writer, r *results.Result, f fmtr) {
 	if d := strings.TrimSpace(r.Description); d != "" {
 		p("<blockquote>%s</blockquote>\n", esc(d))
 	}
-	p("<p class=\"meta\">File <code>%s</code>, fixture %s, %s, system %s%s: <strong>%s</strong> in %s (setup %s).</p>\n",
-		esc(r.File), esc(r.Fixture), esc(engine(r)), esc(system(r)), esc(providerNote(r)), esc(string(r.Status)), esc(f.dur(r.Duration)), esc(f.dur(r.Setup)))
+	p("<p class=\"meta\">File <code>%s</code>, %s: <strong>%s</strong> in %s (setup %s).</p>\n",
+		esc(r.File), esc(scenarioMeta(r)), esc(string(r.Status)), esc(f.dur(r.Duration)), esc(f.dur(r.Setup)))
 	p("<p class=\"answer\"><strong>Answer:</strong> %s</p>\n", esc(answer(r, f)))
-	if r.Status == results.Errored {
-		p("<p><strong>The harness could not run this scenario:</strong> %s</p>\n</section>\n", esc(f.text(r.Error)))
-		return
-	}
-	p("<h3>Timeline of the operation</h3>\n")
-	htmlTable(w, phaseTable(r, f))
-	p("<p>%s</p>\n", esc(measure(r).windowText(f)))
-	if len(r.Facts.PKReuse) > 0 {
-		p("<p>Primary-key reuse:</p>\n<ul>\n")
-		for _, s := range r.Facts.PKReuse {
-			p("<li>%s</li>\n", esc(s.String()))
+	for _, b := range scenarioBlocks(r, f) {
+		switch {
+		case b.heading != "":
+			p("<h3>%s</h3>\n", esc(b.heading))
+		case b.tbl != nil:
+			htmlTable(w, *b.tbl)
+		case b.lead != "":
+			p("<p><strong>%s</strong> %s</p>\n", esc(b.lead), esc(b.text))
+		default:
+			p("<p>%s</p>\n", esc(b.text))
 		}
-		p("</ul>\n")
+		if len(b.list) > 0 {
+			p("<ul>\n")
+			for _, item := range b.list {
+				p("<li>%s</li>\n", esc(item))
+			}
+			p("</ul>\n")
+		}
 	}
-	p("<h3>Outage windows per probe</h3>\n")
-	htmlTable(w, probeTable(r, f))
-	p("<h3>Fate of every seeded token</h3>\n")
-	htmlTable(w, tokenTable(r, f))
-	p("<h3>Invariants after the operation</h3>\n")
-	htmlTable(w, invariantTable(r, f))
-	p("<h3>The seed's claims vs. measured</h3>\n")
-	htmlTable(w, claimTable(claims(r, f)))
-	p("<h3>Expectations of the scenario</h3>\n")
-	htmlTable(w, expectationTable(r, f))
 	p("</section>\n")
 }
 

@@ -230,9 +230,21 @@ func normalizedRun(rf results.RunFile, f fmtr) results.RunFile {
 		c.Tokens = make([]results.TokenFate, len(r.Tokens))
 		for j, t := range r.Tokens {
 			t.During = nil // which statuses a probe caught in the window depends on timing
+			if t.Refresh != nil {
+				rf := *t.Refresh
+				rf.During, t.Refresh = nil, &rf
+			}
 			c.Tokens[j] = t
 		}
 		c.Facts.WindowMS = 0
+		c.Facts.ServerErrors = make([]results.ServerError, len(r.Facts.ServerErrors))
+		for j, e := range r.Facts.ServerErrors {
+			e.AtMS, e.Body = 0, f.text(e.Body)
+			c.Facts.ServerErrors[j] = e
+		}
+		if len(r.Facts.ServerErrors) == 0 {
+			c.Facts.ServerErrors = nil
+		}
 		normalized[i] = &c
 	}
 	rf.Results = normalized

@@ -76,11 +76,7 @@ func writeJUnit(w io.Writer, rf *results.RunFile, f fmtr) error {
 	for _, r := range rf.Results {
 		c := junitCase{Name: r.Name, Classname: classname(r.File), Time: f.seconds(r.Duration), SystemOut: &junitText{caseOutput(r, f)}}
 		if r.Status == results.Errored {
-			c.Errors = append(c.Errors, junitProblem{
-				Type:    "harness",
-				Message: fmt.Sprintf("%s: the harness could not run the scenario: %s", r.File, oneLine(f.text(r.Error))),
-				Body:    f.text(r.Error),
-			})
+			c.Errors = append(c.Errors, errorProblem(r, f))
 			suite.Errors++
 		}
 		for _, o := range r.Expectations {
@@ -98,6 +94,11 @@ func writeJUnit(w io.Writer, rf *results.RunFile, f fmtr) error {
 		}
 		suite.Tests++
 		suite.Cases = append(suite.Cases, c)
+		if sc, ok := serverErrorCase(r, f); ok {
+			suite.Tests++
+			suite.Failures++
+			suite.Cases = append(suite.Cases, sc)
+		}
 	}
 	doc := junitSuites{Name: "rehearse", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Time: suite.Time, Suites: []junitSuite{suite}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
@@ -110,6 +111,37 @@ func writeJUnit(w io.Writer, rf *results.RunFile, f fmtr) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// errorProblem is the <error> of a scenario the harness stopped: an
+// operation that did not happen, or failed after its reinit, says so first.
+func errorProblem(r *results.Result, f fmtr) junitProblem {
+	switch m := measure(r); {
+	case m.notPerformed:
+		return junitProblem{Type: "operation", Message: fmt.Sprintf("%s: not measured: %s", r.File, oneLine(notPerformedText(r, f))), Body: f.text(r.Error)}
+	case m.failedAfterReinit:
+		return junitProblem{Type: "operation", Message: fmt.Sprintf("%s: %s", r.File, oneLine(failedAfterReinitText(r, f))), Body: f.text(r.Error)}
+	}
+	return junitProblem{
+		Type:    "harness",
+		Message: fmt.Sprintf("%s: the harness could not run the scenario: %s", r.File, oneLine(f.text(r.Error))),
+		Body:    f.text(r.Error),
+	}
+}
+
+// serverErrorCase is a test case of its own for a scenario's server
+// errors, one failure each: the server failing is a finding apart from
+// the scenario's expectations.
+func serverErrorCase(r *results.Result, f fmtr) (junitCase, bool) {
+	if len(r.Facts.ServerErrors) == 0 {
+		return junitCase{}, false
+	}
+	c := junitCase{Name: r.Name + ": server errors", Classname: classname(r.File), Time: f.seconds(0)}
+	for _, e := range r.Facts.ServerErrors {
+		msg := fmt.Sprintf("%s: the server failed: %s got %s at %s", r.File, sourceWords(e), status(e.Status), f.at(e.AtMS)) + f.quoted(": ", e.Body)
+		c.Failures = append(c.Failures, junitProblem{Type: "server_error", Message: oneLine(msg), Body: f.text(e.Body)})
+	}
+	return c, true
 }
 
 // classname groups scenarios by folder the way JUnit groups classes by
@@ -135,10 +167,13 @@ func failureBody(o results.Outcome, f fmtr) string {
 // caseOutput is the test case's system-out: the answer and the windows.
 func caseOutput(r *results.Result, f fmtr) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s, fixture %s, %s)\n", r.Name, engine(r), r.Fixture, system(r))
+	fmt.Fprintf(&b, "%s (%s, %s, %s)\n", r.Name, engine(r), dataSize(r), system(r))
 	fmt.Fprintf(&b, "answer: %s\n", answer(r, f))
 	for _, p := range r.Probes {
-		fmt.Fprintf(&b, "probe %s: %s samples, %s failed, longest window %s\n", p.Name, f.n(p.Samples), f.n(p.Failures), f.ms(p.LongestMS))
+		fmt.Fprintf(&b, "probe %s: %s samples, %s failed, longest window %s, one request takes %s\n", p.Name, f.n(p.Samples), f.n(p.Failures), windowLabel(f, p.Longest()), resolutionText(p, f))
+	}
+	for _, e := range r.Facts.ServerErrors {
+		fmt.Fprintf(&b, "server error: %s got %s at %s\n", sourceWords(e), status(e.Status), f.at(e.AtMS))
 	}
 	for _, c := range claims(r, f) {
 		fmt.Fprintf(&b, "claim %s: %s\n", c.ID, c.Verdict)

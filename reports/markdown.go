@@ -56,43 +56,26 @@ func writeScenarioMarkdown(w *bufio.Writer, r *results.Result, f fmtr) {
 	if d := strings.TrimSpace(r.Description); d != "" {
 		p("> %s\n\n", strings.ReplaceAll(d, "\n", " "))
 	}
-	p("File `%s`, fixture %s, %s, system %s%s: **%s** in %s (setup %s).\n\n", r.File, r.Fixture, engine(r), system(r), providerNote(r), r.Status, f.dur(r.Duration), f.dur(r.Setup))
+	p("File `%s`, %s: **%s** in %s (setup %s).\n\n", r.File, scenarioMeta(r), r.Status, f.dur(r.Duration), f.dur(r.Setup))
 	p("**Answer:** %s\n\n", answer(r, f))
-	if r.Status == results.Errored {
-		p("**The harness could not run this scenario:** %s\n\n", f.text(r.Error))
-		return
-	}
-
-	p("### Timeline of the operation\n\n")
-	p("Milliseconds from the moment the operation started, on a monotonic clock.\n\n")
-	mdTable(w, phaseTable(r, f))
-	p("%s\n\n", measure(r).windowText(f))
-	if len(r.Facts.PKReuse) > 0 {
-		p("Primary-key reuse:\n\n")
-		for _, s := range r.Facts.PKReuse {
-			p("- %s\n", s.String())
+	for _, b := range scenarioBlocks(r, f) {
+		switch {
+		case b.heading != "":
+			p("### %s\n\n", b.heading)
+		case b.tbl != nil:
+			mdTable(w, *b.tbl)
+		case b.lead != "":
+			p("**%s** %s\n\n", b.lead, b.text)
+		default:
+			p("%s\n\n", b.text)
 		}
-		p("\n")
+		for _, item := range b.list {
+			p("- %s\n", item)
+		}
+		if len(b.list) > 0 {
+			p("\n")
+		}
 	}
-
-	p("### Outage windows per probe\n\n")
-	if len(r.Probes) == 0 {
-		p("No probes in this scenario.\n\n")
-	} else {
-		mdTable(w, probeTable(r, f))
-	}
-	p("### Fate of every seeded token\n\n")
-	if len(r.Tokens) == 0 {
-		p("No tokens were seeded.\n\n")
-	} else {
-		mdTable(w, tokenTable(r, f))
-	}
-	p("### Invariants after the operation\n\n")
-	mdTable(w, invariantTable(r, f))
-	p("### The seed's claims vs. measured\n\n")
-	mdTable(w, claimTable(claims(r, f)))
-	p("### Expectations of the scenario\n\n")
-	mdTable(w, expectationTable(r, f))
 }
 
 func mdTable(w *bufio.Writer, t table) {

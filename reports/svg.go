@@ -72,6 +72,7 @@ func timelineSVG(r *results.Result, f fmtr) string {
 	}
 
 	writeAxis(&b, t0, t1, axisY, x, f)
+	writeServerMarks(&b, r, axisY, x, f)
 	b.WriteString(`</svg>`)
 	return b.String()
 }
@@ -85,6 +86,9 @@ func timeRange(r *results.Result) (t0, t1 float64) {
 	}
 	for _, p := range r.Timeline.Phases {
 		t0, t1 = math.Min(t0, p.AtMS), math.Max(t1, p.AtMS)
+	}
+	for _, e := range r.Facts.ServerErrors {
+		t0, t1 = math.Min(t0, e.AtMS), math.Max(t1, e.AtMS)
 	}
 	for _, p := range r.Probes {
 		for _, w := range p.Windows {
@@ -117,7 +121,10 @@ func writeLane(b *strings.Builder, r *results.Result, p results.ProbeSummary, y 
 			end = samples[j+1].AtMS
 		}
 		class := "ok"
-		if !samples[i].OK {
+		switch {
+		case samples[i].ServerFailed(): // the server failed: not a refusal
+			class = "server"
+		case !samples[i].OK:
 			class = "fail"
 		}
 		fmt.Fprintf(b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.0f"><title>%s: %s ×%s, %s → %s</title></rect>`,
@@ -130,6 +137,19 @@ func writeLane(b *strings.Builder, r *results.Result, p results.ProbeSummary, y 
 		fmt.Fprintf(b, `<text class="window-label" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, (x1+x2)/2, y-3, esc(windowLabel(f, w)))
 	}
 	b.WriteString(`</g>`)
+}
+
+// writeServerMarks marks on the axis the server errors no probe lane shows:
+// the operation call's, the window actions', the measurements' after it.
+func writeServerMarks(b *strings.Builder, r *results.Result, y float64, x func(float64) float64, f fmtr) {
+	for _, e := range r.Facts.ServerErrors {
+		if e.Source == results.SourceProbe {
+			continue
+		}
+		px := x(e.AtMS)
+		fmt.Fprintf(b, `<path class="server-mark" d="M%.1f %.1f l-5 -9 h10 z"><title>the server failed: %s got %s at %s</title></path>`,
+			px, y, esc(sourceWords(e)), esc(status(e.Status)), esc(f.at(e.AtMS)))
+	}
 }
 
 func writeAxis(b *strings.Builder, t0, t1, y float64, x func(float64) float64, f fmtr) {

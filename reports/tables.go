@@ -58,74 +58,210 @@ func phaseTable(r *results.Result, f fmtr) table {
 	return t
 }
 
-// probeTable lists each probe's outage windows.
+// probeTable lists each probe's resolution, its samples before, during and
+// after the operation, and its failing stretches.
 func probeTable(r *results.Result, f fmtr) table {
 	m := measure(r)
-	t := table{head: []string{"probe", "what it does", "samples", "failed", "failing stretches: start → end (length)", "statuses", "between reinit and restore"}}
+	t := table{head: []string{"probe", "what it does", "one request takes (median / max)", "samples before / during / after the operation",
+		"failed before / during / after", "failing stretches: start → end (length)", "statuses", "between reinit and restore"}}
 	for _, p := range r.Probes {
-		var ws []string
-		var codes []int
-		for _, w := range p.Windows {
-			stretch := fmt.Sprintf("%s → %s (%s, %s failed)", f.at(w.StartMS), f.at(w.EndMS), f.ms(w.LengthMS), f.n(w.Failures))
-			if w.Open {
-				stretch = fmt.Sprintf("%s → still failing when sampling stopped at %s (at least %s, %s failed)", f.at(w.StartMS), f.at(w.EndMS), f.ms(w.LengthMS), f.n(w.Failures))
-			}
-			ws = append(ws, stretch)
-			for _, c := range w.Statuses {
-				if !slices.Contains(codes, c) {
-					codes = append(codes, c)
-				}
-			}
-		}
-		windows := "none"
-		if len(ws) > 0 {
-			windows = strings.Join(ws, "; ")
-			if f.normalize { // how many stretches a probe caught depends on timing
-				windows = ws[0]
-			}
-		}
-		inWindow := "no window"
-		if m.window {
-			inWindow = fmt.Sprintf("%s ok, %s failed", f.n(p.InWindowOK), f.n(p.InWindowBad))
-		}
-		t.rows = append(t.rows, cells(p.Name, probeTarget(p), f.n(p.Samples), f.n(p.Failures), windows, statuses(codes), inWindow))
+		c := countSamples(r, p)
+		t.rows = append(t.rows, cells(p.Name, probeTarget(p), resolutionText(p, f), f.n(c.before)+" / "+f.n(p.Samples)+" / "+f.n(c.after),
+			f.n(c.failedBefore)+" / "+f.n(p.Failures)+" / "+f.n(c.failedAfter), stretchesText(p, f), statuses(c.codes), m.inWindowText(p, f)))
 	}
 	return t
 }
 
-// tokenTable follows every seeded token through the operation.
+// sampleCounts are a probe's samples outside the operation (the harness's
+// summary counts those sent while it ran) and the statuses of its failures.
+type sampleCounts struct {
+	before, after, failedBefore, failedAfter int
+	codes                                    []int
+}
+
+func countSamples(r *results.Result, p results.ProbeSummary) sampleCounts {
+	var c sampleCounts
+	for _, w := range p.Windows {
+		for _, s := range w.Statuses {
+			if !slices.Contains(c.codes, s) {
+				c.codes = append(c.codes, s)
+			}
+		}
+	}
+	for _, s := range r.Timeline.Samples {
+		if s.Probe != p.Name {
+			continue
+		}
+		if !s.OK && !slices.Contains(c.codes, s.Status) {
+			c.codes = append(c.codes, s.Status)
+		}
+		switch {
+		case s.AtMS < 0:
+			c.before++
+			c.failedBefore += boolInt(!s.OK)
+		case s.AtMS > r.Timeline.EndMS:
+			c.after++
+			c.failedAfter += boolInt(!s.OK)
+		}
+	}
+	return c
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// resolutionText is how long one request of the probe took.
+func resolutionText(p results.ProbeSummary, f fmtr) string {
+	if p.MedianMS == 0 && p.MaxMS == 0 {
+		return "not recorded"
+	}
+	return f.ms(p.MedianMS) + " / " + f.ms(p.MaxMS)
+}
+
+// stretchesText lists a probe's failing stretches; one still going on when
+// sampling stopped lasted at least its length.
+func stretchesText(p results.ProbeSummary, f fmtr) string {
+	var ws []string
+	for _, w := range p.Windows {
+		stretch := fmt.Sprintf("%s → %s (%s, %s failed)", f.at(w.StartMS), f.at(w.EndMS), f.ms(w.LengthMS), f.n(w.Failures))
+		if w.Open {
+			stretch = fmt.Sprintf("%s → still failing when sampling stopped at %s (at least %s, %s failed)", f.at(w.StartMS), f.at(w.EndMS), f.ms(w.LengthMS), f.n(w.Failures))
+		}
+		ws = append(ws, stretch)
+	}
+	switch {
+	case len(ws) == 0:
+		return "none"
+	case f.normalize: // how many stretches a probe caught depends on timing
+		return ws[0]
+	}
+	return strings.Join(ws, "; ")
+}
+
+// inWindowText is what a probe saw between the reinit and restore commits.
+func (m measures) inWindowText(p results.ProbeSummary, f fmtr) string {
+	if none, ok := m.noWindow(); ok {
+		return none
+	}
+	var s string
+	switch {
+	case !p.Sampled():
+		s = fmt.Sprintf("not sampled: window of %s (one request takes %s)", f.ms(m.r.Facts.WindowMS), f.ms(p.MedianMS))
+	default:
+		s = fmt.Sprintf("%s ok, %s failed", f.n(p.InWindowOK), f.n(p.InWindowBad))
+	}
+	if p.Straddling > 0 && !f.normalize { // whether a request straddled a commit is timing
+		s += fmt.Sprintf("; %d straddled a commit (not counted)", p.Straddling)
+	}
+	return s
+}
+
+// tokenTable follows every seeded token, access and refresh, through the
+// operation.
 func tokenTable(r *results.Result, f fmtr) table {
 	m := measure(r)
-	t := table{head: []string{"token", "user", "fingerprint", "before", "during the window", "after", "after, authenticated as"}}
+	t := table{head: []string{"token", "user", "user in the window", "kind", "fingerprint", "before", "during the window", "after", "after, authenticated as", "what it means"}}
 	for _, tk := range r.Tokens {
-		during := "not probed"
+		present := "not observed"
 		switch {
-		case !probed(r, tk.Name):
-		case !m.window:
-			during = "no window"
-		case f.normalize: // whether a sample fell inside a window of milliseconds is timing
-			during = phStatuses
-		case len(tk.During) == 0:
-			during = "no sample in the window"
-		default:
-			during = statuses(tk.During)
+		case tk.UserInWindow != "":
+			present = string(tk.UserInWindow)
+		case !m.window && !m.windowUnknown:
+			present = "no window"
 		}
 		as := "—"
 		if tk.AfterAs != "" {
 			as = tk.AfterAs
 		}
-		t.rows = append(t.rows, cells(tk.Name, tk.User, f.fingerprint(tk.Fingerprint), status(tk.Before), during, status(tk.After), as))
+		t.rows = append(t.rows, cells(tk.Name, tk.User, present, "access", f.fingerprint(tk.Fingerprint), status(tk.Before),
+			m.duringText(probedBy(r, results.ProbeProfile, tk.Name), tk.During, f), status(tk.After), as, tokenFateWords(tk)))
+		rf := tk.Refresh
+		if rf == nil {
+			t.rows = append(t.rows, cells(tk.Name, tk.User, present, "refresh", "—", "not measured", "not measured", "not measured", "—", refreshFateWords(tk)))
+			continue
+		}
+		t.rows = append(t.rows, cells(tk.Name, tk.User, present, "refresh", f.fingerprint(rf.Fingerprint), status(rf.Before),
+			m.duringText(probedBy(r, results.ProbeRefresh, tk.Name), rf.During, f), status(rf.After), "—", refreshFateWords(tk)))
 	}
 	return t
 }
 
-func probed(r *results.Result, token string) bool {
+// duringText is what a token's probes saw in the window.
+func (m measures) duringText(probed bool, during []int, f fmtr) string {
+	none, ok := m.noWindow()
+	switch {
+	case !probed:
+		return "not probed"
+	case ok:
+		return none
+	case f.normalize: // whether a sample fell inside a window of milliseconds is timing
+		return phStatuses
+	case len(during) == 0:
+		return "no sample in the window"
+	}
+	return statuses(during)
+}
+
+// probedBy reports whether a probe of kind followed the token.
+func probedBy(r *results.Result, kind results.ProbeKind, token string) bool {
 	for _, p := range r.Probes {
-		if p.Kind == results.ProbeProfile && p.Target == token {
+		if p.Kind == kind && p.Target == token {
 			return true
 		}
 	}
 	return false
+}
+
+// serverErrorTable lists every request that met a 5xx or no response.
+func serverErrorTable(r *results.Result, f fmtr) table {
+	t := table{head: []string{"at", "request", "status", "first line of the body"}}
+	for _, e := range r.Facts.ServerErrors {
+		t.rows = append(t.rows, []cell{{text: f.at(e.AtMS)}, {text: sourceWords(e)}, {text: status(e.Status), class: "fail"}, {text: f.quoted("", e.Body)}})
+	}
+	return t
+}
+
+// leftOutWords says why the backup engine left a table out, by its code.
+var leftOutWords = map[string]string{
+	"excluded_table": "excluded by rehearse",
+	"no_primary_key": "no primary key: dumpdata names rows by theirs",
+	"not_a_model":    "not a model: no content type names it",
+	"django_default": "left out of portable dumps, as Django's docs advise",
+	"excluded":       "excluded by the target file",
+	"not_included":   "not among the models the target file includes",
+	"owner_left_out": "many-to-many table of a model left out",
+	"no_table":       "a content type without a table of its name",
+}
+
+// leftOutTable lists what the backup did not write, and why.
+func leftOutTable(b *results.BackupFacts, f fmtr) table {
+	t := table{head: []string{"table", "model", "why it was left out", "detail"}}
+	for _, l := range b.LeftOut {
+		why := leftOutWords[l.Reason]
+		if why == "" {
+			why = l.Reason
+		}
+		t.rows = append(t.rows, cells(l.Table, l.Model, why, f.text(l.Detail)))
+	}
+	return t
+}
+
+// writtenText lists the rows the rehearsal's own requests wrote after the
+// backup, which the row counts leave out; "" without any.
+func writtenText(r *results.Result, f fmtr) string {
+	var parts []string
+	for _, w := range r.Facts.WrittenByRehearsal {
+		parts = append(parts, fmt.Sprintf("%s: %s rows", w.Table, f.n(int(w.Rows))))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Written by the rehearsal, not by the operation (its own requests after the backup, such as the outstanding tokens of its logins), and so not counted as a mismatch: " +
+		strings.Join(parts, ", ") + "."
 }
 
 func invariantTable(r *results.Result, f fmtr) table {
@@ -187,18 +323,33 @@ func outageMetrics(f fmtr) []metric {
 		{"status", func(r *results.Result, _ measures) string { return string(r.Status) }},
 		{"longest outage", func(r *results.Result, m measures) string {
 			switch {
+			case m.notPerformed || m.errored && !m.failedAfterReinit:
+				return "not measured"
 			case len(m.access) == 0:
 				return "not probed"
-			case m.longest == nil:
-				return "none"
+			case m.longest != nil:
+				return outage{probed: true, p: m.longest, who: r}.length(f) + " (" + m.longest.Name + ")"
+			case len(m.unsampled) > 0:
+				return "not measured: " + m.notSampledText(f)
+			case m.windowUnknown:
+				return "none seen (window not observed)"
 			}
-			return f.ms(m.longest.LongestMS) + " (" + m.longest.Name + ")"
+			return "none"
 		}},
 		{"failed samples", func(r *results.Result, m measures) string {
 			if len(m.access) == 0 {
 				return "—"
 			}
 			return f.n(m.failures) + " of " + f.n(m.samples)
+		}},
+		{"server errors", func(r *results.Result, m measures) string {
+			switch n := len(r.Facts.ServerErrors); {
+			case n > 0:
+				return f.n(n)
+			case m.errored && !m.notPerformed && !m.failedAfterReinit:
+				return "not measured"
+			}
+			return "none"
 		}},
 	}
 }
@@ -207,6 +358,9 @@ func outageMetrics(f fmtr) []metric {
 func windowMetrics(f fmtr) []metric {
 	return []metric{
 		{"reinit commit → restore commit", func(r *results.Result, m measures) string {
+			if m.notPerformed {
+				return "not measured"
+			}
 			if m.windowUnknown {
 				return "not observed"
 			}
@@ -218,6 +372,8 @@ func windowMetrics(f fmtr) []metric {
 		{"users visible in the window", func(r *results.Result, m measures) string {
 			n, counted := m.usersInWindow()
 			switch {
+			case m.notPerformed:
+				return "not measured"
 			case m.windowUnknown:
 				return "not observed"
 			case !m.window:
@@ -228,11 +384,10 @@ func windowMetrics(f fmtr) []metric {
 			return fmt.Sprintf("%d of %d", n, r.Facts.UsersBefore)
 		}},
 		{"admin, default password, in the window", func(r *results.Result, m measures) string {
+			none, ok := m.noWindow()
 			switch {
-			case m.windowUnknown:
-				return "not observed"
-			case !m.window:
-				return "no window"
+			case ok:
+				return none
 			case m.defaultLogin == nil:
 				return "not probed"
 			case m.defaultLogin.InWindowOK > 0:
@@ -246,7 +401,10 @@ func windowMetrics(f fmtr) []metric {
 // stateMetrics: the state after the operation and the seed's claims.
 func stateMetrics(f fmtr) []metric {
 	return []metric{
-		{"admin id before → after reinit", func(r *results.Result, _ measures) string {
+		{"admin id before → after reinit", func(r *results.Result, m measures) string {
+			if m.notPerformed {
+				return "not measured"
+			}
 			after := r.Facts.AdminIDAfterReinit
 			if after == 0 {
 				after = r.Facts.AdminIDAfter
@@ -263,7 +421,22 @@ func stateMetrics(f fmtr) []metric {
 			}
 			return strings.Join(parts, ", ")
 		}},
+		{"old refresh tokens after", func(r *results.Result, _ measures) string {
+			var parts []string
+			for _, t := range r.Tokens {
+				if t.Refresh != nil {
+					parts = append(parts, t.Name+": "+status(t.Refresh.After))
+				}
+			}
+			if len(parts) == 0 {
+				return "not measured"
+			}
+			return strings.Join(parts, ", ")
+		}},
 		{"invariants", func(r *results.Result, m measures) string {
+			if m.errored {
+				return "not judged"
+			}
 			s := fmt.Sprintf("%d of %d hold", len(r.Invariants)-len(m.broken), len(r.Invariants))
 			for _, c := range m.broken {
 				s += "; broken: " + string(c.Name)

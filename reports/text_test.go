@@ -16,7 +16,7 @@ var textFields = map[string]bool{
 	"Result.Description": true, "Result.Error": true,
 	"Outcome.Subject": true, "Outcome.Expected": true, "Outcome.Measured": true, "Outcome.Excerpt": true,
 	"InvariantCheck.Evidence": true, "Sample.Detail": true, "PhaseMark.Note": true, "Facts.OperationBody": true,
-	"ServerError.Body": true, "Result.AccountsFrom": true,
+	"ServerError.Body": true, "Result.AccountsFrom": true, "LeftOut.Detail": true,
 }
 
 // nameFields are the plain strings that identify something (a scenario, a
@@ -27,7 +27,7 @@ var nameFields = map[string]bool{
 	"Sample.Probe": true, "Sample.AuthAs": true, "ProbeSummary.Name": true, "ProbeSummary.Target": true,
 	"TokenFate.Name": true, "TokenFate.User": true, "TokenFate.Fingerprint": true, "TokenFate.AfterAs": true,
 	"LoginCheck.User": true, "PKReuse.User": true, "PKReuse.Other": true, "PKReuse.Token": true, "Facts.Admin": true,
-	"ServerError.Name": true, "RefreshFate.Fingerprint": true, "LeftOut.Table": true, "LeftOut.Model": true,
+	"ServerError.Name": true, "RefreshFate.Fingerprint": true, "LeftOut.Table": true, "LeftOut.Model": true, "TableRows.Table": true,
 	// A reason code of the backup engine, shown in words.
 	"LeftOut.Reason": true,
 }
@@ -71,7 +71,7 @@ func rewriteTexts(t *testing.T, v reflect.Value, fn func(string) string) int {
 // claims' verdicts, answers, the kinds of advice, and the tables made of
 // measurements only. None of it may depend on a text field.
 func decisions(rf *results.RunFile) []string {
-	f := fmtr{}
+	f := fmtr{masked: true} // answers quote the call's body; what they decide is the rest
 	rf = redactRun(rf)
 	var out []string
 	add := func(key, value string) { out = append(out, key+": "+value) }
@@ -100,6 +100,10 @@ func decisions(rf *results.RunFile) []string {
 		}
 		addTable(r.Name+" probes", probeTable(r, f))
 		addTable(r.Name+" tokens", tokenTable(r, f))
+		addTable(r.Name+" server errors", serverErrorTable(r, f))
+		if r.Backup != nil {
+			addTable(r.Name+" left out", leftOutTable(r.Backup, f))
+		}
 	}
 	return out
 }

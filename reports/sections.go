@@ -1,0 +1,93 @@
+package reports
+
+import (
+	"fmt"
+
+	"github.com/rehearse-dev/rehearse/results"
+)
+
+// block is one piece of a scenario's section: Markdown and HTML render the
+// same blocks, so the two never disagree.
+type block struct {
+	heading string // a subheading; nothing else set
+	lead    string // a paragraph's bold start
+	text    string // a paragraph
+	tbl     *table
+	list    []string
+}
+
+func heading(h string) block { return block{heading: h} }
+func para(s string) block    { return block{text: s} }
+func tbl(t table) block      { return block{tbl: &t} }
+
+// scenarioMeta is the line under a scenario's title, after its file.
+func scenarioMeta(r *results.Result) string {
+	return fmt.Sprintf("%s, system %s%s", engine(r), system(r), providerNote(r))
+}
+
+// scenarioBlocks is a scenario's section after its answer.
+func scenarioBlocks(r *results.Result, f fmtr) []block {
+	m := measure(r)
+	switch {
+	case m.notPerformed || m.failedAfterReinit:
+		return append([]block{{lead: "The harness stopped:", text: f.text(r.Error)}}, measuredBlocks(r, m, f)...)
+	case m.errored:
+		return []block{{lead: "The harness could not run this scenario:", text: f.text(r.Error)}}
+	}
+	return measuredBlocks(r, m, f)
+}
+
+// measuredBlocks are the measurements of a scenario whose operation was
+// attempted; invariants are judged only when it completed.
+func measuredBlocks(r *results.Result, m measures, f fmtr) []block {
+	bs := dataBlocks(r, f)
+	bs = append(bs, heading("Timeline of the operation"), para("Milliseconds from the moment the operation started, on a monotonic clock."),
+		tbl(phaseTable(r, f)), para(m.windowText(f)))
+	if len(r.Facts.PKReuse) > 0 {
+		b := block{text: "Primary-key reuse:"}
+		for _, s := range r.Facts.PKReuse {
+			b.list = append(b.list, s.String())
+		}
+		bs = append(bs, b)
+	}
+	bs = append(bs, section("Outage windows per probe", len(r.Probes) == 0, "No probes in this scenario.", func() []block { return []block{tbl(probeTable(r, f))} })...)
+	bs = append(bs, section("Server errors", len(r.Facts.ServerErrors) == 0,
+		"None: no request got a 5xx status or went without a response, before, during or after the operation.", func() []block {
+			return []block{para("Every request that got a 5xx status or no response at all, before, during and after the operation: the server failed, which is apart from any refusal (401)."),
+				tbl(serverErrorTable(r, f))}
+		})...)
+	bs = append(bs, section("Fate of every seeded token", len(r.Tokens) == 0, "No tokens were seeded.", func() []block { return []block{tbl(tokenTable(r, f))} })...)
+	bs = append(bs, section("Invariants after the operation", m.errored, "Not judged: the operation did not complete.", func() []block { return []block{tbl(invariantTable(r, f))} })...)
+	if s := writtenText(r, f); s != "" {
+		bs = append(bs, para(s))
+	}
+	return append(bs, heading("The seed's claims vs. measured"), tbl(claimTable(claims(r, f))),
+		heading("Expectations of the scenario"), tbl(expectationTable(r, f)))
+}
+
+// section is a heading and its blocks, or a sentence saying why there
+// are none.
+func section(h string, empty bool, none string, blocks func() []block) []block {
+	if empty {
+		return []block{heading(h), para(none)}
+	}
+	return append([]block{heading(h)}, blocks()...)
+}
+
+// dataBlocks say whose accounts the scenario used and how much data it
+// restored, with what the backup left out.
+func dataBlocks(r *results.Result, f fmtr) []block {
+	accounts := f.text(r.AccountsFrom)
+	if r.AccountsFrom == "" {
+		accounts = "not recorded"
+	}
+	bs := []block{heading("Accounts and data"), para(fmt.Sprintf("Accounts: %s. Data restored: %s.", accounts, dataSize(r)))}
+	switch b := r.Backup; {
+	case b == nil:
+	case len(b.LeftOut) == 0:
+		bs = append(bs, para("The backup left out no table."))
+	default:
+		bs = append(bs, para("The backup left out:"), tbl(leftOutTable(b, f)))
+	}
+	return bs
+}
