@@ -9,7 +9,8 @@
 //     recommendation that follows;
 //   - html: one self-contained file with the same tables and an inline SVG
 //     timeline (a lane per probe, phase markers, window lengths);
-//   - junit: JUnit XML for CI, one test case per scenario;
+//   - junit: JUnit XML for CI, one test case per scenario, and one more for
+//     a scenario's server errors;
 //   - json: the results file itself (results.schema.json, versioned).
 //
 // It runs nothing and imports nothing that does: every verdict is derived
