@@ -69,7 +69,7 @@ func failedAfterReinitResult() *results.Result {
 	r.Target, r.Provider, r.Fixture = "http", "", ""
 	r.AccountsFrom = "accounts rehearse created (rehearse_probe_1 ... rehearse_probe_3)"
 	r.Backup = &results.BackupFacts{Objects: 1234, Models: 17, LeftOut: []results.LeftOut{
-		{Table: "django_migrations", Reason: "not_a_model", Detail: "no content type names it"},
+		{Table: "django_migrations", Reason: "not_a_model", Detail: "no model: Django's record of applied migrations"},
 		{Table: "django_content_type", Model: "contenttypes.contenttype", Reason: "django_default"},
 	}}
 	r.Status, r.Error = results.Errored, "the restore failed after the reinit committed: restore_from_file answered 500; left with 1 of 7 users"
@@ -435,8 +435,8 @@ func TestAccountsAndDataNamed(t *testing.T) {
 	r.Fixture = "edms-small" // meaningless for a running system
 	md := scenarioSection(t, string(render(t, "md", &results.RunFile{Results: []*results.Result{r, twoPhaseResult()}}, Options{})), r.Name)
 	mustContain(t, md, "Accounts: accounts rehearse created (rehearse_probe_1 ... rehearse_probe_3). Data restored: a backup of 1234 objects in 17 models.",
-		"| django_migrations | — | not a model: no content type names it | no content type names it |",
-		"| django_content_type | contenttypes.contenttype | left out of portable dumps, as Django's docs advise | — |")
+		"| django_migrations | — | no model: Django's record of applied migrations |",
+		"| django_content_type | contenttypes.contenttype | left out of portable dumps, as Django's docs advise |")
 	if strings.Contains(md, "edms-small") {
 		t.Errorf("a running system's report names the fixture:\n%s", md)
 	}

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -225,7 +226,8 @@ func serverErrorTable(r *results.Result, f fmtr) table {
 	return t
 }
 
-// leftOutWords says why the backup engine left a table out, by its code.
+// leftOutWords says why the backup engine left a table out, by its code,
+// when the engine gave no sentence of its own.
 var leftOutWords = map[string]string{
 	"excluded_table": "excluded by rehearse",
 	"no_primary_key": "no primary key: dumpdata names rows by theirs",
@@ -239,13 +241,10 @@ var leftOutWords = map[string]string{
 
 // leftOutTable lists what the backup did not write, and why.
 func leftOutTable(b *results.BackupFacts, f fmtr) table {
-	t := table{head: []string{"table", "model", "why it was left out", "detail"}}
+	t := table{head: []string{"table", "model", "why it was left out"}}
 	for _, l := range b.LeftOut {
-		why := leftOutWords[l.Reason]
-		if why == "" {
-			why = l.Reason
-		}
-		t.rows = append(t.rows, cells(l.Table, l.Model, why, f.text(l.Detail)))
+		why := cmp.Or(f.quoted("", l.Detail), leftOutWords[l.Reason], l.Reason)
+		t.rows = append(t.rows, cells(l.Table, l.Model, why))
 	}
 	return t
 }
