@@ -3,6 +3,7 @@ package reports
 import (
 	"html"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -466,4 +467,40 @@ func TestAccountsAndDataNamed(t *testing.T) {
 // Rewording any message changes no verdict, for these shapes too.
 func TestTextDecidesNothingWhenTheOperationFailed(t *testing.T) {
 	checkTextDecidesNothing(t, operationsRun())
+}
+
+// The run-level parts follow the same facts: the advice comes first for a
+// failed restore, server errors, refresh tokens that survive and
+// operations that did not happen; the comparison and JUnit's <error> say
+// "not measured" for those.
+func TestRunLevelOfOperations(t *testing.T) {
+	rf := operationsRun()
+	var kinds []adviceKind
+	for _, a := range recommendation(rf, fmtr{}) {
+		kinds = append(kinds, a.kind)
+	}
+	want := []adviceKind{adviceFailedAfterReinit, adviceServerErrors, adviceNotPerformed, adviceNotPerformed, adviceNotPerformed,
+		adviceMaintenanceWindow, adviceWindowSize, adviceCheckRevocation, adviceRefreshAlive}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("advice %v, want %v", kinds, want)
+	}
+	md := string(render(t, "md", rf, Options{}))
+	mustContain(t, md, "| longest outage | not measured | not measured | not measured | at least 285.0 ms, still failing when sampling stopped (author01-login) | 52.0 ms (author01-login) |",
+		"| server errors | none | 1 | none | 1 | 1 | none | none |",
+		"| old refresh tokens after | not measured | not measured | not measured | not measured | author_old: 200, admin_old: 200 | author_old: 401 | not measured |",
+		"| invariants | not judged | not judged | not judged | not judged | 5 of 5 hold |")
+	junit := string(render(t, "junit", rf, Options{}))
+	mustContain(t, junit, `<error message="scenarios/refused.yaml: not measured: the restore call was refused: 400 Invalid confirmation" type="operation">`,
+		`<error message="scenarios/failed-after-reinit.yaml: Yes, and worse: the restore failed after the reinit committed (the restore call answered 500 LookupError`)
+	if out, err := validateJUnit(t, []byte(junit)); err != nil {
+		t.Errorf("junit.xml is not valid: %v\n%s", err, out)
+	}
+
+	rf.Results[4].Tokens[0].Refresh.After, rf.Results[4].Tokens[1].Refresh.After = 401, 401
+	rf.Results[3].Facts.Outcome = results.OperationRefused
+	for _, a := range recommendation(rf, fmtr{}) {
+		if a.kind == adviceRefreshAlive || a.kind == adviceFailedAfterReinit {
+			t.Errorf("advice %s without its fact: %s", a.kind, a.text)
+		}
+	}
 }
