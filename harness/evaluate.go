@@ -18,6 +18,23 @@ import (
 // are judged on: every token on profile, the logins the checks ask for, and
 // the database invariants.
 func (ru *run) measureAfter(ctx context.Context) error {
+	ru.measureTokensAfter(ctx)
+	for _, l := range loginsAfter(ru.plan) {
+		rep := ru.cl.login(ctx, l.User, ru.plan.password(l.User, l.Password))
+		ru.serverErrorAfter("login as "+l.User, rep)
+		l.Status = rep.Status
+		ru.res.Facts.LoginsAfter = append(ru.res.Facts.LoginsAfter, l)
+	}
+	if ru.conn == nil {
+		return nil
+	}
+	return ru.checkInvariants(ctx)
+}
+
+// measureTokensAfter uses every token, and its refresh token, once after
+// the operation, also one that failed: what an old token does then is
+// measured even when nothing is judged.
+func (ru *run) measureTokensAfter(ctx context.Context) {
 	sys := ru.plan.System
 	for i := range ru.res.Tokens {
 		f := &ru.res.Tokens[i]
@@ -36,16 +53,6 @@ func (ru *run) measureAfter(ctx context.Context) error {
 			f.Refresh.After = rep.Status
 		}
 	}
-	for _, l := range loginsAfter(ru.plan) {
-		rep := ru.cl.login(ctx, l.User, ru.plan.password(l.User, l.Password))
-		ru.serverErrorAfter("login as "+l.User, rep)
-		l.Status = rep.Status
-		ru.res.Facts.LoginsAfter = append(ru.res.Facts.LoginsAfter, l)
-	}
-	if ru.conn == nil {
-		return nil
-	}
-	return ru.checkInvariants(ctx)
 }
 
 // serverErrorAfter records a 5xx or a missing response of a measurement

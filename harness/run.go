@@ -234,8 +234,10 @@ func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) error {
 	}
 	if res.Facts.Outcome = operationOutcome(p, res, ru.watchMode()); res.Facts.Outcome != results.OperationCompleted {
 		// An operation that did not happen is not measured: no check is
-		// judged; the timeline stays, to show what the probes saw.
+		// judged; the timeline and the tokens' state after stay, to show
+		// what was seen.
 		ru.countUsersAfter(ctx)
+		ru.measureTokensAfter(ctx)
 		derive(p, res)
 		return operationError(res)
 	}

@@ -61,8 +61,12 @@ func (m measures) outageAnswer(f fmtr, verdict bool) string {
 			return failedWhat(*m.longest) + " for " + length
 		}
 		s := "Yes, for " + length + ": " + failedWhat(*m.longest)
-		if m.window && !w.Open {
+		ws, _ := m.r.Phase(results.PhaseReinitCommitted)
+		switch {
+		case m.window && !w.Open && w.StartMS >= ws:
 			s += " between the reinit and restore commits"
+		case m.window && w.StartMS < ws:
+			s += ", from " + f.at(w.StartMS) + ", before the reinit committed at " + f.at(ws)
 		}
 		return s
 	}

@@ -504,3 +504,22 @@ func TestRunLevelOfOperations(t *testing.T) {
 		}
 	}
 }
+
+// An outage that began before the reinit committed (a 500 of the app, say)
+// is not said to lie between the commits.
+func TestOutageBeforeTheReinitIsNotPlacedInTheWindow(t *testing.T) {
+	r := twoPhaseResult()
+	for i, a := range answers(t, r) {
+		mustContain(t, a+" ("+i+")", "between the reinit and restore commits")
+	}
+	for i := range r.Probes {
+		for j := range r.Probes[i].Windows {
+			r.Probes[i].Windows[j].StartMS = 2 // the reinit committed at T+10
+		}
+	}
+	for format, a := range answers(t, r) {
+		if strings.Contains(a, "between the reinit and restore commits") || !strings.Contains(a, "before the reinit committed at") {
+			t.Errorf("%s: %s", format, a)
+		}
+	}
+}
