@@ -57,6 +57,8 @@ func TestChecksFailWhenTheSystemIsBroken(t *testing.T) {
 			"during_window", "admin-test123", "succeeded: true"},
 		{"admin id claim", "seed-flow-atomic.yaml", expect("admin_id: {unchanged: false}"),
 			"admin_id", "admin", "id 5 before, 5 after"},
+		{"a login slower than the bound", "seed-flow-atomic.yaml", expect("latency: {probe: author01-login, max: 1us}"),
+			"latency", "author01-login", "max"},
 		{"pk reuse flagged", "pk-reuse.yaml", expect("pk_reuse: {detected: false}"),
 			"pk_reuse", "primary-key", "authenticated as mallory"},
 	}

@@ -241,7 +241,26 @@ func summarize(p PlannedProbe, tl results.Timeline, hasWindow bool, ws, we float
 		slices.Sort(took)
 		ps.MedianMS, ps.MaxMS = took[len(took)/2], took[len(took)-1]
 	}
+	ps.LatencyBefore, ps.LatencyDuring, ps.LatencyAfter = latencies(p.Name, tl)
 	return ps
+}
+
+// latencies condenses a probe's request times before, during and after the
+// operation (by when each request was sent).
+func latencies(probe string, tl results.Timeline) (before, during, after results.Latency) {
+	var b, d, a []float64
+	for _, s := range tl.Samples {
+		switch {
+		case s.Probe != probe:
+		case s.AtMS < 0:
+			b = append(b, s.TookMS)
+		case s.AtMS <= tl.EndMS:
+			d = append(d, s.TookMS)
+		default:
+			a = append(a, s.TookMS)
+		}
+	}
+	return results.LatencyOf(b), results.LatencyOf(d), results.LatencyOf(a)
 }
 
 func (ru *run) addInvariant(name results.Invariant, ok bool, format string, args ...any) {

@@ -112,6 +112,9 @@ func TestJudgeRecordedMeasurements(t *testing.T) {
 		}, true, "mallory got id 2"},
 		{"pk reuse not detected", "- pk_reuse: {detected: true}", nil, nil, false, "detected: false"},
 		{"no server error", "- server_errors: {max: 0}", outage, nil, true, "0"},
+		{"latency within bound", "- latency: {probe: login, max: 50ms, median: 20ms}", []string{"login@0+10=200", "login@20+30=200", "login@-5+900=200"}, nil, true, "max 30ms"},
+		{"a slow login is an outage though it answers 200", "- latency: {probe: login, max: 20ms}", []string{"login@0+10=200", "login@20+30=200"}, nil, false, "max 30ms"},
+		{"latency with no sample during the operation", "- latency: {probe: login, p99: 1s}", []string{"login@-5+1=200"}, nil, false, "not measured"},
 		{"a 500 before the operation counts", "- server_errors: {max: 0}", append([]string{"login@-20=500"}, outage...), nil, false, "1: first at T-20.0ms"},
 		{"the call's own 502 counts", "- server_errors: {}", nil, func(r *results.Result) {
 			r.Facts.ServerErrors = []results.ServerError{{Source: results.SourceOperation, Status: 502}}

@@ -10,6 +10,8 @@ package results
 
 import (
 	"fmt"
+	"math"
+	"sort"
 	"time"
 )
 
@@ -271,6 +273,31 @@ type ProbeSummary struct {
 	// resolution. A window shorter than a request can go unseen.
 	MedianMS float64 `json:"median_ms"`
 	MaxMS    float64 `json:"max_ms"`
+	// Latency of the requests sent before, during and after the operation:
+	// a login that waits seconds for a lock is an outage to a user though
+	// it answers 200.
+	LatencyBefore Latency `json:"latency_before"`
+	LatencyDuring Latency `json:"latency_during"`
+	LatencyAfter  Latency `json:"latency_after"`
+}
+
+// Latency condenses how long requests took (nearest-rank percentiles).
+type Latency struct {
+	Samples  int     `json:"samples"`
+	MedianMS float64 `json:"median_ms"`
+	P99MS    float64 `json:"p99_ms"`
+	MaxMS    float64 `json:"max_ms"`
+}
+
+// LatencyOf condenses request times in milliseconds.
+func LatencyOf(took []float64) Latency {
+	if len(took) == 0 {
+		return Latency{}
+	}
+	s := append([]float64(nil), took...)
+	sort.Float64s(s)
+	rank := func(p float64) float64 { return s[max(0, int(math.Ceil(p*float64(len(s))))-1)] }
+	return Latency{Samples: len(s), MedianMS: rank(0.5), P99MS: rank(0.99), MaxMS: s[len(s)-1]}
 }
 
 // Sampled reports whether any sample of the probe fell wholly inside the
