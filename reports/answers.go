@@ -61,11 +61,15 @@ func (m measures) outageAnswer(f fmtr, verdict bool) string {
 			return failedWhat(*m.longest) + " for " + length
 		}
 		s := "Yes, for " + length + ": " + failedWhat(*m.longest)
+		// The stretch began before the reinit only if its first failure was
+		// answered before the reinit committed (sent earlier is not enough:
+		// a request in flight across the commit sees the state after it).
 		ws, _ := m.r.Phase(results.PhaseReinitCommitted)
+		began := firstAnswer(m.r, m.longest.Name, w.StartMS)
 		switch {
-		case m.window && !w.Open && w.StartMS >= ws:
+		case m.window && !w.Open && began >= ws:
 			s += " between the reinit and restore commits"
-		case m.window && w.StartMS < ws:
+		case m.window && began < ws:
 			s += ", from " + f.at(w.StartMS) + ", before the reinit committed at " + f.at(ws)
 		}
 		return s
@@ -559,4 +563,14 @@ func uniq(s []string) []string {
 		}
 	}
 	return out
+}
+
+// firstAnswer is when the answer to probe's sample sent at sentMS arrived.
+func firstAnswer(r *results.Result, probe string, sentMS float64) float64 {
+	for _, s := range r.Timeline.Samples {
+		if s.Probe == probe && s.AtMS == sentMS {
+			return s.DoneMS()
+		}
+	}
+	return sentMS
 }
