@@ -19,7 +19,7 @@ import (
 	"github.com/rehearse-dev/rehearse/fixtures"
 	"github.com/rehearse-dev/rehearse/pg/provider"
 	"github.com/rehearse-dev/rehearse/results"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // DefaultProbeInterval is how often a probe samples unless it says otherwise.

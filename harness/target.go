@@ -8,7 +8,7 @@ import (
 
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/internal/loopback"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // TargetFile describes a running system to rehearse against: where it is,
