@@ -10,65 +10,155 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rehearse-dev/rehearse/pg/provider"
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-var (
-	sharedOnce     sync.Once
-	sharedProvider Provider
-	sharedErr      error
-)
-
-// SharedProvider returns the process-wide provider, starting it on first use.
-func SharedProvider(ctx context.Context) (Provider, error) {
-	sharedOnce.Do(func() {
-		sharedProvider, sharedErr = openProvider(ctx, "", nil)
-	})
-	return sharedProvider, sharedErr
-}
-
-// CloseShared stops the process-wide provider (TestMain, or the CLI on exit).
-func CloseShared() {
-	if sharedProvider != nil {
-		sharedProvider.Close()
-	}
-}
-
-// Run runs every scenario file under dir as a parallel subtest of t, named
-// after the scenario, so `go test -run 'TestScenarios/seed'` selects
-// scenarios. A failed expectation is reported at the scenario's file:line
-// with the expected and measured values and the relevant timeline.
+// Run runs the scenarios p names as subtests of t, named after each
+// scenario, so `go test -run 'TestScenarios/seed-flow'` selects scenarios.
+// A failed expectation is reported at the scenario's file:line:col with the
+// expected and measured values and the relevant timeline. A malformed file
+// fails its own subtest (named after the file) and no other.
 //
-// The databases come from the process-wide provider: a local throwaway
-// cluster, or what REHEARSE_PROVIDER / REHEARSE_DSN name.
-func Run(t *testing.T, dir string) []*results.Result {
+// The databases come from a provider shared by the tests of the process
+// that ask for the same one (Params.Provider, else $REHEARSE_PROVIDER /
+// $REHEARSE_DSN, else a local throwaway cluster); it starts with the first
+// scenario that needs it, and t.Cleanup closes it when the last test using
+// it is done, so no TestMain is needed and nothing is left running.
+// $REHEARSE_SHARD=K/N runs the Kth of N shards of the scenarios (see Shard).
+func Run(t *testing.T, p Params) {
 	t.Helper()
-	prov, err := SharedProvider(context.Background())
+	entries, err := p.entries()
 	if err != nil {
-		t.Fatalf("start PostgreSQL: %v", err)
+		t.Fatal(err)
 	}
-	return RunWith(t, dir, prov)
+	sh, err := ShardFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	picked := pick(sh, entries, func(e entry) string { return e.name })
+	if !sh.All() {
+		t.Logf("%s=%s: %d of %d scenarios", ShardEnv, sh, len(picked), len(entries))
+	}
+	s := &suite{params: p, out: make([]*results.Result, len(picked))}
+	if s.cfg, err = p.config(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Parallel > 1 {
+		s.sem = make(chan struct{}, p.Parallel)
+	}
+	s.http = &Runner{BaseURL: p.BaseURL, DSN: p.DSN}
+	t.Cleanup(func() { s.close(t) })
+	for i, e := range picked {
+		t.Run(e.name, func(t *testing.T) { s.run(t, i, e) })
+	}
 }
 
-// RunWith is Run on a given provider.
-func RunWith(t *testing.T, dir string, prov Provider) []*results.Result {
-	t.Helper()
-	scenarios, err := LoadPaths([]string{dir})
+// entry is one subtest of Run: a scenario, or a file that did not load.
+type entry struct {
+	name string
+	s    *Scenario
+	err  InputErrors
+}
+
+// entries loads the scenarios; the files that do not load become entries
+// of their own, named after the file. A path that names nothing is an
+// error of the whole test.
+func (p Params) entries() ([]entry, error) {
+	paths, err := p.paths()
 	if err != nil {
-		t.Fatalf("load scenarios:\n%v", err)
+		return nil, err
 	}
-	runner := &Runner{Provider: prov}
-	defer runner.Close()
-	out := make([]*results.Result, len(scenarios))
-	t.Run("scenario", func(t *testing.T) {
-		for i, s := range scenarios {
-			t.Run(s.Name, func(t *testing.T) {
-				t.Parallel()
-				out[i] = RunOne(t, runner, s)
-			})
+	scenarios, err := LoadPaths(paths)
+	var bad InputErrors
+	if err != nil && !errors.As(err, &bad) {
+		return nil, err
+	}
+	var out []entry
+	for _, s := range scenarios {
+		out = append(out, entry{name: s.Name, s: s})
+	}
+	byFile := map[string]int{}
+	for _, ie := range bad {
+		i, ok := byFile[ie.Pos.File]
+		if !ok {
+			i = len(out)
+			byFile[ie.Pos.File] = i
+			out = append(out, entry{name: strings.TrimSuffix(filepath.Base(ie.Pos.File), filepath.Ext(ie.Pos.File))})
+		}
+		out[i].err = append(out[i].err, ie)
+	}
+	return out, nil
+}
+
+// suite is one call of Run.
+type suite struct {
+	params Params
+	cfg    provider.Config
+	sem    chan struct{}
+	out    []*results.Result
+	http   *Runner // for target: http, which needs no provider
+
+	once    sync.Once
+	db      *Runner // for the embedded target, on the shared provider
+	dbErr   error
+	release func() error
+}
+
+func (s *suite) run(t *testing.T, i int, e entry) {
+	if e.err != nil {
+		t.Fatalf("invalid scenario file:\n%v", e.err)
+	}
+	if s.params.Parallel != 1 {
+		t.Parallel()
+	}
+	if s.sem != nil {
+		s.sem <- struct{}{}
+		defer func() { <-s.sem }()
+	}
+	runner := s.http
+	if e.s.Target != TargetHTTP {
+		var err error
+		if runner, err = s.dbRunner(); err != nil {
+			if s.params.SkipWithoutPostgreSQL {
+				t.Skipf("no PostgreSQL (provider %s): %v", s.cfg.ResolvedKind(), err)
+			}
+			t.Fatalf("start PostgreSQL (provider %s): %v", s.cfg.ResolvedKind(), err)
+		}
+	}
+	s.out[i] = RunOne(t, runner, e.s)
+}
+
+// dbRunner starts the shared provider on first use.
+func (s *suite) dbRunner() (*Runner, error) {
+	s.once.Do(func() {
+		var prov Provider
+		prov, s.release, s.dbErr = acquire(context.Background(), s.cfg)
+		if s.dbErr == nil {
+			s.db = &Runner{Provider: prov, BaseURL: s.params.BaseURL, DSN: s.params.DSN}
 		}
 	})
-	return out
+	return s.db, s.dbErr
+}
+
+// close runs once every subtest is done: Done, then the runners and the
+// provider.
+func (s *suite) close(t *testing.T) {
+	if s.params.Done != nil {
+		var ran []*results.Result
+		for _, r := range s.out {
+			if r != nil {
+				ran = append(ran, r)
+			}
+		}
+		s.params.Done(ran)
+	}
+	s.http.Close()
+	if s.db != nil {
+		if err := errors.Join(s.db.Close(), s.release()); err != nil {
+			t.Errorf("close the provider: %v", err)
+		}
+	}
 }
 
 // RunOne runs one loaded scenario under t and reports its outcome.

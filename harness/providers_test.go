@@ -2,7 +2,6 @@ package harness_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	pgcontainer "github.com/rehearse-dev/rehearse/pg/container"
 	pglocal "github.com/rehearse-dev/rehearse/pg/local"
 	"github.com/rehearse-dev/rehearse/pg/provider"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // The shipped scenarios pass with their databases in a Docker container.
@@ -26,15 +26,12 @@ func TestScenariosOnContainer(t *testing.T) {
 	if os.Getenv("REHEARSE_SKIP_CONTAINER") == "1" {
 		t.Skip("REHEARSE_SKIP_CONTAINER=1 asks to skip the container tests")
 	}
-	prov, err := provider.Open(ctx, provider.Config{Kind: provider.Container})
-	if errors.Is(err, pgcontainer.ErrImageMissing) {
-		t.Fatalf("%v\n(build it with: make pg-image; or set REHEARSE_SKIP_CONTAINER=1)", err)
-	}
-	if err != nil {
+	if ok, err := pgcontainer.ImagePresent(ctx, ""); err != nil {
 		t.Fatal(err)
+	} else if !ok {
+		t.Fatalf("%v: %s\n(build it with: make pg-image; or set REHEARSE_SKIP_CONTAINER=1)", pgcontainer.ErrImageMissing, pgcontainer.ImageName(""))
 	}
-	t.Cleanup(func() { prov.Close() })
-	harness.RunWith(t, "../scenarios", prov)
+	harness.Run(t, harness.Params{Dir: "../scenarios", Provider: provider.Container})
 }
 
 // The shipped scenarios pass on an existing server reached by DSN: the one
@@ -51,18 +48,18 @@ func TestScenariosOnDSN(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		dsn = c.TCPDSN("postgres")
 	}
+	t.Setenv("REHEARSE_PROVIDER", "") // the DSN alone
 	before := rehearseDatabases(t, dsn)
-	prov, err := provider.Open(ctx, provider.Config{DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
+	var ran []*results.Result
+	t.Run("shipped", func(t *testing.T) {
+		harness.Run(t, harness.Params{Dir: "../scenarios", ProviderDSN: dsn, Done: func(rs []*results.Result) { ran = rs }})
+	})
+	for _, r := range ran {
+		if r.Provider != provider.DSN {
+			t.Fatalf("%s ran on provider %s, want dsn (a DSN alone selects it)", r.Name, r.Provider)
+		}
 	}
-	if prov.Name() != provider.DSN {
-		t.Fatalf("provider = %s, want dsn (a DSN alone selects it)", prov.Name())
-	}
-	t.Run("shipped", func(t *testing.T) { harness.RunWith(t, "../scenarios", prov) })
-	if err := prov.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
+	// The subtest's cleanup closed the provider: its templates are gone.
 	if after := rehearseDatabases(t, dsn); after != before {
 		t.Errorf("the server holds %d rehearse databases after the run, %d before: the provider leaked some", after, before)
 	}
