@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/joshdk/go-junit"
 	"github.com/rehearse-dev/rehearse/results"
 )
 
@@ -50,14 +52,31 @@ func xmllint(t *testing.T) string {
 	return path
 }
 
-func validateJUnit(t *testing.T, doc []byte) (string, error) {
+// junitSchemas are the Jenkins xUnit plugin's schema and Apache Ant's.
+var junitSchemas = []string{"junit-10.xsd", "ant-junit.xsd"}
+
+// reFileLine finds the file and line attributes of a <testcase>: GitHub's
+// and GitLab's readers use them, and neither schema declares them.
+var reFileLine = regexp.MustCompile(`(<testcase [^>]*?) file="[^"]*" line="\d+"`)
+
+// validateJUnit validates doc against both schemas (default) or the named
+// ones, without testcase's file and line, and nothing else removed.
+func validateJUnit(t *testing.T, doc []byte, schemas ...string) (string, error) {
 	t.Helper()
+	if len(schemas) == 0 {
+		schemas = junitSchemas
+	}
 	file := filepath.Join(t.TempDir(), "junit.xml")
-	if err := os.WriteFile(file, doc, 0o644); err != nil {
+	if err := os.WriteFile(file, reFileLine.ReplaceAll(doc, []byte("$1")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(xmllint(t), "--noout", "--schema", filepath.Join("testdata", "junit-10.xsd"), file).CombinedOutput()
-	return string(out), err
+	for _, schema := range schemas {
+		out, err := exec.Command(xmllint(t), "--noout", "--schema", filepath.Join("testdata", schema), file).CombinedOutput()
+		if err != nil {
+			return schema + ": " + string(out), err
+		}
+	}
+	return "", nil
 }
 
 // A run with a failed expectation and a scenario the harness could not run,
@@ -80,8 +99,12 @@ func TestJUnitValidatesAgainstSchema(t *testing.T) {
 
 	for _, normalize := range []bool{false, true} {
 		doc := render(t, "junit", rf, Options{Normalize: normalize})
-		if out, err := validateJUnit(t, doc); err != nil {
-			t.Fatalf("normalize=%t: junit.xml is not valid against testdata/junit-10.xsd: %v\n%s", normalize, err, out)
+		schemas := junitSchemas
+		if normalize { // its timestamp is a placeholder, which Ant's xs:dateTime refuses
+			schemas = []string{"junit-10.xsd"}
+		}
+		if out, err := validateJUnit(t, doc, schemas...); err != nil {
+			t.Fatalf("normalize=%t: junit.xml is not valid: %v\n%s", normalize, err, out)
 		}
 	}
 	doc := string(render(t, "junit", rf, Options{}))
@@ -114,5 +137,68 @@ func TestXmllintRejectsInvalidJUnit(t *testing.T) {
 		if out, err := validateJUnit(t, []byte(bad)); err == nil {
 			t.Errorf("%s: xmllint accepted it:\n%s", name, out)
 		}
+	}
+}
+
+// A scenario with two failed expectations is one test case with one
+// <failure> that holds both, at the first one's file and line; a JUnit
+// reader (github.com/joshdk/go-junit) sees the case failed with both in
+// its body, the errored one as an error, and the passing ones passed.
+func TestJUnitOneFailurePerCaseAsAReaderSeesIt(t *testing.T) {
+	rf := realRun(t)
+	broken := result(t, rf, "seed-flow-two-phase")
+	var failed []results.Outcome
+	for i := range broken.Expectations {
+		if k := broken.Expectations[i].Kind; k == "window" || k == "login" {
+			broken.Expectations[i].Pass = false
+			failed = append(failed, broken.Expectations[i])
+		}
+	}
+	if len(failed) < 2 {
+		t.Fatalf("seed-flow-two-phase has %d window and login expectations, want 2 or more", len(failed))
+	}
+	broken.Status = results.Failed
+	errored := result(t, rf, "seed-flow-atomic")
+	errored.Status, errored.Error = results.Errored, "database: connection refused"
+	doc := render(t, "junit", rf, Options{})
+	if out, err := validateJUnit(t, doc); err != nil {
+		t.Fatalf("junit.xml is not valid: %v\n%s", err, out)
+	}
+
+	suites, err := junit.Ingest(doc)
+	if err != nil || len(suites) != 1 {
+		t.Fatalf("go-junit read %d suites: %v", len(suites), err)
+	}
+	byName := map[string]junit.Test{}
+	for _, c := range suites[0].Tests {
+		byName[c.Name] = c
+	}
+	if len(byName) != len(rf.Results) {
+		t.Errorf("go-junit read %d test cases, want %d", len(byName), len(rf.Results))
+	}
+	c := byName["seed-flow-two-phase"]
+	wantMsg := fmt.Sprintf("%s: %s: expected", failed[0].Pos, failed[0].Subject)
+	if c.Status != junit.StatusFailed || !strings.HasPrefix(c.Message, wantMsg) || !strings.HasSuffix(c.Message, fmt.Sprintf("(and %d more failed expectations)", len(failed)-1)) {
+		t.Errorf("seed-flow-two-phase: %s %q; want failed, message %q ... (and %d more failed expectations)", c.Status, c.Message, wantMsg, len(failed)-1)
+	}
+	for _, o := range failed {
+		if !strings.Contains(c.Error.Error(), o.Pos.String()+": expectation failed: "+o.Subject) {
+			t.Errorf("the failure's body lacks %s (%s):\n%s", o.Pos, o.Subject, c.Error)
+		}
+	}
+	if c.Properties["file"] != broken.File || c.Properties["line"] != fmt.Sprint(failed[0].Pos.Line) {
+		t.Errorf("file=%q line=%q, want %q and %d", c.Properties["file"], c.Properties["line"], broken.File, failed[0].Pos.Line)
+	}
+	if n := strings.Count(string(doc), "<failure "); n != 1 {
+		t.Errorf("%d <failure> elements, want 1", n)
+	}
+	if e := byName["seed-flow-atomic"]; e.Status != junit.StatusError || !strings.Contains(e.Message, "connection refused") {
+		t.Errorf("seed-flow-atomic: %s %q, want an error", e.Status, e.Message)
+	}
+	if p := byName["pk-reuse"]; p.Status != junit.StatusPassed || p.Properties["file"] == "" || p.Properties["line"] != "1" {
+		t.Errorf("pk-reuse: %s, file=%q line=%q; want passed at its file's line 1", p.Status, p.Properties["file"], p.Properties["line"])
+	}
+	if !strings.Contains(suites[0].SystemOut, "seed-flow-two-phase (") || !strings.Contains(suites[0].SystemOut, "answer: ") {
+		t.Errorf("the suite's system-out lacks the scenarios' answers:\n%s", suites[0].SystemOut)
 	}
 }

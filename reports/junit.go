@@ -4,37 +4,44 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-// JUnit XML as Jenkins, GitLab and GitHub readers expect it (the schema in
-// testdata/junit-10.xsd): one <testcase> per scenario, one <failure> per
-// failed expectation with file:line first in its message (some CI systems
-// show only that attribute), <error> when the harness could not run it.
+// JUnit XML as Jenkins, GitLab and GitHub readers expect it, valid against
+// the Jenkins xUnit plugin's schema and Apache Ant's (testdata/junit-10.xsd,
+// testdata/ant-junit.xsd) but for the file and line attributes of
+// <testcase>, which many readers use for annotations and neither schema
+// declares. One <testcase> per scenario with at most one <failure>, which
+// holds every failed expectation (file:line first in its message: some CI
+// systems show only that attribute), or one <error> when the harness could
+// not run it; each scenario's answer, probes and claims in the suite's
+// <system-out> (Ant allows none in a test case).
 
 type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
 	Name       string          `xml:"name,attr"`
+	Package    string          `xml:"package,attr"`
+	ID         int             `xml:"id,attr"`
 	Tests      int             `xml:"tests,attr"`
 	Failures   int             `xml:"failures,attr"`
 	Errors     int             `xml:"errors,attr"`
 	Skipped    int             `xml:"skipped,attr"`
 	Time       string          `xml:"time,attr"`
 	Timestamp  string          `xml:"timestamp,attr"`
+	Hostname   string          `xml:"hostname,attr"`
 	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitCase     `xml:"testcase"`
+	SystemOut  junitText       `xml:"system-out"`
+	SystemErr  junitText       `xml:"system-err"`
 }
 
 type junitProperty struct {
@@ -43,12 +50,13 @@ type junitProperty struct {
 }
 
 type junitCase struct {
-	Name      string         `xml:"name,attr"`
-	Classname string         `xml:"classname,attr"`
-	Time      string         `xml:"time,attr"`
-	Failures  []junitProblem `xml:"failure"`
-	Errors    []junitProblem `xml:"error"`
-	SystemOut *junitText     `xml:"system-out,omitempty"`
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	File      string        `xml:"file,attr"`
+	Line      int           `xml:"line,attr"`
+	Failure   *junitProblem `xml:"failure"`
+	Error     *junitProblem `xml:"error"`
 }
 
 // junitText is written as CDATA, so multi-line output stays readable.
@@ -62,34 +70,46 @@ type junitProblem struct {
 	Body    string `xml:",cdata"`
 }
 
+// junitTimestamp is when the run started as Ant's schema wants it: UTC,
+// no zone.
+func (f fmtr) junitTimestamp(t time.Time) string {
+	if f.normalize {
+		return phTimestamp
+	}
+	return t.UTC().Format("2006-01-02T15:04:05")
+}
+
+// hostname is the machine the run is reported from ("localhost" when it
+// has no name).
+func (f fmtr) hostname() string {
+	h, err := os.Hostname()
+	if f.normalize || err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
 func writeJUnit(w io.Writer, rf *results.RunFile, f fmtr) error {
 	suite := junitSuite{
 		Name:      "rehearse",
+		Package:   "rehearse",
 		Time:      f.seconds(rf.Duration),
-		Timestamp: f.when(rf.Started),
+		Timestamp: f.junitTimestamp(rf.Started),
+		Hostname:  f.hostname(),
 		Properties: []junitProperty{
 			{Name: "question", Value: question},
 			{Name: "answer", Value: overallAnswer(rf, f)},
 			{Name: "results_version", Value: fmt.Sprint(results.Version)},
 		},
 	}
+	var out []string
 	for _, r := range rf.Results {
-		c := junitCase{Name: r.Name, Classname: classname(r.File), Time: f.seconds(r.Duration), SystemOut: &junitText{caseOutput(r, f)}}
+		c := junitCase{Name: r.Name, Classname: classname(r.File), Time: f.seconds(r.Duration), File: r.File, Line: 1}
 		if r.Status == results.Errored {
-			c.Errors = append(c.Errors, errorProblem(r, f))
+			c.Error = errorProblem(r, f)
 			suite.Errors++
-		}
-		for _, o := range r.Expectations {
-			if o.Pass {
-				continue
-			}
-			c.Failures = append(c.Failures, junitProblem{
-				Type:    o.Kind,
-				Message: fmt.Sprintf("%s: %s: expected %s, measured %s", o.Pos, o.Subject, o.Expected, oneLine(f.text(o.Measured))),
-				Body:    failureBody(o, f),
-			})
-		}
-		if len(c.Failures) > 0 {
+		} else if c.Failure = expectationsFailure(r, f); c.Failure != nil {
+			c.Line = firstFailed(r).Pos.Line
 			suite.Failures++
 		}
 		suite.Tests++
@@ -99,30 +119,62 @@ func writeJUnit(w io.Writer, rf *results.RunFile, f fmtr) error {
 			suite.Failures++
 			suite.Cases = append(suite.Cases, sc)
 		}
+		out = append(out, caseOutput(r, f))
 	}
-	doc := junitSuites{Name: "rehearse", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Time: suite.Time, Suites: []junitSuite{suite}}
+	suite.SystemOut.Text = strings.Join(out, "\n")
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
 	enc := xml.NewEncoder(w)
 	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
+	if err := enc.Encode(junitSuites{Suites: []junitSuite{suite}}); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
 }
 
+// firstFailed is the scenario's first failed expectation (nil when none).
+func firstFailed(r *results.Result) *results.Outcome {
+	for i := range r.Expectations {
+		if !r.Expectations[i].Pass {
+			return &r.Expectations[i]
+		}
+	}
+	return nil
+}
+
+// expectationsFailure is the one <failure> of a scenario whose expectations
+// failed: the first one's file:line, subject and values in the message, how
+// many more failed, and every one of them in the body.
+func expectationsFailure(r *results.Result, f fmtr) *junitProblem {
+	first := firstFailed(r)
+	if first == nil {
+		return nil
+	}
+	var bodies []string
+	for _, o := range r.Expectations {
+		if !o.Pass {
+			bodies = append(bodies, failureBody(o, f))
+		}
+	}
+	msg := fmt.Sprintf("%s: %s: expected %s, measured %s", first.Pos, first.Subject, first.Expected, oneLine(f.text(first.Measured)))
+	if n := len(bodies) - 1; n > 0 {
+		msg += " (and " + plural(n, "more failed expectation", "more failed expectations") + ")"
+	}
+	return &junitProblem{Type: first.Kind, Message: msg, Body: strings.Join(bodies, "\n")}
+}
+
 // errorProblem is the <error> of a scenario the harness stopped: an
 // operation that did not happen, or failed after its reinit, says so first.
-func errorProblem(r *results.Result, f fmtr) junitProblem {
+func errorProblem(r *results.Result, f fmtr) *junitProblem {
 	switch m := measure(r); {
 	case m.notPerformed:
-		return junitProblem{Type: "operation", Message: fmt.Sprintf("%s: not measured: %s", r.File, oneLine(notPerformedText(r, f))), Body: f.text(r.Error)}
+		return &junitProblem{Type: "operation", Message: fmt.Sprintf("%s: not measured: %s", r.File, oneLine(notPerformedText(r, f))), Body: f.text(r.Error)}
 	case m.failedAfterReinit:
-		return junitProblem{Type: "operation", Message: fmt.Sprintf("%s: %s", r.File, oneLine(failedAfterReinitText(r, f))), Body: f.text(r.Error)}
+		return &junitProblem{Type: "operation", Message: fmt.Sprintf("%s: %s", r.File, oneLine(failedAfterReinitText(r, f))), Body: f.text(r.Error)}
 	}
-	return junitProblem{
+	return &junitProblem{
 		Type:    "harness",
 		Message: fmt.Sprintf("%s: the harness could not run the scenario: %s", r.File, oneLine(f.text(r.Error))),
 		Body:    f.text(r.Error),
@@ -130,18 +182,22 @@ func errorProblem(r *results.Result, f fmtr) junitProblem {
 }
 
 // serverErrorCase is a test case of its own for a scenario's server
-// errors, one failure each: the server failing is a finding apart from
-// the scenario's expectations.
+// errors, in one failure: the server failing is a finding apart from the
+// scenario's expectations.
 func serverErrorCase(r *results.Result, f fmtr) (junitCase, bool) {
 	if len(r.Facts.ServerErrors) == 0 {
 		return junitCase{}, false
 	}
-	c := junitCase{Name: r.Name + ": server errors", Classname: classname(r.File), Time: f.seconds(0)}
+	var msgs []string
 	for _, e := range r.Facts.ServerErrors {
 		msg := fmt.Sprintf("%s: the server failed: %s got %s at %s", r.File, sourceWords(e), status(e.Status), f.at(e.AtMS)) + f.quoted(": ", e.Body)
-		c.Failures = append(c.Failures, junitProblem{Type: "server_error", Message: oneLine(msg), Body: f.text(e.Body)})
+		msgs = append(msgs, oneLine(msg))
 	}
-	return c, true
+	p := &junitProblem{Type: "server_error", Message: msgs[0], Body: strings.Join(msgs, "\n")}
+	if n := len(msgs) - 1; n > 0 {
+		p.Message += " (and " + plural(n, "more server error", "more server errors") + ")"
+	}
+	return junitCase{Name: r.Name + ": server errors", Classname: classname(r.File), Time: f.seconds(0), File: r.File, Line: 1, Failure: p}, true
 }
 
 // classname groups scenarios by folder the way JUnit groups classes by
