@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet fmt build bench run serve clean fuzz
+.PHONY: test vet fmt build bench run serve clean fuzz test-large
 
 build:
 	$(GO) build -o bin/rehearse ./cmd/rehearse
@@ -35,6 +35,12 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkRestore$$' -benchtime 1x -timeout 60m -v ./restore
 	$(GO) test -run '^$$' -bench 'BenchmarkReinit$$' -benchtime 1x -timeout 60m -v ./reinit
+
+# The shipped scenarios at a realistic size (edms-large: ~1M rows over
+# 10,007 users, restored over a populated system), both engines; a few
+# minutes, so not part of make test. Reports in results/large.
+test-large:
+	$(GO) run ./cmd/rehearse run --report-dir results/large scenarios/large
 
 # Each fuzz target for a bounded time (CI runs it after make test); the seed
 # corpus in restore/testdata/fuzz runs with every go test.
