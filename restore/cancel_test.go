@@ -111,16 +111,17 @@ func TestStoppedRestoreEndsOnServer(t *testing.T) {
 	cases := []struct {
 		name, like string
 		strategy   restore.Strategy
+		fresh      bool // a schema without rows: one pass, which reads the backup while the COPY runs
 		opts       func(o *restore.Options, s *stalling)
 		stop       func(cancel func()) // called once the statement runs
 		want       string
 	}{
-		{"cancel during COPY", "COPY%", restore.Atomic, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
-		{"cancel during COPY, two-phase", "COPY%", restore.TwoPhase, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
-		{"cancel during the reinit", "SELECT pg_sleep%", restore.Atomic, func(o *restore.Options, s *stalling) {
+		{"cancel during COPY", "COPY%", restore.Atomic, true, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
+		{"cancel during COPY, two-phase", "COPY%", restore.TwoPhase, true, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
+		{"cancel during the reinit", "SELECT pg_sleep%", restore.Atomic, false, func(o *restore.Options, s *stalling) {
 			o.Reinit, o.Open = sleepingReinit, bytesOpener(b)
 		}, func(cancel func()) { cancel() }, "context canceled"},
-		{"statement timeout", "SELECT pg_sleep%", restore.TwoPhase, func(o *restore.Options, s *stalling) {
+		{"statement timeout", "SELECT pg_sleep%", restore.TwoPhase, false, func(o *restore.Options, s *stalling) {
 			o.Reinit, o.Open, o.StatementTimeout = sleepingReinit, bytesOpener(b), 300*time.Millisecond
 		}, func(cancel func()) {}, "raise Options.StatementTimeout"},
 	}
@@ -128,6 +129,13 @@ func TestStoppedRestoreEndsOnServer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			dsn := pgtest.SeededDB(t)
+			if c.fresh {
+				dsn = pgtest.NewDB(t)
+				setup := pgtest.Connect(t, dsn)
+				if err := edms.Install(ctx, setup); err != nil {
+					t.Fatal(err)
+				}
+			}
 			conn := pgtest.Connect(t, dsn)
 			mon := pgtest.Connect(t, dsn)
 			before := checksums(t, mon)

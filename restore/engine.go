@@ -214,11 +214,11 @@ func refuseEmpty(opts *Options, res *Result) error {
 }
 
 func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
-	existing, err := existingRows(ctx, tx, cat, opts.Protected)
+	inline, err := inlineFits(ctx, tx, cat, opts.Protected)
 	if err != nil {
 		return err
 	}
-	if existing <= inlineLimit {
+	if inline {
 		sm := newSchemaMap(cat, opts.Protected)
 		sm.columnFrom = opts.Defects.ColumnFrom
 		return load(ctx, tx, cat, sm, opts, res, true)
@@ -294,22 +294,69 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 // whose keys already exist are replaced after the pass.
 const inlineLimit = 100_000
 
+// inlineFits says whether one pass may validate and load over the rows
+// that exist: few enough of them (the rows whose keys exist are held back
+// in memory), and none in a table with a unique index the pass cannot hold
+// rows back for (several columns, an expression, a predicate) or an
+// exclusion constraint: a row loaded early could clash there with a row
+// the pass replaces only later. Otherwise the backup is validated first
+// and the existing rows are replaced before the load.
+func inlineFits(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected []string) (bool, error) {
+	counts, err := existingRows(ctx, tx, cat, protected)
+	if err != nil {
+		return false, err
+	}
+	var total int64
+	var withRows []string
+	for name, n := range counts {
+		if total += n; n > 0 {
+			withRows = append(withRows, name)
+		}
+	}
+	if total > inlineLimit {
+		return false, nil
+	}
+	if len(withRows) == 0 {
+		return true, nil
+	}
+	var blocked bool
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+		WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY($2)
+		  AND (i.indisexclusion OR (i.indisunique AND NOT i.indisprimary
+		       AND NOT (i.indnatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL))))`, cat.Schema, withRows).Scan(&blocked)
+	if err != nil {
+		return false, fmt.Errorf("read unique indexes: %w", err)
+	}
+	return !blocked, nil
+}
+
 // existingRows counts the rows of every table a backup may write.
-func existingRows(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected []string) (int64, error) {
+func existingRows(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected []string) (map[string]int64, error) {
 	skip := map[string]bool{}
 	for _, t := range protected {
 		skip[t] = true
 	}
-	var parts []string
+	var names, parts []string
 	for _, name := range cat.TableNames() {
 		if !skip[name] {
+			names = append(names, name)
 			parts = append(parts, "(SELECT count(*) FROM "+cat.QualifiedIdent(name)+")")
 		}
 	}
+	counts := map[string]int64{}
 	if len(parts) == 0 {
-		return 0, nil
+		return counts, nil
 	}
-	var n int64
-	err := tx.QueryRow(ctx, "SELECT "+strings.Join(parts, " + ")).Scan(&n)
-	return n, err
+	n := make([]int64, len(names))
+	dest := make([]any, len(names))
+	for i := range n {
+		dest[i] = &n[i]
+	}
+	if err := tx.QueryRow(ctx, "SELECT "+strings.Join(parts, ", ")).Scan(dest...); err != nil {
+		return nil, err
+	}
+	for i, name := range names {
+		counts[name] = n[i]
+	}
+	return counts, nil
 }
