@@ -59,12 +59,7 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(*from) }, st, withReinitCfg)
 	opts.AllowEmpty = *allowEmpty
 	start := time.Now()
-	opts.Progress = func(e restore.Event) {
-		if e.Phase == restore.PhaseTableLoaded {
-			return
-		}
-		fmt.Fprintf(stdout, "T+%6dms  %s\n", e.At.Sub(start).Milliseconds(), e.Phase)
-	}
+	opts.Progress = restoreProgress(stdout, start, isTerminal(stdout))
 	res, err := restore.Restore(ctx, conn, opts)
 	if err != nil {
 		return fail(stderr, "restore", err)
