@@ -202,6 +202,59 @@ func TestStoppedValidationReturns(t *testing.T) {
 	}
 }
 
+// A client that stops between two statements without dying (here it
+// waits for a stalled backup while validating it, after the reinit ran in
+// the transaction) leaves its transaction idle, holding the reinit's
+// locks: the server ends the session after StatementTimeout. Without the
+// timeout (the server's default) the transaction stays open.
+func TestIdleTransactionEndsOnServer(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		timeout time.Duration
+		ends    bool
+	}{{"with the timeout", 500 * time.Millisecond, true}, {"without", -1, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := pgtest.SeededDB(t)
+			conn, mon := pgtest.Connect(t, dsn), pgtest.Connect(t, dsn)
+			pid := conn.PgConn().PID()
+			s := newStalling(generated(t, 300))
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() {
+				_, err := restore.Restore(rctx, conn, restore.Options{Open: func() (io.ReadCloser, error) { return s, nil },
+					Strategy: restore.Atomic, Reinit: withReinit(true), StatementTimeout: c.timeout, Protected: edms.Protected()})
+				done <- err
+			}()
+			defer func() { cancel(); <-done }()
+			select {
+			case <-s.stalled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the restore never read the backup")
+			}
+			idle := func() bool {
+				var n int
+				if err := mon.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state LIKE 'idle in transaction%'`, pid).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n > 0
+			}
+			if !waitFor(time.Second, idle) && !c.ends {
+				t.Fatal("the stopped client's transaction is not idle: this case no longer shows what the timeout ends")
+			}
+			if c.ends && !waitFor(gone, func() bool { return !idle() }) {
+				t.Fatalf("the idle transaction still holds its locks %s after the client stopped", gone)
+			}
+			if !c.ends {
+				time.Sleep(stays)
+				if !idle() {
+					t.Fatal("the idle transaction ended without the timeout: this case no longer shows what it ends")
+				}
+			}
+		})
+	}
+}
+
 const (
 	restoreHelperEnv      = "REHEARSE_RESTORE_HELPER_DSN"
 	restoreHelperNoGuards = "REHEARSE_RESTORE_HELPER_NO_GUARDS"

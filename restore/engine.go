@@ -78,7 +78,8 @@ type Options struct {
 	// truncated or wrong file should never do.
 	AllowEmpty bool
 	// StatementTimeout and LockTimeout bound, on the server, each statement
-	// and each lock wait of the engine's transactions (the reinit's too), so
+	// (and each wait between two statements, idle in the transaction) and
+	// each lock wait of the engine's transactions (the reinit's too), so
 	// that the server ends them even when rehearse is gone; the server also
 	// ends the statement of a client that disconnected. 0 means the default
 	// (DefaultStatementTimeout, DefaultLockTimeout), a negative value leaves

@@ -40,14 +40,19 @@ func begin(ctx context.Context, conn *pgx.Conn, opts *Options) (pgx.Tx, error) {
 	return tx, nil
 }
 
-// setLimits sets statement_timeout and lock_timeout (0 = the default,
-// negative = leave the server's value) and the client check for the rest of tx.
+// setLimits sets statement_timeout, idle_in_transaction_session_timeout
+// and lock_timeout (0 = the default, negative = leave the server's value)
+// and the client check for the rest of tx.
 func setLimits(ctx context.Context, tx pgx.Tx, opts *Options) error {
 	sql := ""
 	for _, l := range []struct {
 		name string
 		d    time.Duration
-	}{{"statement_timeout", opts.statementTimeout()}, {"lock_timeout", opts.lockTimeout()}} {
+	}{{"statement_timeout", opts.statementTimeout()}, {"lock_timeout", opts.lockTimeout()},
+		// A client that stops without dying (stopped, cut off) between two
+		// statements holds the transaction and its locks open: as long as a
+		// statement may run is as long as it may idle.
+		{"idle_in_transaction_session_timeout", opts.statementTimeout()}} {
 		if l.d > 0 {
 			sql += fmt.Sprintf("SET LOCAL %s = %d;", l.name, max(l.d.Milliseconds(), 1))
 		}
