@@ -43,7 +43,7 @@ func cmdRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	started := time.Now()
 	fmt.Fprintf(stdout, "rehearse: %s against %s\n", p.Name, p.System.BaseURL)
 	res := runner.RunPlan(ctx, p)
-	printResult(stdout, res, *verbose)
+	printResult(stdout, res, *verbose, false)
 	rf := &results.RunFile{Version: results.Version, Started: started, Duration: time.Since(started), Results: []*results.Result{res}}
 	if err := writeOutputs(stdout, rf, *out, *reportDir); err != nil {
 		return fail(stderr, "rehearse", err)

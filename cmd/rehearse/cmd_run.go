@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,43 +17,82 @@ import (
 )
 
 func init() {
-	register("run", "run YAML scenarios (files or folders; default scenarios/) and report", cmdRun)
+	register("run", "run YAML scenarios (files or folders; default ./scenarios, else the built-in ones) and report", cmdRun)
 	register("validate", "check scenario files without running them", cmdValidate)
+}
+
+// runFlags are the flags of rehearse run.
+type runFlags struct {
+	out, reportDir, shard *string
+	parallel              *int
+	verbose, quiet        *bool
+	provider              providerFlags
+}
+
+func addRunFlags(fs *flag.FlagSet) runFlags {
+	return runFlags{
+		out:       fs.String("out", "", "also write the results as JSON to this file"),
+		reportDir: fs.String("report-dir", "results", "write report.md, report.html, junit.xml and results.json into this folder (\"\" for none)"),
+		shard:     fs.String("shard", os.Getenv(harness.ShardEnv), "run the Kth of N shards of the scenarios (K/N, e.g. 2/3: in name order, every Nth from the Kth), to split a suite over CI runners (env "+harness.ShardEnv+")"),
+		parallel:  fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once"),
+		verbose:   fs.Bool("v", false, "print every expectation, not only failures"),
+		quiet:     fs.Bool("q", false, "print one line per scenario and the summary, nothing else"),
+		provider:  addProviderFlags(fs),
+	}
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", helpText("run"), stderr)
-	jsonOut := fs.String("out", "", "also write the results as JSON to this file")
-	reportDir := fs.String("report-dir", "results", "write report.md, report.html, junit.xml and results.json into this folder (\"\" for none)")
-	parallel := fs.Int("parallel", runtime.GOMAXPROCS(0), "scenarios run at once")
-	verbose := fs.Bool("v", false, "print every expectation, not only failures")
-	provider := addProviderFlags(fs)
+	f := addRunFlags(fs)
 	paths, code, ok := parse(fs, args)
 	if !ok {
 		return code
 	}
-	if len(paths) == 0 {
-		paths = []string{"scenarios"}
+	shard, err := harness.ParseShard(*f.shard)
+	if err != nil {
+		return fail(stderr, "run", err)
 	}
-	scenarios, err := harness.LoadPaths(paths)
+	all, builtin, err := loadScenarios(paths)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		fmt.Fprintln(stderr, "rehearse run: invalid scenarios; nothing was run (check them with: rehearse validate PATH)")
 		return exitError
 	}
+	scenarios := shard.Scenarios(all)
 	started := time.Now()
-	fmt.Fprintf(stdout, "rehearse: %d scenario(s)\n", len(scenarios))
-	prov, err := provider.open(ctx, stdout)
+	pr := newProgress(stdout, *f.quiet)
+	if shard.All() {
+		pr.printf("rehearse: %d %sscenario(s)\n", len(scenarios), builtin)
+	} else {
+		pr.printf("rehearse: shard %s: %d of %d %sscenario(s)\n", shard, len(scenarios), len(all), builtin)
+	}
+	defer pr.heartbeat()()
+	pr.wait("PostgreSQL to start")
+	prov, err := f.provider.open(ctx, pr)
+	pr.wait("")
 	if err != nil {
 		return fail(stderr, "run", err)
 	}
 	defer prov.Close()
 	runner := &harness.Runner{Provider: prov}
 	defer runner.Close()
+	out := runAll(ctx, runner, scenarios, *f.parallel, func(w io.Writer, r *results.Result) { printResult(w, r, *f.verbose, *f.quiet) }, pr)
 
+	rf := &results.RunFile{Version: results.Version, Started: started, Duration: time.Since(started), Results: out}
+	if err := writeOutputs(pr, rf, *f.out, *f.reportDir); err != nil {
+		return fail(stderr, "run", err)
+	}
+	passed, failed, errored := rf.Counts()
+	fmt.Fprintf(stdout, "%d passed, %d failed, %d errors in %s\n", passed, failed, errored, time.Since(started).Round(time.Millisecond))
+	return exitCode(rf, ctx)
+}
+
+// runAll runs the scenarios, parallel at once, and prints each result as
+// it comes.
+func runAll(ctx context.Context, runner *harness.Runner, scenarios []*harness.Scenario, parallel int,
+	print func(io.Writer, *results.Result), pr *progress) []*results.Result {
 	out := make([]*results.Result, len(scenarios))
-	var mu sync.Mutex
-	sem := make(chan struct{}, max(1, *parallel))
+	sem := make(chan struct{}, max(1, parallel))
 	var wg sync.WaitGroup
 	for i, s := range scenarios {
 		wg.Add(1)
@@ -59,25 +100,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			mu.Lock()
-			fmt.Fprintf(stdout, "  … %s\n", s.Name)
-			mu.Unlock()
+			pr.start(s.Name)
 			res := runner.Run(ctx, s)
 			out[i] = res
-			mu.Lock()
-			defer mu.Unlock()
-			printResult(stdout, res, *verbose)
+			pr.done(s.Name, func(w io.Writer) { print(w, res) })
 		}()
 	}
 	wg.Wait()
-
-	rf := &results.RunFile{Version: results.Version, Started: started, Duration: time.Since(started), Results: out}
-	if err := writeOutputs(stdout, rf, *jsonOut, *reportDir); err != nil {
-		return fail(stderr, "run", err)
-	}
-	passed, failed, errored := rf.Counts()
-	fmt.Fprintf(stdout, "%d passed, %d failed, %d errors in %s\n", passed, failed, errored, time.Since(started).Round(time.Millisecond))
-	return exitCode(rf, ctx)
+	return out
 }
 
 // writeOutputs writes the results file (--out) and the reports
@@ -115,9 +145,14 @@ func exitCode(rf *results.RunFile, ctx context.Context) int {
 	return exitOK
 }
 
-func printResult(w io.Writer, r *results.Result, verbose bool) {
+func printResult(w io.Writer, r *results.Result, verbose, quiet bool) {
 	mark := map[results.Status]string{results.Passed: "PASS", results.Failed: "FAIL", results.Errored: "ERROR"}[r.Status]
-	fmt.Fprintf(w, "%-5s %s (%s, setup %s)\n", mark, r.Name, r.Duration.Round(time.Millisecond), r.Setup.Round(time.Millisecond))
+	head := fmt.Sprintf("%-5s %s (%s, setup %s)", mark, r.Name, r.Duration.Round(time.Millisecond), r.Setup.Round(time.Millisecond))
+	if quiet {
+		fmt.Fprintln(w, head+quietReason(r))
+		return
+	}
+	fmt.Fprintln(w, head)
 	if r.Status == results.Errored {
 		fmt.Fprintf(w, "      the harness could not run it: %s\n", r.Error)
 		return
@@ -134,6 +169,29 @@ func printResult(w io.Writer, r *results.Result, verbose bool) {
 	}
 }
 
+// quietReason is why a scenario did not pass, on the same line: its error,
+// or its first failed expectation and how many more failed.
+func quietReason(r *results.Result) string {
+	if r.Status == results.Errored {
+		return ": " + strings.Join(strings.Fields(r.Error), " ")
+	}
+	var failed []results.Outcome
+	for _, o := range r.Expectations {
+		if !o.Pass {
+			failed = append(failed, o)
+		}
+	}
+	if len(failed) == 0 {
+		return ""
+	}
+	o := failed[0]
+	reason := fmt.Sprintf(": %s: %s: expected %s, measured %s", o.Pos, o.Subject, o.Expected, strings.Join(strings.Fields(o.Measured), " "))
+	if len(failed) > 1 {
+		reason += fmt.Sprintf(" (and %d more)", len(failed)-1)
+	}
+	return reason
+}
+
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }
@@ -145,10 +203,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if !ok {
 		return code
 	}
-	if len(paths) == 0 {
-		paths = []string{"scenarios"}
-	}
-	scenarios, err := harness.LoadPaths(paths)
+	scenarios, _, err := loadScenarios(paths)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitError

@@ -17,12 +17,17 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-// buildRehearse compiles the command once per test binary, so that the
-// system under test runs as a separate process, as a user's would.
+// buildRehearse compiles the command, so that the system under test runs
+// as a separate process, as a user's would; in a git checkout the binary
+// records the revision (whatever GOFLAGS says), as go install does.
 func buildRehearse(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "rehearse")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+	args := []string{"build", "-o", bin}
+	if exec.Command("git", "rev-parse", "HEAD").Run() == nil {
+		args = append(args, "-buildvcs=true")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -47,7 +47,8 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'rehearse <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'rehearse help <command>' (or 'rehearse <command> -h') for what a command does and its flags,")
+	fmt.Fprintln(w, "'rehearse --version' for the version.")
 }
 
 func main() {
@@ -55,18 +56,29 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	helpFor := false
+	switch {
+	case len(args) == 0:
+		usage(stderr)
+		return exitError
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help" && len(args) == 1:
 		usage(stdout)
-		if len(args) == 0 {
-			return exitError
-		}
 		return exitOK
+	case args[0] == "--version" || args[0] == "version":
+		printVersion(stdout)
+		return exitOK
+	case args[0] == "help":
+		args, helpFor = args[1:], true
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "rehearse: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return exitError
+	}
+	if helpFor {
+		// The same page as "rehearse CMD -h", on standard output.
+		return cmd.run(context.Background(), []string{"-h"}, stdout, stdout)
 	}
 	// Ctrl-C cancels the context: commands stop, throwaway clusters are removed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -95,7 +107,14 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: rehearse %s\n\n%s\n\nFlags:\n", name, strings.TrimSpace(synopsis))
+		// The help page's first line is the command's synopsis.
+		page := strings.TrimSpace(synopsis)
+		if first, rest, _ := strings.Cut(page, "\n"); strings.HasPrefix(first, name) {
+			page = first + "\n" + rest
+		} else {
+			page = name + "\n\n" + page
+		}
+		fmt.Fprintf(stderr, "Usage: rehearse %s\n\nFlags:\n", page)
 		fs.PrintDefaults()
 	}
 	return fs

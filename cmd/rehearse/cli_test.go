@@ -1,0 +1,134 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/scenarios"
+)
+
+// --version names the module and, in a binary built from a git checkout,
+// the revision it was built from.
+func TestVersion(t *testing.T) {
+	if code, out, _ := rehearse(t, "--version"); code != exitOK || !strings.HasPrefix(out, "rehearse ") || !strings.Contains(out, "(module github.com/rehearse-dev/rehearse)") {
+		t.Errorf("--version: exit %d: %q", code, out)
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout (%v): no revision to compare with", err)
+	}
+	out, err := exec.Command(buildRehearse(t), "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "revision " + strings.TrimSpace(string(head)); !strings.Contains(string(out), want) {
+		t.Errorf("--version of a binary built here: %q, want it to say %q", out, want)
+	}
+}
+
+// help CMD prints the page CMD -h prints (on standard output, -h on
+// standard error); help alone is the usage, help of an unknown command an
+// error.
+func TestHelpCommandIsDashH(t *testing.T) {
+	for name := range commands {
+		code, page, _ := rehearse(t, "help", name)
+		_, _, dashH := rehearse(t, name, "-h")
+		if code != exitOK || page != dashH || !strings.HasPrefix(page, "Usage: rehearse "+name) {
+			t.Errorf("help %s: exit %d\n%s\nwant what %s -h prints:\n%s", name, code, page, name, dashH)
+		}
+	}
+	if code, out, _ := rehearse(t, "help"); code != exitOK || !strings.Contains(out, "Commands:") {
+		t.Errorf("help: exit %d\n%s", code, out)
+	}
+	if code, out, errs := rehearse(t, "help", "frobnicate"); code != exitError || out != "" || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Errorf("help frobnicate: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// From a directory without scenarios/, run takes the shipped scenarios
+// built into the binary (the same as scenarios/ in the source). -q prints
+// one line per scenario and the summary; --shard 1/2 and REHEARSE_SHARD=2/2
+// run halves that together are the suite, each scenario once.
+func TestBuiltinScenariosQuietInShards(t *testing.T) {
+	source, err := harness.LoadPaths([]string{"../../scenarios"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	builtin, err := loadBuiltin(scenarios.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i, s := range source {
+		want = append(want, s.Name)
+		if i >= len(builtin) || builtin[i].Name != s.Name || len(builtin[i].Expect) != len(s.Expect) {
+			t.Fatalf("the built-in scenarios are not those of scenarios/ (%d built in, %d there)", len(builtin), len(source))
+		}
+	}
+	t.Chdir(t.TempDir())
+	line := regexp.MustCompile(`^PASS  (\S+) \(\S+, setup \S+\)$`)
+	var got []string
+	for _, shard := range []string{"--shard=1/2", "env 2/2"} {
+		args := []string{"run", "-q", "--report-dir", ""}
+		if shard == "env 2/2" {
+			t.Setenv(harness.ShardEnv, "2/2")
+		} else {
+			args = append(args, shard)
+		}
+		code, stdout, stderr := rehearse(t, args...)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d\n%s\n%s", shard, code, stdout, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		n := len(lines) - 1
+		if !strings.HasPrefix(lines[n], "3 passed, 0 failed, 0 errors in ") {
+			t.Errorf("%s: last line %q, want the summary of 3 scenarios", shard, lines[n])
+		}
+		for _, l := range lines[:n] {
+			m := line.FindStringSubmatch(l)
+			if m == nil {
+				t.Errorf("%s: with -q, a line that is not a scenario's: %q", shard, l)
+				continue
+			}
+			got = append(got, m[1])
+		}
+	}
+	slices.Sort(want)
+	if slices.Sort(got); !slices.Equal(got, want) {
+		t.Errorf("the two shards ran %v, want the suite %v, each once", got, want)
+	}
+	if code, stdout, _ := rehearse(t, "validate"); code != exitOK || strings.Count(stdout, "ok  scenarios/") != len(want) {
+		t.Errorf("validate with no path: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := rehearse(t, "run", "--shard", "3/2"); code != exitError || !strings.Contains(stderr, "want K/N") {
+		t.Errorf("--shard 3/2: exit %d: %s", code, stderr)
+	}
+}
+
+// While scenarios run, rehearse says so whenever it printed nothing for a
+// while.
+func TestHeartbeatOnLongWaits(t *testing.T) {
+	was := heartbeatEvery
+	heartbeatEvery = 50 * time.Millisecond
+	t.Cleanup(func() { heartbeatEvery = was })
+	dir := t.TempDir()
+	b, err := os.ReadFile("../../scenarios/seed-manual-3-step.yaml") // pauses 200ms in its window
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "slow.yaml"), b, 0o644)
+	code, stdout, stderr := rehearse(t, "run", "--report-dir", "", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^  … still running: seed-manual-3-step \(\d+s\)$`).MatchString(stdout) {
+		t.Errorf("no heartbeat while the scenario ran:\n%s", stdout)
+	}
+}
