@@ -1,14 +1,18 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -18,7 +22,6 @@ const dockerTimeout = 10 * time.Second
 // dockerClient connects to the engine testcontainers would use (DOCKER_HOST,
 // docker context, ~/.testcontainers.properties) and checks that it answers.
 func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
-	disableRyuk()
 	ctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
 	cli, err := newDockerClient(ctx)
@@ -49,8 +52,7 @@ func newDockerClient(ctx context.Context) (cli *testcontainers.DockerClient, err
 }
 
 // Available returns nil when a Docker engine answers, and an error that says
-// what failed otherwise. Like Start, it disables Ryuk for the process (see
-// the package doc).
+// what failed otherwise.
 func Available(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -130,4 +132,43 @@ func removeContainer(ctx context.Context, cli *testcontainers.DockerClient, id s
 		return nil
 	}
 	return err
+}
+
+// stopAndRemove stops a container (SIGINT, its stop signal; SIGKILL after
+// stopGrace) and removes it with its tmpfs; gone already is fine.
+func stopAndRemove(ctx context.Context, id string) error {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	grace := int(stopGrace / time.Second)
+	_, stopErr := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace})
+	if err := removeContainer(ctx, cli, id); err != nil {
+		if stopErr != nil && !cerrdefs.IsNotFound(stopErr) {
+			err = errors.Join(stopErr, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// containerLogTail is the last n lines of a container's output ("" when
+// it cannot be read).
+func containerLogTail(ctx context.Context, id string, n int) string {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return ""
+	}
+	defer cli.Close()
+	rc, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	if _, err := stdcopy.StdCopy(&b, &b, io.LimitReader(rc, 1<<20)); err != nil && b.Len() == 0 {
+		return ""
+	}
+	return strings.TrimSpace(string(bytes.ToValidUTF8(b.Bytes(), nil)))
 }

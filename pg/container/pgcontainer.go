@@ -1,5 +1,5 @@
 // Package pgcontainer starts a throwaway PostgreSQL server in a Docker
-// container, with testcontainers-go, for tests and as the rehearse CLI's
+// container, on the engine testcontainers-go finds, for tests and as the rehearse CLI's
 // "container" provider. It is the container counterpart of package pglocal
 // (same settings, same DSN shape) for machines where Docker runs.
 //
@@ -12,15 +12,11 @@
 // the local engine first and fails at once, saying "run: make pg-image",
 // instead of letting testcontainers try (and retry) a pull.
 //
-// The image's entrypoint starts the server exactly once (no temporary
-// server as in the official image), so "database system is ready to accept
-// connections" is logged once: Start waits for ONE occurrence of that line,
-// then for port 5432 to listen, then for a real pgx login over the mapped
-// port. (testcontainers' postgres.BasicWaitStrategies waits for two and
-// would time out.) An official postgres image (REHEARSE_PG_IMAGE=postgres:15
-// where a registry is reachable and the image was pulled beforehand) works
-// too: its temporary server does not listen on TCP, so the port and login
-// checks wait for the real one.
+// Start waits for a real pgx login over the published port: the rehearse
+// image's entrypoint starts the server once, and an official postgres image
+// (REHEARSE_PG_IMAGE=postgres:15 where a registry is reachable and the
+// image was pulled beforehand) works too, since its temporary server does
+// not listen on TCP.
 //
 // Each container gets: POSTGRES_USER=postgres with a random password, PGDATA
 // on a tmpfs, server settings fsync=off, full_page_writes=off,
@@ -30,14 +26,18 @@
 // port), StopSignal SIGINT (fast shutdown; the image has it too where
 // "docker import" accepts it), and no volume.
 //
-// # Cleanup (there is no Ryuk)
+// # Cleanup, and testcontainers' reaper
 //
 // testcontainers' reaper (Ryuk) needs the testcontainers/ryuk image, which
-// cannot be pulled here, so Start sets TESTCONTAINERS_RYUK_DISABLED=true in
-// the process environment when it is unset. testcontainers reads its
-// configuration once per process, so that must happen before any other
-// testcontainers call: a program that uses testcontainers elsewhere should
-// call Available or Start first (or set the variable itself). Without Ryuk:
+// cannot be pulled here, and testcontainers-go decides whether to use it
+// once per process, for every container (its config: the environment
+// variable TESTCONTAINERS_RYUK_DISABLED or ~/.testcontainers.properties);
+// it has no setting for one request. So Start creates rehearse's container
+// through the Docker API itself, with the engine testcontainers finds
+// (DOCKER_HOST, docker context, properties): the reaper never sees it, and
+// the process environment and testcontainers' config are left as they
+// were, so the reaper still guards the other containers a program (or a go
+// test binary) starts with testcontainers. Instead:
 //
 //   - Close stops (SIGINT, SIGKILL after 2 s) and removes the container. It is
 //     idempotent. Tests register it with t.Cleanup, which also runs when the
@@ -57,13 +57,11 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"strconv"
@@ -74,10 +72,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
 	"github.com/rehearse-dev/rehearse/pg/internal/pgconf"
 	"github.com/testcontainers/testcontainers-go"
-	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
-	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 const (
@@ -98,16 +95,11 @@ const (
 	// User is the superuser the DSN logs in as.
 	User = "postgres"
 
-	// ReadyLog is the line the server logs when it accepts connections. The
-	// rehearse image logs it once per container start.
-	ReadyLog = "database system is ready to accept connections"
-
 	defaultPGDATA = "/var/lib/postgresql/data"
 	containerPort = "5432/tcp"
-	startTimeout  = 60 * time.Second // wait strategies + login
+	startTimeout  = 60 * time.Second // create, start, login
 	stopGrace     = 2 * time.Second  // SIGINT (fast shutdown), then SIGKILL
 	shmSize       = 512 << 20        // /dev/shm: Docker's 64 MB default is too small for parallel queries
-	ryukEnv       = "TESTCONTAINERS_RYUK_DISABLED"
 	makeHint      = "run: make pg-image"
 )
 
@@ -137,7 +129,6 @@ type Options struct {
 // Server is a running PostgreSQL container. Its methods are safe for
 // concurrent use.
 type Server struct {
-	ctr      *tcpostgres.PostgresContainer
 	id, name string
 	image    string
 	runID    string
@@ -161,14 +152,6 @@ func ImageName(image string) string {
 	return DefaultImage
 }
 
-// disableRyuk sets TESTCONTAINERS_RYUK_DISABLED=true unless the variable is
-// set. It must run before the first testcontainers call of the process.
-func disableRyuk() {
-	if _, ok := os.LookupEnv(ryukEnv); !ok {
-		_ = os.Setenv(ryukEnv, "true")
-	}
-}
-
 // Start creates and starts a new container and waits until PostgreSQL
 // accepts a login over TCP. ctx bounds only the start-up (also capped at
 // 60 s); cancelling it later does not stop the container: call Close. On
@@ -180,7 +163,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pgcontainer: not starting: %w", err)
 	}
-	disableRyuk()
 	t0 := time.Now()
 	logf := opts.Logf
 	if logf == nil {
@@ -196,6 +178,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer cli.Close()
 	pgdata, err := checkImage(ctx, cli, image)
 	if err != nil {
 		return nil, err
@@ -216,12 +199,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	labels := ownerLabels(runID, time.Now())
 	return run(ctx, runSpec{
-		image: image, pgdata: pgdata, args: args, labels: labels,
+		cli: cli, image: image, pgdata: pgdata, args: args, labels: labels,
 		runID: runID, password: password, logf: logf, t0: t0,
 	})
 }
 
 type runSpec struct {
+	cli             *testcontainers.DockerClient
 	image, pgdata   string
 	args            []string
 	labels          map[string]string
@@ -230,49 +214,14 @@ type runSpec struct {
 	t0              time.Time
 }
 
+// run creates and starts the container through the Docker API and waits
+// for a login over its published port.
 func run(ctx context.Context, sp runSpec) (*Server, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	name := "rehearse-pg-" + sp.runID
-	localhost := netip.MustParseAddr("127.0.0.1")
 	port := network.MustParsePort(containerPort)
-
-	ctr, err := tcpostgres.Run(ctx, sp.image,
-		testcontainers.WithLogger(logAdapter(sp.logf)),
-		testcontainers.WithName(name),
-		tcpostgres.WithUsername(User),
-		tcpostgres.WithPassword(sp.password),
-		tcpostgres.WithDatabase("postgres"),
-		testcontainers.WithCmd(append([]string{"postgres"}, sp.args...)...),
-		testcontainers.WithExposedPorts(containerPort),
-		testcontainers.WithTmpfs(map[string]string{sp.pgdata: "rw"}),
-		testcontainers.WithLabels(sp.labels),
-		testcontainers.WithConfigModifier(func(c *container.Config) {
-			// The image has STOPSIGNAL SIGINT where "docker import" accepts
-			// it (Docker 20.10 does not); set it here in any case. SIGTERM
-			// would be a "smart" shutdown that waits for clients.
-			c.StopSignal = "SIGINT"
-		}),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.PortBindings = network.PortMap{port: {{HostIP: localhost, HostPort: "0"}}}
-			hc.ShmSize = shmSize
-		}),
-		// The rehearse image logs the ready line ONCE (see the package doc).
-		// The port check runs inside the container only: testcontainers'
-		// external check dials the host it infers for the engine, which is
-		// the default gateway when /.dockerenv exists, while the port is
-		// published on 127.0.0.1 only. The login in ping is the external
-		// check.
-		testcontainers.WithWaitStrategyAndDeadline(startTimeout,
-			wait.ForLog(ReadyLog).WithOccurrence(1).WithPollInterval(20*time.Millisecond),
-			wait.ForListeningPort(containerPort).SkipExternalCheck().WithPollInterval(20*time.Millisecond),
-		),
-	)
 	s := &Server{image: sp.image, runID: sp.runID, password: sp.password, name: name, logf: sp.logf}
-	if ctr != nil {
-		s.ctr = ctr
-		s.id = ctr.GetContainerID()
-	}
 	fail := func(err error) (*Server, error) {
 		tail := s.logTail(20)
 		if cerr := s.Close(); cerr != nil {
@@ -283,15 +232,34 @@ func run(ctx context.Context, sp runSpec) (*Server, error) {
 		}
 		return nil, err
 	}
+	created, err := sp.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: &container.Config{
+		Image:        sp.image,
+		Cmd:          append([]string{"postgres"}, sp.args...),
+		Env:          []string{"POSTGRES_USER=" + User, "POSTGRES_PASSWORD=" + sp.password, "POSTGRES_DB=postgres"},
+		ExposedPorts: network.PortSet{port: {}},
+		Labels:       sp.labels,
+		// The image has STOPSIGNAL SIGINT where "docker import" accepts it
+		// (Docker 20.10 does not); set it here in any case. SIGTERM would
+		// be a "smart" shutdown that waits for clients.
+		StopSignal: "SIGINT",
+	}, HostConfig: &container.HostConfig{
+		PortBindings: network.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}},
+		Tmpfs:        map[string]string{sp.pgdata: "rw"},
+		ShmSize:      shmSize,
+	}})
 	if err != nil {
-		return fail(fmt.Errorf("pgcontainer: start %s from %s: %w", name, sp.image, err))
+		return fail(fmt.Errorf("pgcontainer: create %s from %s: %w", name, sp.image, err))
 	}
-	insp, err := ctr.Inspect(ctx)
+	s.id = created.ID
+	if _, err := sp.cli.ContainerStart(ctx, s.id, client.ContainerStartOptions{}); err != nil {
+		return fail(fmt.Errorf("pgcontainer: start %s: %w", name, err))
+	}
+	insp, err := sp.cli.ContainerInspect(ctx, s.id, client.ContainerInspectOptions{})
 	if err != nil {
 		return fail(fmt.Errorf("pgcontainer: inspect %s: %w", name, err))
 	}
-	if insp.NetworkSettings != nil {
-		for _, b := range insp.NetworkSettings.Ports[port] {
+	if ns := insp.Container.NetworkSettings; ns != nil {
+		for _, b := range ns.Ports[port] {
 			if p, err := strconv.Atoi(b.HostPort); err == nil && p > 0 {
 				s.port = p
 				break
@@ -301,6 +269,8 @@ func run(ctx context.Context, sp runSpec) (*Server, error) {
 	if s.port == 0 {
 		return fail(fmt.Errorf("pgcontainer: %s: no host port published for %s", name, containerPort))
 	}
+	// The login is the readiness check: the official image's temporary
+	// server does not listen on TCP, so only the real one answers it.
 	if err := s.ping(ctx); err != nil {
 		return fail(err)
 	}
@@ -399,51 +369,34 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closeOnce.Do(func() {
-		if s.ctr == nil {
+		if s.id == "" {
 			return
 		}
 		t0 := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		err := testcontainers.TerminateContainer(s.ctr, testcontainers.StopContext(ctx), testcontainers.StopTimeout(stopGrace))
-		if err != nil {
-			// Try once more without the stop step, straight through the API.
-			if rerr := forceRemove(ctx, s.id); rerr == nil {
-				err = nil
-			} else {
-				err = fmt.Errorf("pgcontainer: remove container %s (%.12s): %w; remove it by hand: docker rm -f %s", s.name, s.id, errors.Join(err, rerr), s.id)
-			}
+		if err := stopAndRemove(ctx, s.id); err != nil {
+			s.closeErr = fmt.Errorf("pgcontainer: remove container %s (%.12s): %w; remove it by hand: docker rm -f %s", s.name, s.id, err, s.id)
+			return
 		}
-		s.closeErr = err
-		if err == nil {
-			s.logf("pgcontainer: removed %s in %v", s.name, time.Since(t0).Round(time.Millisecond))
-		}
+		s.logf("pgcontainer: removed %s in %v", s.name, time.Since(t0).Round(time.Millisecond))
 	})
 	return s.closeErr
 }
 
-// logTail returns the last n lines of the container's log ("" if none).
+// logTail returns the last n lines of the container's log ("" if none),
+// its password masked.
 func (s *Server) logTail(n int) string {
-	if s.ctr == nil {
+	if s.id == "" {
 		return ""
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rc, err := s.ctr.Logs(ctx)
-	if err != nil {
-		return ""
-	}
-	defer rc.Close()
-	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
-	lines := strings.Split(strings.TrimRight(string(bytes.ToValidUTF8(b, nil)), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	out := strings.Join(lines, "\n")
+	out := containerLogTail(ctx, s.id, n)
 	if s.password != "" {
 		out = strings.ReplaceAll(out, s.password, "********")
 	}
-	return strings.TrimSpace(out)
+	return out
 }
 
 // serverArgs merges pgconf.Throwaway with extra and returns "-c key=value"
@@ -462,11 +415,4 @@ func randomHex(n int) (string, error) {
 		return "", fmt.Errorf("pgcontainer: random: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// logAdapter sends testcontainers' messages to logf.
-type logAdapter func(string, ...any)
-
-func (l logAdapter) Printf(format string, args ...any) {
-	l("testcontainers: "+strings.TrimRight(format, "\n"), args...)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/internal/procowner"
+	"github.com/testcontainers/testcontainers-go"
 )
 
 // needDocker skips the test when "docker info" fails (no CLI or no engine).
@@ -330,5 +331,32 @@ func TestStaleOwner(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: stale = %v (%s), want %v", tc.name, got, why, tc.want)
 		}
+	}
+}
+
+// Starting rehearse's container leaves testcontainers' reaper as the
+// process configured it: TESTCONTAINERS_RYUK_DISABLED stays unset,
+// testcontainers still has the reaper on for every other container, and
+// the container carries none of testcontainers' labels (the reaper never
+// learns of it).
+func TestReaperLeftToOtherContainers(t *testing.T) {
+	needImage(t)
+	if v, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); ok {
+		t.Skipf("TESTCONTAINERS_RYUK_DISABLED=%s is set for this process: nothing to leave alone", v)
+	}
+	s := start(t)
+	if v, ok := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); ok {
+		t.Errorf("Start set TESTCONTAINERS_RYUK_DISABLED=%s for the whole process", v)
+	}
+	p, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Config().RyukDisabled {
+		t.Error("testcontainers has the reaper off for the process after Start (unless ~/.testcontainers.properties says ryuk.disabled)")
+	}
+	if got := dockerInspect(t, s.ContainerID(), `{{range $k, $v := .Config.Labels}}{{$k}} {{end}}`); strings.Contains(got, "org.testcontainers") {
+		t.Errorf("rehearse's container carries testcontainers labels (%s): the reaper would take it", got)
 	}
 }
