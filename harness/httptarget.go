@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -377,15 +376,11 @@ func (t *TargetFile) SigningKey() ([]byte, error) {
 		}
 		return []byte(v), nil
 	case t.SigningKeyFile != "":
-		path := t.SigningKeyFile
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(t.dir, path)
-		}
-		b, err := os.ReadFile(path)
+		b, err := t.signingKeyFile()
 		if err != nil {
-			return nil, fmt.Errorf("%s: signing_key_file: %v", t.Pos, err)
+			return nil, fmt.Errorf("%s: %w", keyPos(t.Keys, "signing_key_file", t.Pos), err)
 		}
-		return []byte(strings.TrimSpace(string(b))), nil
+		return b, nil
 	}
 	return nil, nil
 }

@@ -1,25 +1,23 @@
 package harness
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/fixtures"
 	"github.com/rehearse-dev/rehearse/pg/provider"
 	"github.com/rehearse-dev/rehearse/results"
-	"go.yaml.in/yaml/v3"
 )
 
 // DefaultProbeInterval is how often a probe samples unless it says otherwise.
@@ -31,51 +29,31 @@ const DefaultTimeout = 60 * time.Second
 // LoadFile reads, decodes and validates one scenario file. Every problem is
 // reported with file:line:col; nothing is run.
 func LoadFile(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := readInput("", path, maxFileBytes)
 	if err != nil {
 		return nil, &InputError{Pos: Pos{File: path}, Message: fmt.Sprintf("cannot read scenario: %v", err)}
 	}
 	return Parse(path, data)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// Parse decodes and validates a scenario from data; file names it in errors.
+// Parse decodes and validates a scenario from data; file names it in
+// errors, and the files the scenario names are looked for in its folder.
 func Parse(file string, data []byte) (*Scenario, error) {
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil && err != io.EOF {
-		msg := err.Error()
-		pos := Pos{File: file, Line: 1, Col: 1} // when the parser names no line
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			pos.Line, _ = strconv.Atoi(m[1])
-			pos.Col = 1
-			msg = m[2]
-		}
-		return nil, &InputError{Pos: pos, Message: "not valid YAML: " + msg}
+	root, err := parseYAML(file, data, "scenario")
+	if err != nil {
+		return nil, err
 	}
-	if len(root.Content) == 0 {
+	if root == nil {
 		return nil, &InputError{Pos: Pos{File: file, Line: 1, Col: 1}, Message: "the file is empty; a scenario needs at least operation: and expect:"}
-	}
-	var second yaml.Node
-	if err := dec.Decode(&second); err == nil {
-		return nil, &InputError{Pos: Pos{File: file, Line: max(second.Line, 1), Col: 1}, Message: "a scenario file holds one YAML document; move this one to a file of its own"}
 	}
 	var s Scenario
 	d := &decoder{file: file}
-	d.decode(&root, reflectValue(&s))
+	d.decode(root, reflectValue(&s))
 	if len(d.errs) == 0 {
-		d.errs = validate(&s)
+		d.errs = validate(&s, d.durations)
 	}
-	if len(d.errs) > 0 {
-		sort.SliceStable(d.errs, func(i, j int) bool {
-			a, b := d.errs[i].Pos, d.errs[j].Pos
-			if a.Line != b.Line {
-				return a.Line < b.Line
-			}
-			return a.Col < b.Col
-		})
-		return nil, d.errs
+	if err := d.result(); err != nil {
+		return nil, err
 	}
 	if s.Name == "" {
 		s.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
@@ -125,7 +103,7 @@ func LoadPaths(paths []string) ([]*Scenario, error) {
 			continue
 		}
 		if prev, dup := names[s.Name]; dup {
-			errs = append(errs, &InputError{Pos: s.at("name"), Message: fmt.Sprintf("scenario name %q is also used by %s; names must be unique", s.Name, prev)})
+			errs = append(errs, &InputError{Pos: s.at("name"), Message: fmt.Sprintf("scenario name %q is also used by %s; names must be unique", clip(s.Name, maxQuoted), prev)})
 			continue
 		}
 		names[s.Name] = f
@@ -140,11 +118,12 @@ func LoadPaths(paths []string) ([]*Scenario, error) {
 // validate checks what the types cannot: references between sections,
 // exactly-one-of choices, value ranges. It changes nothing but loading a
 // target file into s.HTTP; NewPlan resolves the defaults.
-func validate(s *Scenario) InputErrors {
+func validate(s *Scenario, durations []timed) InputErrors {
 	var errs InputErrors
 	bad := func(p Pos, format string, args ...any) {
 		errs = append(errs, &InputError{Pos: p, Message: fmt.Sprintf(format, args...)})
 	}
+	validateTimes(s, durations, bad)
 	fx, err := fixtures.Get(cmp.Or(s.Fixture, defaultFixture))
 	if err != nil {
 		bad(s.at("fixture"), "%v", err)
@@ -195,6 +174,44 @@ func validate(s *Scenario) InputErrors {
 	return errs
 }
 
+// Bounds of a scenario's timeout: below the minimum not even its database
+// is ready.
+const (
+	minTimeout = time.Second
+	maxTimeout = 24 * time.Hour
+)
+
+// validateTimes bounds every duration of the scenario by its timeout, and
+// what the runner waits on its own (sampling before and after the
+// operation, the pause, the sleeps) too: nothing may outlast the scenario.
+func validateTimes(s *Scenario, durations []timed, bad func(Pos, string, ...any)) {
+	timeout := cmp.Or(s.Timeout.D(), DefaultTimeout)
+	if timeout < minTimeout || timeout > maxTimeout {
+		bad(s.at("timeout"), "timeout %s is out of range: give between %s (setting up a scenario takes part of a second) and %s", timeout, minTimeout, maxTimeout)
+		return
+	}
+	over := false
+	for _, t := range durations {
+		if t.d > timeout {
+			over = true
+			bad(t.pos, "%s: %s is longer than the scenario's timeout (%s), which ends everything; shorten it, or raise timeout:", t.key, t.d, timeout)
+		}
+	}
+	if over {
+		return // the sum below would only say it again
+	}
+	waits := 2 * probeLead(s.Probes)
+	if m := s.Operation.Manual; m != nil {
+		waits += m.Pause.D()
+	}
+	for _, a := range s.During {
+		waits += a.Sleep.D()
+	}
+	if waits >= timeout {
+		bad(s.at("timeout"), "the scenario waits %s on its own (3× the slowest probe's every: before and after the operation, the pause, the sleeps), which leaves nothing of its timeout (%s); raise timeout: or wait less", waits, timeout)
+	}
+}
+
 // validateUsers checks users: and returns them as the scenario's accounts.
 func validateUsers(s *Scenario, bad func(Pos, string, ...any)) *fixtures.Fixture {
 	if s.Target != TargetHTTP || (s.Seed != "" && s.Seed != "present") {
@@ -203,6 +220,8 @@ func validateUsers(s *Scenario, bad func(Pos, string, ...any)) *fixtures.Fixture
 	for _, a := range s.Users {
 		if count(a.Password != "", a.PasswordEnv != "") != 1 {
 			bad(a.Pos, "user %q: give exactly one of password or password_env", a.Username)
+		} else if err := a.passwordSet(); err != nil {
+			bad(a.Pos, "%v", err)
 		}
 	}
 	return s.accountsFixture()
@@ -242,8 +261,10 @@ func validateOperation(s *Scenario, sc *scope) {
 			sc.token(c.Pos, c.As)
 		}
 		if c.BackupFile != "" {
-			if _, err := os.Stat(resolve(s.Pos.File, c.BackupFile)); err != nil {
-				sc.bad(c.Pos, "backup_file: %v", err)
+			if f, err := openInput(filepath.Dir(s.Pos.File), resolve(s.Pos.File, c.BackupFile)); err != nil {
+				sc.bad(c.Pos, "backup_file: %s: %v", clip(c.BackupFile, maxQuoted), err)
+			} else {
+				f.Close()
 			}
 		}
 		if s.Strategy == string(results.Atomic) && len(s.During) > 0 {
@@ -280,7 +301,13 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 	case s.TargetFile != "" && s.HTTP != nil:
 		bad(s.at("http"), "give target_file or http, not both")
 	case s.TargetFile != "":
-		tf, err := LoadTargetFile(resolve(s.Pos.File, s.TargetFile))
+		dir, path := filepath.Dir(s.Pos.File), resolve(s.Pos.File, s.TargetFile)
+		data, err := readInput(dir, path, maxFileBytes)
+		if err != nil {
+			bad(s.at("target_file"), "target_file: %s: cannot read target file: %v", clip(s.TargetFile, maxQuoted), err)
+			return
+		}
+		tf, err := parseTargetFile(path, data, dir)
 		if err != nil {
 			var ie InputErrors
 			var one *InputError
@@ -296,16 +323,12 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 		}
 		s.HTTP = tf
 	case s.HTTP != nil:
-		s.HTTP.dir = filepath.Dir(s.Pos.File)
-		if s.HTTP.BaseURL != "" {
-			if err := CheckLoopback(s.HTTP.BaseURL); err != nil {
-				bad(s.HTTP.Pos, "%v", err)
-			}
-		}
+		s.HTTP.dir, s.HTTP.root = filepath.Dir(s.Pos.File), filepath.Dir(s.Pos.File)
+		s.HTTP.check(bad)
 	default:
 		// Everything defaults to the DRF + simplejwt contract; the base URL may come
 		// from rehearse rehearse --target.
-		s.HTTP = &TargetFile{dir: filepath.Dir(s.Pos.File)}
+		s.HTTP = &TargetFile{dir: filepath.Dir(s.Pos.File), root: filepath.Dir(s.Pos.File)}
 	}
 	if s.Strategy != "" {
 		bad(s.at("strategy"), "strategy: a running system's strategy is its own setting; remove it (the report says which behaviour was observed)")
@@ -317,6 +340,110 @@ func validateHTTP(s *Scenario, bad func(Pos, string, ...any), errs *InputErrors)
 		bad(s.Operation.Manual.Pos, "manual: the 3-step path runs rehearse's own engine on the database; a running system is rehearsed through its restore_from_file call")
 	}
 	oneOf(s.Seed, []string{"present", "restore"}, s.at("seed"), "seed", bad)
+}
+
+// Files a scenario names are read only if they are regular files (a FIFO
+// or a device is refused before it is opened, so nothing waits on it), of
+// bounded size, and only inside the scenario's folder: one elsewhere (by an
+// absolute path, .. or a symlink) must be named on the command line.
+
+// openInput opens path for reading if it is a regular file and, unless root
+// is "", inside the folder root. Its errors name no path: the caller does.
+func openInput(root, path string) (*os.File, error) {
+	name, stat := path, os.Stat
+	open := func(name string) (*os.File, error) { return os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0) }
+	if root != "" {
+		rel, err := within(root, path)
+		if err != nil {
+			return nil, err
+		}
+		r, err := os.OpenRoot(root)
+		if err != nil {
+			return nil, reason(err)
+		}
+		defer r.Close()
+		name, stat = rel, r.Stat // and the root refuses symlinks that lead out
+		open = func(name string) (*os.File, error) { return r.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0) }
+	}
+	st, err := stat(name)
+	if err != nil {
+		return nil, reason(err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegular(st.Mode())
+	}
+	f, err := open(name)
+	if err != nil {
+		return nil, reason(err)
+	}
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() { // replaced in between
+		f.Close()
+		return nil, errors.New("it changed while it was opened; it must be a regular file")
+	}
+	return f, nil
+}
+
+// readInput reads a file openInput accepts, of at most limit bytes.
+func readInput(root, path string, limit int64) ([]byte, error) {
+	f, err := openInput(root, path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, reason(err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("it is larger than %d KiB, the most such a file may hold", limit>>10)
+	}
+	return b, nil
+}
+
+// within returns path relative to root, if it stays in root's tree both
+// as written and through symlinks.
+func within(root, path string) (string, error) {
+	absRoot, err1 := filepath.Abs(root)
+	absPath, err2 := filepath.Abs(path)
+	if err := cmp.Or(err1, err2); err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(absRoot, absPath)
+	if err == nil && filepath.IsLocal(rel) {
+		realRoot, err1 := filepath.EvalSymlinks(absRoot)
+		realPath, err2 := filepath.EvalSymlinks(absPath)
+		if err1 != nil || err2 != nil {
+			return rel, nil // a missing file: stat says so
+		}
+		if r, err := filepath.Rel(realRoot, realPath); err == nil && filepath.IsLocal(r) {
+			return rel, nil
+		}
+	}
+	return "", fmt.Errorf("it is outside the scenario's folder %s; name a file in that folder, or give this one on the command line (rehearse rehearse --backup FILE, --target-file FILE)", clip(absRoot, maxQuoted))
+}
+
+// reason is what went wrong with a file, without its path.
+func reason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func notRegular(m fs.FileMode) error {
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeDevice != 0:
+		what = "a device"
+	}
+	return fmt.Errorf("it is %s; only a regular file is read", what)
 }
 
 // resolve makes a path given in a file relative to that file's folder.

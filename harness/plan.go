@@ -3,8 +3,6 @@ package harness
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -142,13 +140,11 @@ func NewPlan(s *Scenario, o Overrides) (*Plan, error) {
 		p.Tokens = append(p.Tokens, PlannedToken{Pos: t.Pos, Name: name, User: t.User, Mint: t.Mint})
 	}
 	p.resolveOperation(s)
-	lead := DefaultProbeInterval
 	for _, pr := range s.Probes {
 		every := cmp.Or(pr.Every, Duration(DefaultProbeInterval))
-		lead = max(lead, every.D())
 		p.Probes = append(p.Probes, PlannedProbe{Pos: pr.Pos, Name: pr.Name, Kind: probeKindName(pr.Kind), Every: every, Probe: pr.Kind})
 	}
-	p.Lead = Duration(3 * lead)
+	p.Lead = Duration(probeLead(s.Probes))
 	for _, e := range s.Expect {
 		c := e.Check
 		if d, ok := c.(defaultsCheck); ok {
@@ -160,6 +156,16 @@ func NewPlan(s *Scenario, o Overrides) (*Plan, error) {
 }
 
 const defaultFixture = "edms-small"
+
+// probeLead is how long probes sample before the operation starts and
+// after it ends: three intervals of the slowest.
+func probeLead(probes []Probe) time.Duration {
+	lead := DefaultProbeInterval
+	for _, pr := range probes {
+		lead = max(lead, pr.Every.D())
+	}
+	return 3 * lead
+}
 
 func (p *Plan) resolveSystem(s *Scenario, o Overrides) error {
 	sys := System{Admin: "admin", adminDefault: edms.DefaultAdminPassword, ProfileUserField: "username", ProfileIDField: "id",
@@ -193,8 +199,8 @@ func (p *Plan) resolveAccounts(s *Scenario) error {
 	p.AccountsFrom = "fixture " + fx.Name
 	if len(s.Users) > 0 {
 		for _, a := range s.Users {
-			if a.PasswordEnv != "" && os.Getenv(a.PasswordEnv) == "" {
-				return &InputError{Pos: a.Pos, Message: fmt.Sprintf("user %s: password_env names %s, which is not set", a.Username, a.PasswordEnv)}
+			if err := a.passwordSet(); err != nil {
+				return &InputError{Pos: a.Pos, Message: err.Error()}
 			}
 		}
 		fx = s.accountsFixture()

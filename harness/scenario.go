@@ -6,6 +6,7 @@
 package harness
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/rehearse-dev/rehearse/fixtures"
@@ -47,18 +48,19 @@ type Scenario struct {
 	// Named defects the embedded system is started with, to prove a check can fail:
 	// no-revocation, skip-sequences, skip-table=<table>, dangling-fk, password-from=<field>.
 	Defects []string `yaml:"defects" json:"defects,omitempty"`
-	// Tokens obtained before the operation by logging in; named for later use.
-	Tokens map[string]TokenSpec `yaml:"tokens" json:"tokens,omitempty"`
+	// Tokens obtained before the operation by logging in; named for later use (at most 100).
+	Tokens map[string]TokenSpec `yaml:"tokens" json:"tokens,omitempty" max:"100"`
 	// The operation under test.
 	Operation Operation `yaml:"operation" json:"operation" required:"true"`
 	// Actions run in the window: after the reinit committed, before the restore starts.
 	During []Action `yaml:"during" json:"during,omitempty"`
-	// Probes sample concurrently while the operation runs.
-	Probes []Probe `yaml:"probes" json:"probes,omitempty"`
+	// Probes sample concurrently while the operation runs (at most 100).
+	Probes []Probe `yaml:"probes" json:"probes,omitempty" max:"100"`
 	// Expectations checked against the measurements.
 	Expect []Expectation `yaml:"expect" json:"expect" required:"true"`
-	// Time limit for the whole scenario (default 60s).
-	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Time limit for the whole scenario (default 60s, at least 1s, at most 24h): every
+	// other duration of the scenario must fit in it.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty" unbounded:"true"`
 }
 
 // Account is a user of a running system and how to learn its password.
@@ -154,15 +156,27 @@ type Expectation struct {
 }
 
 // at is where the value of a top-level key is (the file's start if absent).
-func (s *Scenario) at(key string) Pos {
-	if p, ok := s.Keys[key]; ok {
+func (s *Scenario) at(key string) Pos { return keyPos(s.Keys, key, s.Pos) }
+
+// keyPos is where the value of key is in keys, else def.
+func keyPos(keys map[string]Pos, key string, def Pos) Pos {
+	if p, ok := keys[key]; ok {
 		return p
 	}
-	return s.Pos
+	return def
 }
 
 // accountsFixture describes the scenario's users: (that of) Users when
 // given, with passwords read from the environment where asked.
+// passwordSet says, for an account whose password comes from the
+// environment, that the variable is not set.
+func (a Account) passwordSet() error {
+	if a.PasswordEnv != "" && os.Getenv(a.PasswordEnv) == "" {
+		return fmt.Errorf("user %s: password_env names %s, which is not set", clip(a.Username, maxQuoted), clip(a.PasswordEnv, maxQuoted))
+	}
+	return nil
+}
+
 func (s *Scenario) accountsFixture() *fixtures.Fixture {
 	f := &fixtures.Fixture{Name: "the scenario's users", Description: "users: of " + s.Pos.File}
 	for _, a := range s.Users {

@@ -1,14 +1,13 @@
 package harness
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/rehearse-dev/rehearse/edms/server"
 	"github.com/rehearse-dev/rehearse/internal/loopback"
-	"go.yaml.in/yaml/v3"
 )
 
 // TargetFile describes a running system to rehearse against: where it is,
@@ -16,8 +15,13 @@ import (
 // defaults are the DRF + simplejwt contract (docs/targets/drf-simplejwt.yaml
 // writes every one of them out).
 type TargetFile struct {
-	Pos Pos    `yaml:"-" json:"-"`
-	dir string // relative paths in the file start here
+	Pos Pos `yaml:"-" json:"-"`
+	// Keys holds where each top-level value is, for errors about it.
+	Keys map[string]Pos `yaml:"-" json:"-"`
+	dir  string         // relative paths in the file start here
+	// root is the folder the files it names must stay in: the scenario's
+	// ("" for a target file named on the command line).
+	root string
 	// Base URL of the system; only loopback addresses are accepted.
 	BaseURL string `yaml:"base_url" json:"base_url,omitempty"`
 	// DSN of the system's database, for seeding and for the database invariants.
@@ -123,30 +127,66 @@ func (t *TargetFile) Routes() server.Routes {
 	}
 }
 
-// LoadTargetFile reads a target file strictly (unknown keys are errors with file:line:col).
+// LoadTargetFile reads a target file strictly (unknown keys are errors with
+// file:line:col). It is named on the command line, so the files it names
+// may be anywhere.
 func LoadTargetFile(path string) (*TargetFile, error) {
-	data, err := os.ReadFile(path)
+	data, err := readInput("", path, maxFileBytes)
 	if err != nil {
 		return nil, &InputError{Pos: Pos{File: path}, Message: fmt.Sprintf("cannot read target file: %v", err)}
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &InputError{Pos: Pos{File: path, Line: 1, Col: 1}, Message: "not valid YAML: " + err.Error()}
+	return parseTargetFile(path, data, "")
+}
+
+// parseTargetFile decodes a target file (path names it in errors); the
+// files it names must stay in the folder root ("" for anywhere).
+func parseTargetFile(path string, data []byte, root string) (*TargetFile, error) {
+	node, err := parseYAML(path, data, "target")
+	if err != nil {
+		return nil, err
 	}
-	t := TargetFile{dir: filepath.Dir(path)}
+	t := TargetFile{dir: filepath.Dir(path), root: root}
 	d := &decoder{file: path}
-	if len(root.Content) > 0 {
-		d.decode(&root, reflectValue(&t))
+	if node != nil {
+		d.decode(node, reflectValue(&t))
 	}
-	if len(d.errs) > 0 {
-		return nil, d.errs
+	if len(d.errs) == 0 {
+		t.check(func(p Pos, format string, args ...any) {
+			d.errs = append(d.errs, &InputError{Pos: p, Message: fmt.Sprintf(format, args...)})
+		})
 	}
-	if t.BaseURL != "" {
-		if err := CheckLoopback(t.BaseURL); err != nil {
-			return nil, &InputError{Pos: Pos{File: path, Line: 1, Col: 1}, Message: err.Error()}
-		}
+	if err := d.result(); err != nil {
+		return nil, err
 	}
 	return &t, nil
+}
+
+// check validates what the types cannot: the base URL is on loopback, the
+// signing key file can be read.
+func (t *TargetFile) check(bad func(Pos, string, ...any)) {
+	if t.BaseURL != "" {
+		if err := CheckLoopback(t.BaseURL); err != nil {
+			bad(keyPos(t.Keys, "base_url", t.Pos), "%v", err)
+		}
+	}
+	if t.SigningKeyFile != "" {
+		if _, err := t.signingKeyFile(); err != nil {
+			bad(keyPos(t.Keys, "signing_key_file", t.Pos), "%v", err)
+		}
+	}
+}
+
+// signingKeyFile reads the key in signing_key_file.
+func (t *TargetFile) signingKeyFile() ([]byte, error) {
+	path := t.SigningKeyFile
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(t.dir, path)
+	}
+	b, err := readInput(t.root, path, maxKeyBytes)
+	if err != nil {
+		return nil, fmt.Errorf("signing_key_file: %s: %v", clip(t.SigningKeyFile, maxQuoted), err)
+	}
+	return bytes.TrimSpace(b), nil
 }
 
 // CheckLoopback refuses any URL whose host is not a loopback address: a
