@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // Scenarios the hostile-input cases start from.
@@ -182,4 +185,74 @@ func TestCommandLineFilesAreBounded(t *testing.T) {
 	if k, err := tf.SigningKey(); err != nil || string(k) != testKey {
 		t.Errorf("key %q, %v", k, err)
 	}
+}
+
+// A backup command that outlives its scenario is stopped with everything it
+// started, and the wait for it ends.
+func TestBackupCommandEndsWithTheScenario(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := runBackupCommand(ctx, BackupSpec{Command: "sleep 30; true"}, t.TempDir(), filepath.Join(t.TempDir(), "b.json"))
+	if err == nil {
+		t.Fatal("a command stopped by its context succeeded")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the command was waited for %s after its scenario ended", took)
+	}
+}
+
+// Every wait of a run ends with the scenario's context (its timeout, or
+// SIGINT/SIGTERM in the CLI), and the backup the harness took is removed.
+func TestWaitsEndWithTheScenario(t *testing.T) {
+	prov, err := SharedProvider(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, yaml string
+		inWindow   bool // the wait is between reinit and restore
+	}{
+		{"a sleep in the window", "timeout: 50s\n" + embeddedBase + "during: [{sleep: 45s}]\n", true},
+		{"a manual pause", "timeout: 50s\noperation: {manual: {pause: 45s}}\nexpect: [{invariant: sequences}]\n", true},
+		{"a probe's interval", "timeout: 50s\n" + embeddedBase + "probes: [{name: p, every: 5s, login: {user: author01}}]\n", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := Parse(filepath.Join(t.TempDir(), "s.yaml"), []byte(c.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmp := t.TempDir()
+			runner := &Runner{Provider: prov, tempDir: tmp}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { // cancel once the operation is under way
+				for len(backups(tmp)) == 0 && ctx.Err() == nil {
+					time.Sleep(5 * time.Millisecond)
+				}
+				time.Sleep(300 * time.Millisecond)
+				cancel()
+			}()
+			var res *results.Result
+			returnsWithin(t, 10*time.Second, func() { res = runner.Run(ctx, s) })
+			if res.Status != results.Errored {
+				t.Errorf("status %s: %s", res.Status, res.Error)
+			}
+			if _, reinit := res.Phase(results.PhaseReinitCommitted); reinit != c.inWindow {
+				t.Errorf("cancelled elsewhere than meant (reinit committed: %v): %s", reinit, res.Error)
+			}
+			if took := res.Duration; took > 3*time.Second {
+				t.Errorf("the run took %s; it should have ended right after its context", took)
+			}
+			if left := backups(tmp); len(left) > 0 {
+				t.Errorf("backups left behind: %v", left)
+			}
+		})
+	}
+}
+
+func backups(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "rehearse-backup-*"))
+	return m
 }

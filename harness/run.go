@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +41,8 @@ type Runner struct {
 
 	mu    sync.Mutex
 	extra map[string]*extraProvider // providers scenarios asked for by name
+	// tempDir holds the backups the harness takes ("": the system's).
+	tempDir string
 }
 
 type extraProvider struct {
@@ -113,8 +115,11 @@ type run struct {
 	win     window
 	kicks   []chan chan struct{} // one per probe: sample now, then close the ack
 	rec     *recorder
-	// backupFile is what the operation restores.
+	// backupFile is what the operation restores; a backup taken by the
+	// harness is written in tempDir ("": the system's) and removed on
+	// every way out of the operation.
 	backupFile string
+	tempDir    string
 }
 
 // snapshot is what the operation must preserve, read before it.
@@ -197,7 +202,7 @@ func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	setup := time.Now()
-	ru := &run{plan: p, res: res, tokens: map[string]string{}, refresh: map[string]string{}, rec: newRecorder()}
+	ru := &run{plan: p, res: res, tokens: map[string]string{}, refresh: map[string]string{}, rec: newRecorder(), tempDir: r.tempDir}
 	var stop func()
 	var err error
 	if p.Target == TargetHTTP {
@@ -295,7 +300,14 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 					ru.rec.phase(ph, "", e.At)
 				}
 			},
-			BetweenPhases: ru.inWindow,
+			BetweenPhases: func(hctx context.Context) error {
+				// The server may go on with a restore its caller gave up
+				// on; the window's actions still end with the scenario.
+				hctx, cancel := context.WithCancel(hctx)
+				defer cancel()
+				defer context.AfterFunc(ctx, cancel)()
+				return ru.inWindow(hctx)
+			},
 		},
 	})
 	if err != nil {
@@ -438,7 +450,7 @@ func (ru *run) prepareBackup(ctx context.Context) (cleanup func(), err error) {
 	if err := ru.snapshotAtBackup(ctx); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp("", "rehearse-backup-*.json")
+	f, err := os.CreateTemp(ru.tempDir, "rehearse-backup-*.json")
 	if err != nil {
 		return nil, err
 	}
@@ -479,19 +491,33 @@ func runBackupCommand(ctx context.Context, spec BackupSpec, dir, file string) er
 	line := strings.ReplaceAll(spec.Command, "{file}", "'"+strings.ReplaceAll(file, "'", `'\''`)+"'")
 	cmd := exec.CommandContext(ctx, "sh", "-c", line)
 	cmd.Dir = dir
-	var stderr bytes.Buffer
+	// When the scenario ends, the whole command goes (what sh started too,
+	// which would hold its output open), and the wait is bounded.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	var stderr tail
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if err := cmd.Run(); err != nil {
-		last := strings.TrimSpace(stderr.String())
+		last := strings.TrimSpace(string(stderr))
 		if i := strings.LastIndexByte(last, '\n'); i >= 0 {
 			last = last[i+1:]
 		}
-		return fmt.Errorf("%s: backup.command %q failed: %v: %s", spec.Pos, spec.Command, err, last)
+		return fmt.Errorf("%s: backup.command %q failed: %v: %s", spec.Pos, clip(spec.Command, maxQuoted), err, clip(last, maxMessage))
 	}
 	if st, err := os.Stat(file); err != nil || st.Size() == 0 {
-		return fmt.Errorf("%s: backup.command %q wrote nothing to {file}", spec.Pos, spec.Command)
+		return fmt.Errorf("%s: backup.command %q wrote nothing to {file}", spec.Pos, clip(spec.Command, maxQuoted))
 	}
 	return nil
+}
+
+// tail keeps the last 4 KiB written to it: a command's last words.
+type tail []byte
+
+func (t *tail) Write(p []byte) (int, error) {
+	*t = append(*t, p[max(0, len(p)-4096):]...)
+	*t = (*t)[max(0, len(*t)-4096):]
+	return len(p), nil
 }
 
 // backupFacts is what the results say of a backup rehearse took.
