@@ -88,16 +88,6 @@ expect:
 	}
 }
 
-// No input may panic the loader.
-func FuzzParse(f *testing.F) {
-	for _, s := range []string{"name: x\n", "operation: {manual: {pause: 1s}}\nexpect: [{invariant: sequences}]\n", "[", "a: *b", "probes: [{name: p, every: -1s}]"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		harness.Parse("f.yaml", data)
-	})
-}
-
 // The documented DRF + simplejwt target file spells out the defaults: it
 // must load strictly and describe exactly what rehearse speaks without it.
 func TestDocumentedTargetFileIsTheDefault(t *testing.T) {
