@@ -11,8 +11,8 @@ import (
 	"strings"
 )
 
-// generateSchema builds the JSON Schema (draft 2020-12) of the scenario
-// language from the Go types the loader decodes into and the registries of
+// generateSchema builds the JSON Schema (draft-07, what editors' YAML
+// language servers support) of the scenario language from the Go types the loader decodes into and the registries of
 // check and probe kinds; the doc comments of harness's source become its
 // descriptions, so the language reference has one source. It runs in tests
 // only (TestSchemaMatchesTypes -update-schema writes scenario.schema.json).
@@ -21,14 +21,37 @@ func generateSchema() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return schemaOf(reflect.TypeOf(Scenario{}), "scenario", "rehearse scenario", docs)
+}
+
+// generateTargetSchema builds the JSON Schema of a target file (TargetFile).
+func generateTargetSchema() ([]byte, error) {
+	docs, err := fieldDocs()
+	if err != nil {
+		return nil, err
+	}
+	return schemaOf(reflect.TypeOf(TargetFile{}), "target", "rehearse target file", docs)
+}
+
+func schemaOf(t reflect.Type, name, title string, docs map[string]string) ([]byte, error) {
 	g := &schemaGen{docs: docs, defs: map[string]any{}}
-	root := g.structSchema(reflect.TypeOf(Scenario{}))
-	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-	root["$id"] = "https://rehearse.dev/schemas/scenario.schema.json"
-	root["title"] = "rehearse scenario"
-	root["$defs"] = g.defs
+	root := g.structSchema(t)
+	root["$schema"] = "http://json-schema.org/draft-07/schema#"
+	root["$id"] = "https://rehearse.dev/schemas/" + name + ".schema.json"
+	root["title"] = title
+	root["definitions"] = g.defs
 	b, err := json.MarshalIndent(root, "", "  ")
 	return append(b, '\n'), err
+}
+
+// described gives p a description. draft-07 ignores what stands beside a
+// $ref, so a reference goes into an allOf of its own.
+func described(p map[string]any, doc string) map[string]any {
+	if ref, ok := p["$ref"]; ok {
+		p = map[string]any{"allOf": []any{map[string]any{"$ref": ref}}}
+	}
+	p["description"] = doc
+	return p
 }
 
 type schemaGen struct {
@@ -42,7 +65,7 @@ func (g *schemaGen) ref(t reflect.Type) map[string]any {
 		g.defs[name] = nil // placeholder against recursion
 		g.defs[name] = g.structSchema(t)
 	}
-	return map[string]any{"$ref": "#/$defs/" + name}
+	return map[string]any{"$ref": "#/definitions/" + name}
 }
 
 func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
@@ -60,7 +83,7 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 		name := fieldName(f)
 		p := g.typeSchema(f.Type)
 		if doc := g.docs[t.Name()+"."+f.Name]; doc != "" {
-			p["description"] = doc
+			p = described(p, doc)
 		}
 		if enum := f.Tag.Get("enum"); enum != "" {
 			p["enum"] = strings.Split(enum, ",")
@@ -115,9 +138,7 @@ func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
 // kindProperties adds one property per registered kind of a one-of field.
 func (g *schemaGen) kindProperties(registry string, props map[string]any) {
 	add := func(name, doc string, v any) {
-		p := g.typeSchema(reflect.TypeOf(v))
-		p["description"] = doc
-		props[name] = p
+		props[name] = described(g.typeSchema(reflect.TypeOf(v)), doc)
 	}
 	switch registry {
 	case "check":

@@ -2,7 +2,7 @@ package reports
 
 import _ "embed"
 
-// schemaJSON is the JSON Schema (draft 2020-12) of the results file,
+// schemaJSON is the JSON Schema (draft-07) of the results file,
 // generated from the Go types of package results by `go test ./reports -run
 // TestSchemaUpToDate -update`; the test fails when the two drift apart.
 //

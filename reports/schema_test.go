@@ -49,11 +49,11 @@ func generateSchema() ([]byte, error) {
 	}
 	g := &schemaGen{docs: docs, defs: map[string]any{}}
 	root := g.object(reflect.TypeFor[results.RunFile]())
-	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+	root["$schema"] = "http://json-schema.org/draft-07/schema#"
 	root["$id"] = "https://rehearse.dev/schemas/results.schema.json"
 	root["title"] = "rehearse results"
 	root["description"] = schemaDescription
-	root["$defs"] = g.defs
+	root["definitions"] = g.defs
 	b, err := json.MarshalIndent(root, "", "  ")
 	return append(b, '\n'), err
 }
@@ -91,6 +91,9 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 			if enumDoc, ok := p["description"].(string); ok && enumDoc != "" && f.Type.Kind() == reflect.String {
 				doc += " " + enumDoc
 			}
+			if ref, ok := p["$ref"]; ok { // draft-07 ignores what stands beside a $ref
+				p = map[string]any{"allOf": []any{map[string]any{"$ref": ref}}}
+			}
 			p["description"] = doc
 		}
 		if f.Type == durationType {
@@ -127,7 +130,7 @@ func (g *schemaGen) typeSchema(t reflect.Type, nullable bool) map[string]any {
 			g.defs[t.Name()] = nil // placeholder against recursion
 			g.defs[t.Name()] = g.object(t)
 		}
-		return map[string]any{"$ref": "#/$defs/" + t.Name()}
+		return map[string]any{"$ref": "#/definitions/" + t.Name()}
 	case reflect.Slice:
 		s := map[string]any{"type": "array", "items": g.typeSchema(t.Elem(), false)}
 		if nullable {

@@ -301,7 +301,7 @@ func TestSchemaListsTheEnums(t *testing.T) {
 	if err := json.Unmarshal(Schema(), &schema); err != nil {
 		t.Fatal(err)
 	}
-	phase := schema["$defs"].(map[string]any)["PhaseMark"].(map[string]any)["properties"].(map[string]any)["phase"].(map[string]any)
+	phase := schema["definitions"].(map[string]any)["PhaseMark"].(map[string]any)["properties"].(map[string]any)["phase"].(map[string]any)
 	var got []string
 	for _, v := range phase["enum"].([]any) {
 		got = append(got, v.(string))

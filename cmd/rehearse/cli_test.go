@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/reports"
 	"github.com/rehearse-dev/rehearse/scenarios"
 )
 
@@ -130,5 +131,19 @@ func TestHeartbeatOnLongWaits(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^  … still running: seed-manual-3-step \(\d+s\)$`).MatchString(stdout) {
 		t.Errorf("no heartbeat while the scenario ran:\n%s", stdout)
+	}
+}
+
+// schema prints the shipped JSON Schemas, draft-07; anything else is an
+// error that lists what it knows.
+func TestSchemaCommand(t *testing.T) {
+	for name, want := range map[string][]byte{"scenario": harness.JSONSchema(), "target": harness.TargetJSONSchema(), "results": reports.Schema()} {
+		code, out, errs := rehearse(t, "schema", name)
+		if code != exitOK || out != string(want) || !strings.Contains(out, `"$schema": "http://json-schema.org/draft-07/schema#"`) {
+			t.Errorf("schema %s: exit %d, %d bytes (want the shipped draft-07 schema, %d bytes): %s", name, code, len(out), len(want), errs)
+		}
+	}
+	if code, _, errs := rehearse(t, "schema", "scenarios"); code != exitError || !strings.Contains(errs, "give one of results, scenario, target") {
+		t.Errorf("schema scenarios: exit %d: %s", code, errs)
 	}
 }

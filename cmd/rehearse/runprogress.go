@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -105,13 +106,7 @@ func (p *progress) beat(now time.Time) {
 	var line string
 	switch {
 	case len(p.running) > 0:
-		names := slices.Sorted(func(yield func(string) bool) {
-			for n := range p.running {
-				if !yield(n) {
-					return
-				}
-			}
-		})
+		names := slices.Sorted(maps.Keys(p.running))
 		var parts []string
 		for _, n := range names {
 			parts = append(parts, fmt.Sprintf("%s (%s)", n, now.Sub(p.running[n]).Round(time.Second)))
