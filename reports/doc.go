@@ -7,8 +7,10 @@
 //     fate of every seeded token, the invariants, the seed's claims held or
 //     refuted with evidence, a side-by-side comparison of strategies and the
 //     recommendation that follows;
-//   - html: one self-contained file with the same tables and an inline SVG
-//     timeline (a lane per probe, phase markers, window lengths);
+//   - html: one self-contained file through html/template, with the same
+//     tables (links from the summary to each scenario, failed expectations
+//     first) and an inline SVG timeline (a lane per probe, phase markers,
+//     window lengths);
 //   - junit: JUnit XML for CI, one test case per scenario, and one more for
 //     a scenario's server errors;
 //   - json: the results file itself (results.schema.json, versioned).

@@ -1,8 +1,7 @@
 package reports
 
 import (
-	"bufio"
-	"fmt"
+	"html/template"
 	"io"
 	"strings"
 
@@ -38,99 +37,106 @@ svg .axis, svg .tick { stroke: #6b7280; }
 .legend i { display: inline-block; width: 12px; height: 12px; margin-right: .3rem; vertical-align: -1px; }
 `
 
+// page is what the HTML template renders; every string in it is text,
+// escaped by html/template, but the timelines, which svg.go builds with
+// every text in them escaped.
+type page struct {
+	Title, Question, Answer, RunLine string
+	Style                            template.CSS
+	Summary                          table
+	Timelines                        []timeline
+	Strategies                       *strategies
+	Recommendations                  []string
+	Scenarios                        []scenarioPart
+}
+
+type timeline struct {
+	Name, Engine string
+	SVG          template.HTML
+}
+
+type strategies struct {
+	Comparison, Claims table
+	Safer              runClaim
+}
+
+type scenarioPart struct {
+	Name, Description, File, Meta, Status, Duration, Setup, Answer string
+	Blocks                                                         []block
+}
+
+// pageTemplate is the report's one page; "table" renders a table, or
+// "(none)" when it has no rows.
+var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{.Title}}</title>
+<style>{{.Style}}</style>
+</head>
+<body>
+<h1>{{.Title}}</h1>
+<p class="answer"><strong>Question:</strong> {{.Question}}<br><strong>Answer:</strong> {{.Answer}}</p>
+<p class="meta">{{.RunLine}}</p>
+<h2>Executive summary</h2>
+{{template "table" .Summary}}<h2 id="timelines">Timelines</h2>
+<section id="timeline-pictures">
+<p class="legend"><span><i style="background:#3a9d5d"></i>probe succeeded</span><span><i style="background:#d64545"></i>probe refused</span><span><i style="background:#6a1b9a"></i>server error (5xx or no response)</span><span><i style="background:#f6d55c;opacity:.6"></i>between reinit and restore commits</span><span><i style="border:1.5px solid #7a1010"></i>a probe's failing stretch (its length above it)</span><span>dashed: phases</span></p>
+{{range .Timelines}}<figure id="timeline-{{.Name}}">
+<figcaption>{{.Name}}: {{.Engine}}</figcaption>
+{{.SVG}}
+</figure>
+{{end}}</section>
+{{with .Strategies}}<h2>Strategies side by side</h2>
+{{template "table" .Comparison}}<p>The seed's claims, per scenario:</p>
+{{template "table" .Claims}}<p>Across scenarios: <em>{{.Safer.Seed}}</em>: <strong>{{.Safer.Verdict}}</strong>. {{.Safer.Evidence}}</p>
+{{end}}<h2>Recommendation</h2>
+<ol>
+{{range .Recommendations}}<li>{{.}}</li>
+{{end}}</ol>
+{{range .Scenarios}}<section class="scenario" id="scenario-{{.Name}}">
+<h2>Scenario {{.Name}}</h2>
+{{with .Description}}<blockquote>{{.}}</blockquote>
+{{end}}<p class="meta">File <code>{{.File}}</code>, {{.Meta}}: <strong>{{.Status}}</strong> in {{.Duration}} (setup {{.Setup}}).</p>
+<p class="answer"><strong>Answer:</strong> {{.Answer}}</p>
+{{range .Blocks}}{{if .Heading}}<h3>{{.Heading}}</h3>
+{{else if .Table}}{{template "table" .Table}}{{else if .Lead}}<p><strong>{{.Lead}}</strong> {{.Text}}</p>
+{{else}}<p>{{.Text}}</p>
+{{end}}{{with .List}}<ul>
+{{range .}}<li>{{.}}</li>
+{{end}}</ul>
+{{end}}{{end}}</section>
+{{end}}</body>
+</html>
+{{define "table"}}{{if .Rows}}<table>
+<thead><tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .Rows}}<tr>{{range .}}<td{{with .Class}} class="{{.}}"{{end}}>{{if .Href}}<a href="{{.Href}}">{{.Text}}</a>{{else}}{{.Text}}{{end}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>
+{{else}}<p>(none)</p>
+{{end}}{{end}}`))
+
 // writeHTML renders the report as one self-contained page: the Markdown
-// report's tables plus a timeline picture per scenario.
+// report's tables plus a timeline picture per scenario, through
+// html/template.
 func writeHTML(w io.Writer, rf *results.RunFile, f fmtr) error {
-	bw := bufio.NewWriter(w)
-	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
-	p("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n<style>%s</style>\n</head>\n<body>\n", esc(title), pageStyle)
-	p("<h1>%s</h1>\n", esc(title))
-	p("<p class=\"answer\"><strong>Question:</strong> %s<br><strong>Answer:</strong> %s</p>\n", esc(question), esc(overallAnswer(rf, f)))
-	p("<p class=\"meta\">%s</p>\n", esc(runLine(rf, f)))
-
-	p("<h2>Executive summary</h2>\n")
-	htmlTable(bw, summaryTable(rf, f))
-
-	p("<h2 id=\"timelines\">Timelines</h2>\n<section id=\"timeline-pictures\">\n")
-	p(`<p class="legend"><span><i style="background:#3a9d5d"></i>probe succeeded</span><span><i style="background:#d64545"></i>probe refused</span><span><i style="background:#6a1b9a"></i>server error (5xx or no response)</span><span><i style="background:#f6d55c;opacity:.6"></i>between reinit and restore commits</span><span><i style="border:1.5px solid #7a1010"></i>a probe's failing stretch (its length above it)</span><span>dashed: phases</span></p>` + "\n")
-	for _, r := range rf.Results {
-		p("<figure id=\"timeline-%s\">\n<figcaption>%s: %s</figcaption>\n%s\n</figure>\n", esc(r.Name), esc(r.Name), esc(engine(r)), timelineSVG(r, f))
+	pg := page{Title: title, Question: question, Answer: overallAnswer(rf, f), RunLine: runLine(rf, f),
+		Style: template.CSS(pageStyle), Summary: summaryTable(rf, f)}
+	for i := range pg.Summary.rows { // the scenario's name leads to its section
+		pg.Summary.rows[i][0].href = "#scenario-" + rf.Results[i].Name
 	}
-	p("</section>\n")
-
+	for _, r := range rf.Results {
+		pg.Timelines = append(pg.Timelines, timeline{Name: r.Name, Engine: engine(r), SVG: template.HTML(timelineSVG(r, f))})
+		pg.Scenarios = append(pg.Scenarios, scenarioPart{Name: r.Name, Description: strings.TrimSpace(r.Description), File: r.File,
+			Meta: scenarioMeta(r), Status: string(r.Status), Duration: f.dur(r.Duration), Setup: f.dur(r.Setup), Answer: answer(r, f),
+			Blocks: scenarioBlocks(r, f)})
+	}
 	if distinctEngines(rf) > 1 {
-		p("<h2>Strategies side by side</h2>\n")
-		htmlTable(bw, comparisonTable(rf, f))
-		p("<p>The seed's claims, per scenario:</p>\n")
-		htmlTable(bw, claimMatrix(rf, f))
-		c := manualSafer(rf, f)
-		p("<p>Across scenarios: <em>%s</em>: <strong>%s</strong>. %s</p>\n", esc(c.Seed), esc(string(c.Verdict)), esc(c.Evidence))
+		pg.Strategies = &strategies{Comparison: comparisonTable(rf, f), Claims: claimMatrix(rf, f), Safer: manualSafer(rf, f)}
 	}
-
-	p("<h2>Recommendation</h2>\n<ol>\n")
 	for _, rec := range recommendation(rf, f) {
-		p("<li>%s</li>\n", esc(rec.text))
+		pg.Recommendations = append(pg.Recommendations, rec.text)
 	}
-	p("</ol>\n")
-
-	for _, r := range rf.Results {
-		writeScenarioHTML(bw, r, f)
-	}
-	p("</body>\n</html>\n")
-	return bw.Flush()
-}
-
-func writeScenarioHTML(w *bufio.Writer, r *results.Result, f fmtr) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("<section class=\"scenario\" id=\"scenario-%s\">\n<h2>Scenario %s</h2>\n", esc(r.Name), esc(r.Name))
-	if d := strings.TrimSpace(r.Description); d != "" {
-		p("<blockquote>%s</blockquote>\n", esc(d))
-	}
-	p("<p class=\"meta\">File <code>%s</code>, %s: <strong>%s</strong> in %s (setup %s).</p>\n",
-		esc(r.File), esc(scenarioMeta(r)), esc(string(r.Status)), esc(f.dur(r.Duration)), esc(f.dur(r.Setup)))
-	p("<p class=\"answer\"><strong>Answer:</strong> %s</p>\n", esc(answer(r, f)))
-	for _, b := range scenarioBlocks(r, f) {
-		switch {
-		case b.heading != "":
-			p("<h3>%s</h3>\n", esc(b.heading))
-		case b.tbl != nil:
-			htmlTable(w, *b.tbl)
-		case b.lead != "":
-			p("<p><strong>%s</strong> %s</p>\n", esc(b.lead), esc(b.text))
-		default:
-			p("<p>%s</p>\n", esc(b.text))
-		}
-		if len(b.list) > 0 {
-			p("<ul>\n")
-			for _, item := range b.list {
-				p("<li>%s</li>\n", esc(item))
-			}
-			p("</ul>\n")
-		}
-	}
-	p("</section>\n")
-}
-
-func htmlTable(w *bufio.Writer, t table) {
-	if len(t.rows) == 0 {
-		w.WriteString("<p>(none)</p>\n")
-		return
-	}
-	w.WriteString("<table>\n<thead><tr>")
-	for _, h := range t.head {
-		w.WriteString("<th>" + esc(h) + "</th>")
-	}
-	w.WriteString("</tr></thead>\n<tbody>\n")
-	for _, row := range t.rows {
-		w.WriteString("<tr>")
-		for _, c := range row {
-			if c.class != "" {
-				fmt.Fprintf(w, `<td class="%s">%s</td>`, esc(c.class), esc(c.text))
-			} else {
-				w.WriteString("<td>" + esc(c.text) + "</td>")
-			}
-		}
-		w.WriteString("</tr>\n")
-	}
-	w.WriteString("</tbody>\n</table>\n")
+	return pageTemplate.Execute(w, pg)
 }

@@ -109,7 +109,7 @@ func writeJUnit(w io.Writer, rf *results.RunFile, f fmtr) error {
 			c.Error = errorProblem(r, f)
 			suite.Errors++
 		} else if c.Failure = expectationsFailure(r, f); c.Failure != nil {
-			c.Line = firstFailed(r).Pos.Line
+			c.Line = failedOutcomes(r)[0].Pos.Line
 			suite.Failures++
 		}
 		suite.Tests++
@@ -134,32 +134,21 @@ func writeJUnit(w io.Writer, rf *results.RunFile, f fmtr) error {
 	return err
 }
 
-// firstFailed is the scenario's first failed expectation (nil when none).
-func firstFailed(r *results.Result) *results.Outcome {
-	for i := range r.Expectations {
-		if !r.Expectations[i].Pass {
-			return &r.Expectations[i]
-		}
-	}
-	return nil
-}
-
 // expectationsFailure is the one <failure> of a scenario whose expectations
 // failed: the first one's file:line, subject and values in the message, how
 // many more failed, and every one of them in the body.
 func expectationsFailure(r *results.Result, f fmtr) *junitProblem {
-	first := firstFailed(r)
-	if first == nil {
+	failed := failedOutcomes(r)
+	if len(failed) == 0 {
 		return nil
 	}
 	var bodies []string
-	for _, o := range r.Expectations {
-		if !o.Pass {
-			bodies = append(bodies, failureBody(o, f))
-		}
+	for _, o := range failed {
+		bodies = append(bodies, failureBody(o, f))
 	}
+	first := failed[0]
 	msg := fmt.Sprintf("%s: %s: expected %s, measured %s", first.Pos, first.Subject, first.Expected, oneLine(f.text(first.Measured)))
-	if n := len(bodies) - 1; n > 0 {
+	if n := len(failed) - 1; n > 0 {
 		msg += " (and " + plural(n, "more failed expectation", "more failed expectations") + ")"
 	}
 	return &junitProblem{Type: first.Kind, Message: msg, Body: strings.Join(bodies, "\n")}

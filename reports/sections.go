@@ -16,6 +16,13 @@ type block struct {
 	list    []string
 }
 
+// The accessors are what the HTML template reads.
+func (b block) Heading() string { return b.heading }
+func (b block) Lead() string    { return b.lead }
+func (b block) Text() string    { return b.text }
+func (b block) Table() *table   { return b.tbl }
+func (b block) List() []string  { return b.list }
+
 func heading(h string) block { return block{heading: h} }
 func para(s string) block    { return block{text: s} }
 func tbl(t table) block      { return block{tbl: &t} }
@@ -25,7 +32,8 @@ func scenarioMeta(r *results.Result) string {
 	return fmt.Sprintf("%s, system %s%s", engine(r), system(r), providerNote(r))
 }
 
-// scenarioBlocks is a scenario's section after its answer.
+// scenarioBlocks is a scenario's section after its answer: what went
+// wrong first, then the measurements.
 func scenarioBlocks(r *results.Result, f fmtr) []block {
 	m := measure(r)
 	switch {
@@ -34,7 +42,27 @@ func scenarioBlocks(r *results.Result, f fmtr) []block {
 	case m.errored:
 		return []block{{lead: "The harness could not run this scenario:", text: f.text(r.Error)}}
 	}
-	return measuredBlocks(r, m, f)
+	return append(failedBlocks(r, f), measuredBlocks(r, m, f)...)
+}
+
+// failedOutcomes are the scenario's failed expectations, in file order.
+func failedOutcomes(r *results.Result) []results.Outcome {
+	var failed []results.Outcome
+	for _, o := range r.Expectations {
+		if !o.Pass {
+			failed = append(failed, o)
+		}
+	}
+	return failed
+}
+
+// failedBlocks are the scenario's failed expectations, none when all held.
+func failedBlocks(r *results.Result, f fmtr) []block {
+	failed := failedOutcomes(r)
+	if len(failed) == 0 {
+		return nil
+	}
+	return []block{heading("Failed expectations"), tbl(outcomeTable(failed, f))}
 }
 
 // measuredBlocks are the measurements of a scenario whose operation was

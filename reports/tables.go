@@ -15,8 +15,16 @@ type table struct {
 	rows [][]cell
 }
 
-// cell is a table cell; class marks verdicts for HTML's colours.
-type cell struct{ text, class string }
+// cell is a table cell; class marks verdicts for HTML's colours, href
+// makes it a link in HTML.
+type cell struct{ text, class, href string }
+
+// The accessors are what the HTML template reads.
+func (t table) Head() []string { return t.head }
+func (t table) Rows() [][]cell { return t.rows }
+func (c cell) Text() string    { return c.text }
+func (c cell) Class() string   { return c.class }
+func (c cell) Href() string    { return c.href }
 
 func cells(texts ...string) []cell {
 	out := make([]cell, len(texts))
@@ -279,9 +287,16 @@ func claimTable(cs []Claim) table {
 	return t
 }
 
+// expectationTable lists a scenario's expectations, the failed ones first.
 func expectationTable(r *results.Result, f fmtr) table {
+	return outcomeTable(slices.SortedStableFunc(slices.Values(r.Expectations), func(a, b results.Outcome) int {
+		return boolInt(a.Pass) - boolInt(b.Pass)
+	}), f)
+}
+
+func outcomeTable(os []results.Outcome, f fmtr) table {
 	t := table{head: []string{"where", "expectation", "expected", "measured", "verdict"}}
-	for _, o := range r.Expectations {
+	for _, o := range os {
 		t.rows = append(t.rows, []cell{{text: o.Pos.String()}, {text: o.Subject}, {text: o.Expected}, {text: f.text(o.Measured)}, passCell(o.Pass)})
 	}
 	return t
