@@ -43,10 +43,13 @@ test-large:
 	$(GO) run ./cmd/rehearse run --report-dir results/large scenarios/large
 
 # Each fuzz target for a bounded time (CI runs it after make test); the seed
-# corpus in restore/testdata/fuzz runs with every go test.
+# corpora in restore/testdata/fuzz and harness/testdata/fuzz run with every
+# go test.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzScanner$$' -fuzztime=10s -fuzzminimizetime=5s ./restore
 	$(GO) test -run '^$$' -fuzz '^FuzzConvert$$' -fuzztime=10s -fuzzminimizetime=5s ./restore
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime=10s -fuzzminimizetime=5s ./harness
+	$(GO) test -run '^$$' -fuzz '^FuzzTargetFile$$' -fuzztime=10s -fuzzminimizetime=5s ./harness
 
 serve:
 	$(GO) run ./cmd/rehearse serve

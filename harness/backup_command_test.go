@@ -32,3 +32,19 @@ func TestRunBackupCommand(t *testing.T) {
 		t.Fatalf("a command that writes nothing: %v", err)
 	}
 }
+
+// A scenario cannot make rehearse run a program: backup.command is taken
+// only from a target file given on the command line.
+func TestBackupCommandOnlyFromTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target.yaml")
+	os.WriteFile(target, []byte("backup:\n  command: touch {file}\n"), 0o644)
+	scenario := filepath.Join(dir, "s.yaml")
+	os.WriteFile(scenario, []byte("target: http\ntarget_file: target.yaml\noperation: {restore_from_file: {}}\nexpect:\n  - server_errors: {}\n"), 0o644)
+	if _, err := LoadFile(scenario); err == nil || !strings.Contains(err.Error(), "target.yaml:2:3: backup.command runs a program") {
+		t.Fatalf("a scenario's target file with a command: %v", err)
+	}
+	if tf, err := LoadTargetFile(target); err != nil || tf.Backup.Command == "" {
+		t.Fatalf("the same file on the command line: %v", err)
+	}
+}

@@ -169,6 +169,9 @@ func (t *TargetFile) check(bad func(Pos, string, ...any)) {
 			bad(keyPos(t.Keys, "base_url", t.Pos), "%v", err)
 		}
 	}
+	if t.Backup.Command != "" && t.root != "" {
+		bad(keyPos(t.Keys, "backup", t.Pos), "backup.command runs a program, so rehearse takes it only from a target file given on the command line (rehearse rehearse --target-file FILE), never from one a scenario names")
+	}
 	if t.SigningKeyFile != "" {
 		if _, err := t.signingKeyFile(); err != nil {
 			bad(keyPos(t.Keys, "signing_key_file", t.Pos), "%v", err)
