@@ -111,8 +111,8 @@ func startServe(t *testing.T, bin string, extra ...string) servedTarget {
 
 // A scenario with target: http runs against `rehearse serve` started as a
 // separate process whose endpoint paths, field names, auth scheme, confirm
-// phrase and admin default password all differ from DESIGN.md's, configured
-// by a target file; it passes. The same scenario against the server started
+// phrase and admin default password all differ from the defaults
+// (docs/targets/drf-simplejwt.yaml), configured by a target file; it passes. The same scenario against the server started
 // with a defect fails on the expectation the defect breaks.
 func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 	if testing.Short() {
@@ -227,7 +227,7 @@ func TestHTTPTargetAgainstSeparateServe(t *testing.T) {
 	t.Run("wrong target file is a clear error", func(t *testing.T) {
 		t.Parallel()
 		st := startServe(t, bin)
-		// The built-in rehearsal speaks DESIGN.md's defaults; this server does not.
+		// The built-in rehearsal speaks the defaults (docs/targets/drf-simplejwt.yaml); this server does not.
 		code, stdout, _ := rehearse(t, "rehearse", "--target", st.url, "--dsn", st.dsn, "--report-dir", "")
 		if code != exitError || !strings.Contains(stdout, "answered 404: is that the login endpoint? (set login.path in the target file)") {
 			t.Errorf("exit %d:\n%s", code, stdout)
