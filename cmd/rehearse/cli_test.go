@@ -13,6 +13,7 @@ import (
 	"github.com/rehearse-dev/rehearse/harness"
 	"github.com/rehearse-dev/rehearse/reports"
 	"github.com/rehearse-dev/rehearse/scenarios"
+	"go.yaml.in/yaml/v3"
 )
 
 // --version names the module and, in a binary built from a git checkout,
@@ -145,5 +146,53 @@ func TestSchemaCommand(t *testing.T) {
 	}
 	if code, _, errs := rehearse(t, "schema", "scenarios"); code != exitError || !strings.Contains(errs, "give one of results, scenario, target") {
 		t.Errorf("schema scenarios: exit %d: %s", code, errs)
+	}
+}
+
+// The example CI workflow is valid YAML and its command runs: each shard's
+// rehearse run line, as the matrix fills it in, passes and writes the
+// reports where the workflow's later steps pick them up.
+func TestCIWorkflowCommandRuns(t *testing.T) {
+	data, err := os.ReadFile("../../docs/ci/github-actions.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				Run  string            `yaml:"run"`
+				With map[string]string `yaml:"with"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(data, &wf); err != nil {
+		t.Fatalf("docs/ci/github-actions.yml: %v", err)
+	}
+	var cmdline string
+	var paths []string
+	for _, job := range wf.Jobs {
+		for _, st := range job.Steps {
+			if strings.HasPrefix(st.Run, "rehearse run ") {
+				cmdline = st.Run
+			}
+			for _, k := range []string{"path", "report_paths"} {
+				if v := st.With[k]; v != "" {
+					paths = append(paths, v)
+				}
+			}
+		}
+	}
+	if cmdline == "" || len(paths) != 2 {
+		t.Fatalf("no rehearse run step, or not both the artifact and the JUnit step (%q, %v)", cmdline, paths)
+	}
+	t.Chdir(t.TempDir())
+	args := strings.Fields(strings.ReplaceAll(cmdline, "${{ matrix.shard }}", "1"))[1:]
+	if code, stdout, stderr := rehearse(t, append(args, "-q")...); code != exitOK {
+		t.Fatalf("%s: exit %d\n%s\n%s", cmdline, code, stdout, stderr)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the workflow publishes %s, which the run did not write: %v", p, err)
+		}
 	}
 }

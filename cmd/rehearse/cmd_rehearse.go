@@ -39,13 +39,16 @@ func cmdRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(stderr, "rehearse", err)
 	}
-	runner := &harness.Runner{AllowUnmarked: *allow, Logf: func(format string, a ...any) { fmt.Fprintf(stdout, "  "+format+"\n", a...) }}
+	pr := newProgress(stdout, false)
+	runner := &harness.Runner{AllowUnmarked: *allow, Logf: func(format string, a ...any) { pr.printf("  "+format+"\n", a...) }}
 	started := time.Now()
-	fmt.Fprintf(stdout, "rehearse: %s against %s\n", p.Name, p.System.BaseURL)
+	pr.printf("rehearse: %s against %s\n", p.Name, p.System.BaseURL)
+	defer pr.heartbeat()()
+	pr.start(p.Name)
 	res := runner.RunPlan(ctx, p)
-	printResult(stdout, res, *verbose, false)
+	pr.done(p.Name, func(w io.Writer) { printResult(w, res, *verbose, false) })
 	rf := &results.RunFile{Version: results.Version, Started: started, Duration: time.Since(started), Results: []*results.Result{res}}
-	if err := writeOutputs(stdout, rf, *out, *reportDir); err != nil {
+	if err := writeOutputs(pr, rf, *out, *reportDir); err != nil {
 		return fail(stderr, "rehearse", err)
 	}
 	if res.Status == results.Errored {
