@@ -154,8 +154,15 @@ func printResult(w io.Writer, r *results.Result, verbose, quiet bool) {
 	}
 	fmt.Fprintln(w, head)
 	if r.Status == results.Errored {
-		fmt.Fprintf(w, "      the harness could not run it: %s\n", r.Error)
-		return
+		if o := r.Facts.Outcome; o != "" && o != results.OperationCompleted {
+			// The harness ran; the operation did not happen as it should.
+			fmt.Fprintf(w, "      %s\n", r.Error)
+		} else {
+			fmt.Fprintf(w, "      the harness could not run it: %s\n", r.Error)
+		}
+		if r.Facts.Outcome != results.OperationFailedAfterReinit {
+			return
+		}
 	}
 	for _, p := range r.Probes {
 		fmt.Fprintf(w, "      probe %-22s %4d samples, %3d failed, longest window %s\n", p.Name, p.Samples, p.Failures, time.Duration(p.LongestMS*float64(time.Millisecond)).Round(100*time.Microsecond))
@@ -209,8 +216,8 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitError
 	}
 	for _, s := range scenarios {
-		// Planning finds what only the environment can say (a password_env
-		// that is not set).
+		// Planning resolves every default; a plan that cannot be made is
+		// an error here too.
 		p, err := harness.NewPlan(s, harness.Overrides{})
 		if err != nil {
 			fmt.Fprintln(stderr, err)
