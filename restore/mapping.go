@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/rehearse-dev/rehearse/internal/suggest"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 )
 
@@ -454,36 +457,10 @@ func fmtKey(k key) string { return fmt.Sprint(k.value()) }
 
 func (m *schemaMap) unknownField(p *modelPlan, o *object, name string) error {
 	hint := "is the backup from another version of the application?"
-	best, dist := "", 3
-	for cand := range p.fields {
-		if d := editDistance(name, cand); d < dist {
-			best, dist = cand, d
-		}
-	}
-	if best != "" {
+	if best := suggest.Closest(name, slices.Sorted(maps.Keys(p.fields))); best != "" {
 		hint = fmt.Sprintf("did you mean %q?", best)
 	}
 	return objErr(o, name, "unknown field: table %q has no column %q or %q and there is no many-to-many table %q; %s", p.table.Name, name, name+"_id", p.table.Name+"_"+name, hint)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // clashes reports whether the current row (p.cells, key pk) must be held
