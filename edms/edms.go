@@ -65,13 +65,35 @@ func Seed(ctx context.Context, conn *pgx.Conn, f *fixtures.Fixture) (*restore.Re
 func RestoreOptions(open restore.Opener, strategy restore.Strategy, withReinit *reinit.Config) restore.Options {
 	opts := restore.Options{Open: open, Strategy: strategy, Protected: Protected()}
 	if withReinit != nil {
-		cfg := *withReinit
-		opts.Reinit = func(ctx context.Context, tx pgx.Tx) error {
-			_, err := reinit.Apply(ctx, tx, cfg)
-			return err
-		}
+		opts.Reinit = ReinitFunc(*withReinit)
 	}
 	return opts
+}
+
+// ReinitFunc is the reinit of cfg as a restore runs it (Options.Reinit),
+// reporting from its plan what it did to each table.
+func ReinitFunc(cfg reinit.Config) func(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
+	return func(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
+		plan, err := reinit.Apply(ctx, tx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return Effects(plan, cmp.Or(cfg.UserTable, UserTable)), nil
+	}
+}
+
+// Effects are a reinit plan's effects on each table; a recreated admin is
+// a row of users after the reinit.
+func Effects(plan *reinit.Plan, users string) []restore.ReinitEffect {
+	out := make([]restore.ReinitEffect, 0, len(plan.Tables))
+	for _, t := range plan.Tables {
+		e := restore.ReinitEffect{Table: t.Table, Before: t.Before, After: t.Before - t.Deleted, Nulled: t.Nulled}
+		if t.Table == users && plan.AdminAction == "recreated" {
+			e.After++
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // HashPassword hashes a password as the reference system stores it.

@@ -104,9 +104,9 @@ func generated(t *testing.T, users int) []byte {
 // the server at once, returns instead of hanging, and changes nothing.
 func TestStoppedRestoreEndsOnServer(t *testing.T) {
 	b := generated(t, 300)
-	sleepingReinit := func(ctx context.Context, tx pgx.Tx) error {
+	sleepingReinit := func(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
 		_, err := tx.Exec(ctx, `SELECT pg_sleep(30)`)
-		return err
+		return nil, err
 	}
 	cases := []struct {
 		name, like string
@@ -281,7 +281,10 @@ func TestRestoreHelper(t *testing.T) {
 	}
 	_, err = restore.Restore(c, conn, restore.Options{
 		Open: bytesOpener([]byte("[]")), Strategy: restore.Atomic, AllowEmpty: true, Protected: edms.Protected(),
-		Reinit: func(ctx context.Context, tx pgx.Tx) error { _, err := tx.Exec(ctx, `SELECT pg_sleep(30)`); return err },
+		Reinit: func(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
+			_, err := tx.Exec(ctx, `SELECT pg_sleep(30)`)
+			return nil, err
+		},
 	})
 	fmt.Fprintln(os.Stderr, "restore:", err)
 	os.Exit(1)

@@ -57,6 +57,10 @@ type Event struct {
 	At    time.Time
 	Table string
 	Rows  int64
+	// Window, on PhaseValidated (two-phase with a reinit: the reinit
+	// commits next) and PhaseReinitCommitted, is what the system is
+	// without until PhaseRestoreCommitted.
+	Window *Window
 }
 
 // Options configure one restore.
@@ -65,8 +69,11 @@ type Options struct {
 	Schema   string // "" = public
 	Strategy Strategy
 	// Reinit, when set, empties the system first (the "with reinit" flow). It
-	// runs in its own committed transaction (TwoPhase) or in the restore's (Atomic).
-	Reinit func(ctx context.Context, tx pgx.Tx) error
+	// runs in its own committed transaction (TwoPhase) or in the restore's
+	// (Atomic), and reports what it did to each table (nil: unknown): a
+	// two-phase restore that fails after the reinit committed says, from
+	// this, what the system lost (WindowError).
+	Reinit func(ctx context.Context, tx pgx.Tx) ([]ReinitEffect, error)
 	// Protected tables are never written: a backup naming them is refused.
 	Protected []string
 	Progress  func(Event)
@@ -123,6 +130,12 @@ func (o *Options) emit(phase, table string, rows int64) {
 	}
 }
 
+func (o *Options) emitWindow(phase string, w *Window) {
+	if o.Progress != nil {
+		o.Progress(Event{Phase: phase, At: time.Now(), Window: w})
+	}
+}
+
 // Restore runs a restore on conn, which must not be inside a transaction.
 // When ctx is done, the statement running on the server is cancelled.
 func Restore(ctx context.Context, conn *pgx.Conn, opts Options) (*Result, error) {
@@ -147,15 +160,25 @@ func Restore(ctx context.Context, conn *pgx.Conn, opts Options) (*Result, error)
 		err = restoreTwoPhase(ctx, conn, cat, &opts, res)
 	}
 	res.Timings.Total = time.Since(start)
-	if err != nil && ctx.Err() != nil {
-		// What failed once ctx was done (a read of the closed backup among
-		// others) failed because of it: no backup or database error to report.
-		return nil, fmt.Errorf("restore stopped: %w (%v)", ctx.Err(), err)
-	}
 	if err != nil {
-		return nil, explainLimit(ctx, err, &opts)
+		return nil, explainStop(ctx, err, &opts)
 	}
 	return res, nil
+}
+
+// explainStop says why a restore failed: stopped (ctx done), or a guard
+// rail of the server. A WindowError keeps its window and explains its cause.
+func explainStop(ctx context.Context, err error, opts *Options) error {
+	if we, ok := err.(*WindowError); ok {
+		we.Err = explainStop(ctx, we.Err, opts)
+		return we
+	}
+	if ctx.Err() != nil {
+		// What failed once ctx was done (a read of the closed backup among
+		// others) failed because of it: no backup or database error to report.
+		return fmt.Errorf("restore stopped: %w (%v)", ctx.Err(), err)
+	}
+	return explainLimit(ctx, err, opts)
 }
 
 func restoreAtomic(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
@@ -167,8 +190,8 @@ func restoreAtomic(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, 
 	if err := reinitAndLoad(ctx, tx, cat, opts, res); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit restore: %w", err)
+	if _, err := commitRestore(ctx, tx, opts); err != nil {
+		return err
 	}
 	if opts.Reinit != nil {
 		opts.emit(PhaseReinitCommitted, "", 0)
@@ -184,7 +207,7 @@ func restoreAtomic(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, 
 // a reinit) one pass validates and loads; otherwise the backup is validated
 // first, then loaded.
 func reinitAndLoad(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
-	if err := runReinit(ctx, tx, opts, res); err != nil {
+	if _, err := runReinit(ctx, tx, opts, res); err != nil {
 		return err
 	}
 	if err := loadInTx(ctx, tx, cat, opts, res); err != nil {
@@ -193,16 +216,17 @@ func reinitAndLoad(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts 
 	return refuseEmpty(opts, res)
 }
 
-func runReinit(ctx context.Context, tx pgx.Tx, opts *Options, res *Result) error {
+func runReinit(ctx context.Context, tx pgx.Tx, opts *Options, res *Result) ([]ReinitEffect, error) {
 	if opts.Reinit == nil {
-		return nil
+		return nil, nil
 	}
 	t := time.Now()
-	if err := opts.Reinit(ctx, tx); err != nil {
-		return fmt.Errorf("reinit: %w", err)
+	effects, err := opts.Reinit(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("reinit: %w", err)
 	}
 	res.Timings.Reinit = time.Since(t)
-	return nil
+	return effects, nil
 }
 
 // refuseEmpty refuses a backup without objects after a reinit: together they
@@ -242,36 +266,81 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	seqs, err := readSequences(ctx, tx, cat)
+	w, rehearsed, err := reinitAndRehearse(ctx, tx, cat, opts, res)
 	if err != nil {
 		return err
 	}
-	if err := runReinit(ctx, tx, opts, res); err != nil {
-		return err
-	}
-	rehearsed, err := rehearse(ctx, tx, cat, opts, seqs)
-	if err != nil {
-		return err
-	}
-	opts.emit(PhaseValidated, "", 0)
-	// 2. The reinit commits on its own: the window opens.
-	if opts.Reinit != nil {
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("reinit: commit: %w", err)
+	if opts.Reinit == nil {
+		if err := tx.Rollback(ctx); err != nil {
+			return err
 		}
-		opts.emit(PhaseReinitCommitted, "", 0)
-		if opts.BetweenPhases != nil {
-			if err := opts.BetweenPhases(ctx); err != nil {
-				return fmt.Errorf("between reinit and restore: %w", err)
-			}
-		}
-	} else if err := tx.Rollback(ctx); err != nil {
+	} else if err := commitReinit(ctx, tx, opts, w); err != nil {
 		return err
 	}
 	// 3. The restore commits: the window closes.
-	tx, err = begin(ctx, conn, opts)
+	if unknown, err := loadAndCommit(ctx, conn, cat, opts, res); err != nil {
+		if w == nil {
+			return err
+		}
+		we := &WindowError{Err: err, Window: w}
+		if unknown {
+			we.Unknown = RestoreCommitUnknown
+		}
+		return we
+	}
+	res.Timings.Validate += rehearsed
+	opts.emit(PhaseRestoreCommitted, "", 0)
+	return nil
+}
+
+// reinitAndRehearse runs the reinit in tx, then the rehearsal, and
+// announces what the window will hold (nil without a reinit).
+func reinitAndRehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) (*Window, time.Duration, error) {
+	seqs, err := readSequences(ctx, tx, cat)
 	if err != nil {
+		return nil, 0, err
+	}
+	effects, err := runReinit(ctx, tx, opts, res)
+	if err != nil {
+		return nil, 0, err
+	}
+	rehearsed, backup, err := rehearse(ctx, tx, cat, opts, seqs)
+	if err != nil {
+		return nil, 0, err
+	}
+	var w *Window
+	if opts.Reinit != nil {
+		w = newWindow(effects, backup)
+	}
+	opts.emitWindow(PhaseValidated, w)
+	return w, rehearsed, nil
+}
+
+// commitReinit is step 2: the reinit commits on its own and the window
+// opens. From here on every failure is a WindowError.
+func commitReinit(ctx context.Context, tx pgx.Tx, opts *Options, w *Window) error {
+	if unknown, err := commit(ctx, tx, opts); err != nil {
+		err = fmt.Errorf("reinit: commit: %w", err)
+		if unknown {
+			return &WindowError{Err: err, Window: w, Unknown: ReinitCommitUnknown}
+		}
 		return err
+	}
+	opts.emitWindow(PhaseReinitCommitted, w)
+	if opts.BetweenPhases != nil {
+		if err := opts.BetweenPhases(ctx); err != nil {
+			return &WindowError{Err: fmt.Errorf("between reinit and restore: %w", err), Window: w}
+		}
+	}
+	return nil
+}
+
+// loadAndCommit loads the backup in a transaction of its own and commits
+// it; unknown reports a commit that got no answer.
+func loadAndCommit(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, opts *Options, res *Result) (unknown bool, err error) {
+	tx, err := begin(ctx, conn, opts)
+	if err != nil {
+		return false, err
 	}
 	defer tx.Rollback(context.Background())
 	quiet := *opts
@@ -281,14 +350,20 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 		}
 	}
 	if err := loadInTx(ctx, tx, cat, &quiet, res); err != nil {
-		return err
+		return false, err
 	}
-	res.Timings.Validate += rehearsed
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit restore: %w", err)
+	return commitRestore(ctx, tx, opts)
+}
+
+// commitRestore commits the restore's transaction.
+func commitRestore(ctx context.Context, tx pgx.Tx, opts *Options) (unknown bool, err error) {
+	if unknown, err = commit(ctx, tx, opts); err != nil {
+		if unknown {
+			return true, fmt.Errorf("commit restore: %w (no answer came: the restore may or may not have committed)", err)
+		}
+		return false, fmt.Errorf("commit restore: %w", err)
 	}
-	opts.emit(PhaseRestoreCommitted, "", 0)
-	return nil
+	return false, nil
 }
 
 // inlineLimit bounds the rows an inline pass may hold back in memory: rows

@@ -10,22 +10,22 @@ import (
 )
 
 // rehearse loads the backup in a savepoint of tx and rolls the savepoint
-// back, and returns how long that took: the load's errors are the
-// backup's, and nothing of it stays. A
+// back, and returns how long that took and the rows the backup holds per
+// table: the load's errors are the backup's, and nothing of it stays. A
 // rollback does not give back the values nextval handed out (the
 // many-to-many rows draw their ids), so the sequences the reinit restarted
 // in tx (before, read at its start) are put back where the reinit left
 // them, as if the rehearsal had not run; the others are shared with other
 // sessions and only keep a gap.
-func rehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, before map[string]sequenceState) (time.Duration, error) {
+func rehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, before map[string]sequenceState) (time.Duration, map[string]int64, error) {
 	start := time.Now()
 	afterReinit, err := readSequences(ctx, tx, cat)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	sp, err := tx.Begin(ctx)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	rehearsal := *opts
 	rehearsal.Progress = nil
@@ -38,20 +38,20 @@ func rehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Opti
 		err = refuseEmpty(opts, tried)
 	}
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	now, err := readSequences(ctx, tx, cat)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	for name, was := range afterReinit {
 		if was.filenode != before[name].filenode && now[name].next != was.next {
 			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER SEQUENCE %s RESTART WITH %d", name, was.next)); err != nil {
-				return 0, fmt.Errorf("put sequence %s back after the rehearsal: %w", name, err)
+				return 0, nil, fmt.Errorf("put sequence %s back after the rehearsal: %w", name, err)
 			}
 		}
 	}
-	return time.Since(start), nil
+	return time.Since(start), tried.Rows, nil
 }
 
 // sequenceState is where a sequence is stored (a new relfilenode when it

@@ -17,7 +17,6 @@ import (
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 	"github.com/rehearse-dev/rehearse/pg/integrity"
-	"github.com/rehearse-dev/rehearse/reinit"
 	"github.com/rehearse-dev/rehearse/restore"
 )
 
@@ -86,12 +85,8 @@ func backup(t *testing.T, conn *pgx.Conn) []byte {
 	return buf.Bytes()
 }
 
-func withReinit(revoke bool) func(context.Context, pgx.Tx) error {
-	cfg := edms.ReinitConfig("", revoke)
-	return func(ctx context.Context, tx pgx.Tx) error {
-		_, err := reinit.Apply(ctx, tx, cfg)
-		return err
-	}
+func withReinit(revoke bool) func(context.Context, pgx.Tx) ([]restore.ReinitEffect, error) {
+	return edms.ReinitFunc(edms.ReinitConfig("", revoke))
 }
 
 func strategies() []restore.Strategy { return []restore.Strategy{restore.TwoPhase, restore.Atomic} }

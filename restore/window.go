@@ -1,0 +1,129 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ReinitEffect is what a reinit did to one table, as Options.Reinit
+// reports it.
+type ReinitEffect struct {
+	Table         string
+	Before, After int64 // rows before the reinit and after it
+	Nulled        int64 // references in kept rows set to NULL (they pointed at deleted rows)
+}
+
+// TableLoss is one table of a Window: as the reinit left it, and as the
+// backup would have made it.
+type TableLoss struct {
+	Table  string `json:"table"`
+	Before int64  `json:"rows_before"`
+	Now    int64  `json:"rows_now"`
+	Nulled int64  `json:"references_nulled,omitempty"`
+	Backup int64  `json:"rows_in_backup"`
+}
+
+// Window is what the system is without from the moment a two-phase
+// restore's reinit commits until its restore commits: every table the
+// reinit changed, from the reinit's own account, with the rows the backup
+// puts back.
+type Window struct {
+	Tables []TableLoss `json:"tables"`
+}
+
+func newWindow(effects []ReinitEffect, backup map[string]int64) *Window {
+	w := &Window{}
+	for _, e := range effects {
+		if e.Before != e.After || e.Nulled > 0 {
+			w.Tables = append(w.Tables, TableLoss{Table: e.Table, Before: e.Before, Now: e.After, Nulled: e.Nulled, Backup: backup[e.Table]})
+		}
+	}
+	slices.SortFunc(w.Tables, func(a, b TableLoss) int { return strings.Compare(a.Table, b.Table) })
+	return w
+}
+
+// Lines is one line per table, each starting with indent:
+// "users_user  10007 -> 1 rows (the backup holds 10007)".
+func (w *Window) Lines(indent string) []string {
+	if len(w.Tables) == 0 {
+		return []string{indent + "(the reinit reported no table it changed)"}
+	}
+	width := 0
+	for _, t := range w.Tables {
+		width = max(width, len(t.Table))
+	}
+	out := make([]string, 0, len(w.Tables))
+	for _, t := range w.Tables {
+		nulled := ""
+		if t.Nulled > 0 {
+			nulled = fmt.Sprintf(", %d references set to NULL", t.Nulled)
+		}
+		out = append(out, fmt.Sprintf("%s%-*s  %d -> %d rows%s (the backup holds %d)", indent, width, t.Table, t.Before, t.Now, nulled, t.Backup))
+	}
+	return out
+}
+
+// Commits of a WindowError that got no answer.
+const (
+	ReinitCommitUnknown  = "reinit" // the reinit may not have committed
+	RestoreCommitUnknown = "restore"
+)
+
+// WindowError is a two-phase restore that failed after its reinit
+// committed: the system is left as the reinit made it (Window says how)
+// until the backup is restored again.
+type WindowError struct {
+	Err    error
+	Window *Window
+	// Unknown names the commit that got no answer (the connection broke
+	// while it ran): ReinitCommitUnknown, RestoreCommitUnknown, or "".
+	Unknown string
+}
+
+func (e *WindowError) Unwrap() error { return e.Err }
+
+func (e *WindowError) Error() string {
+	var head string
+	switch e.Unknown {
+	case ReinitCommitUnknown:
+		head = fmt.Sprintf("the reinit's commit got no answer (%v): it may have committed; if it did, the system is left as the reinit made it; what it lost (rows before the reinit -> rows now):", e.Err)
+	case RestoreCommitUnknown:
+		head = fmt.Sprintf("the reinit committed, then the restore's commit got no answer (%v): if the restore did not commit, the system is left as the reinit made it; what it lost (rows before the reinit -> rows now):", e.Err)
+	default:
+		head = fmt.Sprintf("the reinit committed, then the restore failed: %v\nthe system is left as the reinit made it; what it lost (rows before the reinit -> rows now):", e.Err)
+	}
+	return head + "\n" + strings.Join(e.Window.Lines("  "), "\n")
+}
+
+// commitTimeout bounds, on the client, a commit that runs on after ctx
+// is done (commit): the server bounds it with the statement timeout.
+const commitTimeout = time.Minute
+
+// commit commits tx and waits for the server's answer even when ctx is
+// done meanwhile: a commit abandoned halfway leaves nobody knowing
+// whether it happened. (When ctx is done, the server is asked to cancel
+// the statement running, which ends a commit still checking deferred
+// constraints with an answer: rolled back.) unknown reports that no
+// answer came (the connection broke): tx may or may not have committed.
+func commit(ctx context.Context, tx pgx.Tx, opts *Options) (unknown bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err // nothing sent: tx rolls back
+	}
+	limit := commitTimeout
+	if d := opts.statementTimeout(); d > 0 {
+		limit += d
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	defer cancel()
+	err = tx.Commit(cctx)
+	var pgErr *pgconn.PgError
+	answered := err == nil || errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) || pgconn.SafeToRetry(err)
+	return !answered, err
+}
