@@ -9,8 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rehearse-dev/rehearse/edms"
@@ -31,6 +31,42 @@ func (f *restoreForm) cleanup() {
 		os.Remove(f.path)
 	}
 }
+
+// keep moves the spooled upload out of cleanup's way, to a name of its
+// own beside it (rehearse-kept-backup-TIME-N.json, .json.gz when
+// gzipped), and returns that name.
+func (f *restoreForm) keep() (string, error) {
+	ext := ".json"
+	if isGzip(f.path) {
+		ext = ".json.gz"
+	}
+	dir := filepath.Dir(f.path)
+	id := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f.path), spoolPrefix), spoolSuffix)
+	kept := filepath.Join(dir, "rehearse-kept-backup-"+time.Now().UTC().Format("20060102T150405Z")+"-"+id+ext)
+	if err := os.Rename(f.path, kept); err != nil {
+		return "", err
+	}
+	f.path = ""
+	return kept, nil
+}
+
+func isGzip(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [2]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && magic == [2]byte{0x1f, 0x8b}
+}
+
+// The spool files of uploads: removed on every path but a failure after
+// the reinit committed (keep).
+const (
+	spoolPrefix = "rehearse-restore-"
+	spoolSuffix = ".upload"
+)
 
 func restoreErr(detail string) obj { return obj{{"status", "error"}, {"detail", detail}} }
 
@@ -131,21 +167,11 @@ func (s *Server) runRestore(ctx context.Context, u *principal, form *restoreForm
 	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(form.path) }, s.strategy, reinitCfg)
 	opts.BetweenPhases = s.hooks.BetweenPhases
 	opts.Defects = s.defects.Engine()
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	opts.Progress = func(e restore.Event) {
-		mu.Lock()
-		seen[e.Phase] = true
-		mu.Unlock()
-		s.emit(e)
-	}
+	opts.Progress = s.emit
 	start := time.Now()
 	res, err := restore.Restore(ctx, pc.Conn(), opts)
 	if err != nil {
-		mu.Lock()
-		halfway := seen[restore.PhaseReinitCommitted] && !seen[restore.PhaseRestoreCommitted]
-		mu.Unlock()
-		return s.restoreFailed(u, form, withReinit, time.Since(start), halfway, err)
+		return s.restoreFailed(u, form, withReinit, time.Since(start), err)
 	}
 	s.logf("restore: user id %d: %s, with_reinit=%v: %d objects from %d bytes in %v", u.id, res.Strategy, withReinit, res.Objects, form.size, res.Timings.Total.Round(time.Millisecond))
 	return http.StatusOK, obj{
@@ -162,19 +188,46 @@ func (s *Server) runRestore(ctx context.Context, u *principal, form *restoreForm
 }
 
 // restoreFailed logs a failed restore and returns its response: a 400 for
-// a bad backup, a 500 otherwise, saying so when the reinit had committed.
-func (s *Server) restoreFailed(u *principal, form *restoreForm, withReinit bool, took time.Duration, halfway bool, err error) (int, any) {
-	note := ""
-	if halfway {
-		note = "; the reinit had already committed, so the database is now in its reinitialized state (only admin, with the default password): restore the backup again"
+// a bad backup, a 500 otherwise; after the reinit committed, a 500 that
+// says what the system lost and how to recover it, with the upload kept.
+func (s *Server) restoreFailed(u *principal, form *restoreForm, withReinit bool, took time.Duration, err error) (int, any) {
+	var we *restore.WindowError
+	if errors.As(err, &we) {
+		return s.windowFailed(u, form, took, we)
 	}
 	var be *restore.BackupError
 	if errors.As(err, &be) {
-		s.logf("restore: user id %d: %s (%s, %d bytes)%s", u.id, be.Error(), s.strategy, form.size, note)
-		return http.StatusBadRequest, restoreErr(be.Error() + note)
+		s.logf("restore: user id %d: %s (%s, %d bytes)", u.id, be.Error(), s.strategy, form.size)
+		return http.StatusBadRequest, restoreErr(be.Error())
 	}
-	s.logf("restore: user id %d: restore failed after %v (%s, with_reinit=%v, %d bytes): %v%s", u.id, took.Round(time.Millisecond), s.strategy, withReinit, form.size, err, note)
-	return http.StatusInternalServerError, restoreErr("restore failed: " + err.Error() + note)
+	s.logf("restore: user id %d: restore failed after %v (%s, with_reinit=%v, %d bytes): %v", u.id, took.Round(time.Millisecond), s.strategy, withReinit, form.size, err)
+	return http.StatusInternalServerError, restoreErr("restore failed: " + err.Error())
+}
+
+// windowFailed answers a restore that failed after its reinit committed:
+// the upload is kept (it is the way back), and the body says what the
+// system lost, where the backup is and the command that restores it.
+func (s *Server) windowFailed(u *principal, form *restoreForm, took time.Duration, we *restore.WindowError) (int, any) {
+	kept, err := form.keep()
+	if err != nil {
+		s.logf("restore: keep the uploaded backup: %v", err)
+	}
+	note := "; the reinit had already committed, so the database is now in its reinitialized state (only admin, with the default password)"
+	var rec edms.Recovery
+	if kept != "" {
+		rec = edms.NewRecovery(s.pool.Config().ConnString(), kept)
+		note += ": " + rec.String()
+	} else {
+		note += ": restore the backup again (the upload could not be kept: " + err.Error() + ")"
+	}
+	s.logf("restore: user id %d: restore failed after %v (%s, with_reinit=true, %d bytes): %v%s", u.id, took.Round(time.Millisecond), s.strategy, form.size, we, note)
+	return http.StatusInternalServerError, obj{
+		{"status", "error"},
+		{"detail", "restore failed: " + we.Error() + note},
+		{"lost", we.Window.Tables},
+		{"backup_kept", kept},
+		{"recovery_command", rec.Command},
+	}
 }
 
 func millis(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
@@ -223,7 +276,7 @@ func (s *Server) readRestoreForm(w http.ResponseWriter, r *http.Request) (*resto
 		name := part.FormName()
 		switch {
 		case name == rt.BackupFileField && form.path == "":
-			f, err := os.CreateTemp(s.tempDir, "rehearse-restore-*.upload")
+			f, err := os.CreateTemp(s.tempDir, spoolPrefix+"*"+spoolSuffix)
 			if err != nil {
 				part.Close()
 				s.logf("restore: spool upload: %v", err)

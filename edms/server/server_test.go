@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -625,27 +624,6 @@ func TestPasswordFromDefect(t *testing.T) {
 		t.Fatalf("restore: %d %s", r.status, r.body)
 	}
 	expect(t, "author01 after a restore that lost the hashes", e.login("author01", "author01_pw"), 401, bodyNoAccount)
-}
-
-// TestFailureBetweenPhases: a two-phase restore that fails after the reinit
-// committed says so, and leaves the seed's window state behind.
-func TestFailureBetweenPhases(t *testing.T) {
-	e := start(t, func(c *Config) {
-		c.Hooks.BetweenPhases = func(context.Context) error { return errors.New("injected failure") }
-	})
-	admin, _ := e.tokens("admin", "admin_secure_password_123")
-	r := e.restore(admin, backupOf(t, e.dsn), reinitFields)
-	if r.status != 500 || !strings.HasPrefix(r.body, `{"status":"error","detail":"restore failed: `) ||
-		!strings.Contains(r.body, "injected failure") || !strings.Contains(r.body, "the reinit had already committed") {
-		t.Errorf("failure between phases: %d %s", r.status, r.body)
-	}
-	expect(t, "author01 is gone", e.login("author01", "author01_pw"), 401, bodyNoAccount)
-	if r := e.login("admin", "test123"); r.status != 200 {
-		t.Errorf("admin with the reinit password: %d %s", r.status, r.body)
-	}
-	if !strings.Contains(e.logs.all(), "injected failure") {
-		t.Error("the failure is not logged")
-	}
 }
 
 func TestRestoresRunOneAtATime(t *testing.T) {
