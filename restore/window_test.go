@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
@@ -127,4 +128,37 @@ func withoutSequences(sums map[string]integrity.Checksum) map[string]integrity.C
 		}
 	}
 	return out
+}
+
+// A two-phase restore stopped while its reinit commits (here the commit
+// runs a slow deferred trigger) waits for the server's answer instead of
+// abandoning the commit: the server cancels it, the reinit is rolled back,
+// and the restore says it stopped with nothing changed — not that the
+// reinit may have committed.
+func TestStopDuringTheReinitCommitIsAnswered(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.SeededDB(t)
+	conn, mon := pgtest.Connect(t, dsn), pgtest.Connect(t, dsn)
+	if _, err := mon.Exec(ctx, `CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$;
+		CREATE CONSTRAINT TRIGGER slow_commit AFTER DELETE ON users_user DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+		ALTER TABLE users_user ENABLE ALWAYS TRIGGER slow_commit`); err != nil {
+		t.Fatal(err)
+	}
+	before := checksums(t, mon)
+	b := backup(t, conn)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pid := conn.PgConn().PID()
+	go func() {
+		if waitFor(20*time.Second, func() bool { return active(t, mon, "commit", "pid = $1", pid) }) {
+			cancel()
+		}
+	}()
+	_, err := restore.Restore(rctx, conn, restore.Options{Open: bytesOpener(b), Strategy: restore.TwoPhase, Reinit: withReinit(true), Protected: edms.Protected()})
+	var we *restore.WindowError
+	if err == nil || errors.As(err, &we) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("restore returned %v, want it stopped with the reinit rolled back", err)
+	}
+	t.Log(err)
+	sameSums(t, "stopped during the reinit's commit", before, checksums(t, mon))
 }
