@@ -210,16 +210,12 @@ func (s *Server) restoreFailed(u *principal, form *restoreForm, withReinit bool,
 func (s *Server) windowFailed(u *principal, form *restoreForm, took time.Duration, we *restore.WindowError) (int, any) {
 	kept, err := form.keep()
 	if err != nil {
-		s.logf("restore: keep the uploaded backup: %v", err)
+		// The spool file is the only copy: left where it is, not removed.
+		s.logf("restore: rename the uploaded backup to keep it: %v; it stays at %s", err, form.path)
+		kept, form.path = form.path, ""
 	}
-	note := "; the reinit had already committed, so the database is now in its reinitialized state (only admin, with the default password)"
-	var rec edms.Recovery
-	if kept != "" {
-		rec = edms.NewRecovery(s.pool.Config().ConnString(), kept)
-		note += ": " + rec.String()
-	} else {
-		note += ": restore the backup again (the upload could not be kept: " + err.Error() + ")"
-	}
+	rec := edms.NewRecovery(s.pool.Config().ConnString(), kept)
+	note := "; the reinit had already committed, so the database is now in its reinitialized state (only admin, with the default password): " + rec.String()
 	s.logf("restore: user id %d: restore failed after %v (%s, with_reinit=true, %d bytes): %v%s", u.id, took.Round(time.Millisecond), s.strategy, form.size, we, note)
 	return http.StatusInternalServerError, obj{
 		{"status", "error"},
