@@ -99,6 +99,9 @@ func recoveryFor(dsnFlag, from string, again []string) edms.Recovery {
 		path = from
 	}
 	r := edms.NewRecovery(dsnFlag, path, again...)
+	if dsnFlag == "" {
+		r.Note = "with REHEARSE_DSN naming the database, as now"
+	}
 	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
 		r.Note = strings.TrimPrefix(r.Note+"; ", "; ") + path + " is not a regular file and may not be read twice: save the same backup to a file and name it in --from-file"
 	}
