@@ -64,12 +64,13 @@ func (m measures) outageAnswer(f fmtr, verdict bool) string {
 		// The stretch began before the reinit only if its first failure was
 		// answered before the reinit committed (sent earlier is not enough:
 		// a request in flight across the commit sees the state after it).
-		// The reinit's stamp is taken just after its commit became visible,
-		// so an answer a little before the stamp may already show the state
-		// after it: only one earlier by more than a request's time (5 ms at
-		// least) shows a failure before the reinit.
+		// The reinit's stamp is taken after its commit became visible, late
+		// by as much as a loaded machine delays a goroutine, so an answer a
+		// little before the stamp may already show the state after it: only
+		// one earlier by more than a request's time (50 ms at least) shows
+		// a failure before the reinit.
 		ws, _ := m.r.Phase(results.PhaseReinitCommitted)
-		before := firstAnswer(m.r, m.longest.Name, w.StartMS) < ws-max(5, m.longest.MedianMS)
+		before := firstAnswer(m.r, m.longest.Name, w.StartMS) < ws-max(50, m.longest.MedianMS)
 		switch {
 		case m.window && !w.Open && !before:
 			s += " between the reinit and restore commits"

@@ -512,14 +512,31 @@ func TestOutageBeforeTheReinitIsNotPlacedInTheWindow(t *testing.T) {
 	for i, a := range answers(t, r) {
 		mustContain(t, a+" ("+i+")", "between the reinit and restore commits")
 	}
+	for i, p := range r.Timeline.Phases {
+		if p.Phase == results.PhaseReinitCommitted {
+			r.Timeline.Phases[i].AtMS = 200 // a failure 198 ms before the reinit
+		}
+	}
 	for i := range r.Probes {
 		for j := range r.Probes[i].Windows {
-			r.Probes[i].Windows[j].StartMS = 2 // the reinit committed at T+10
+			r.Probes[i].Windows[j].StartMS = 2
 		}
 	}
 	for format, a := range answers(t, r) {
 		if strings.Contains(a, "between the reinit and restore commits") || !strings.Contains(a, "before the reinit committed at") {
 			t.Errorf("%s: %s", format, a)
+		}
+	}
+	// An answer just before the reinit's stamp (which is taken late) is no
+	// evidence of a failure before the reinit.
+	for i, p := range r.Timeline.Phases {
+		if p.Phase == results.PhaseReinitCommitted {
+			r.Timeline.Phases[i].AtMS = 30
+		}
+	}
+	for format, a := range answers(t, r) {
+		if !strings.Contains(a, "between the reinit and restore commits") {
+			t.Errorf("28 ms before the stamp, %s: %s", format, a)
 		}
 	}
 }
