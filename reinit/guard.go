@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rehearse-dev/rehearse/internal/pgguard"
 )
 
 // Server-side guard rails of the transactions Run and DryRun open. The
@@ -45,56 +46,15 @@ func beginGuarded(ctx context.Context, conn *pgx.Conn, statement, lock time.Dura
 // setLimits sets statement_timeout and lock_timeout (0 = the default,
 // negative = leave the server's value) and the client check for the rest of tx.
 func setLimits(ctx context.Context, tx pgx.Tx, statement, lock time.Duration) error {
-	sql := ""
-	for _, l := range []struct {
-		name   string
-		d, def time.Duration
-	}{{"statement_timeout", statement, DefaultStatementTimeout}, {"lock_timeout", lock, DefaultLockTimeout}} {
-		if d := orDefault(l.d, l.def); d > 0 {
-			sql += fmt.Sprintf("SET LOCAL %s = %d;", l.name, max(d.Milliseconds(), 1))
-		}
-	}
-	if sql != "" {
-		if _, err := tx.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("reinit: set the statement and lock timeouts: %w", err)
-		}
-	}
-	if clientCheckInterval <= 0 {
-		return nil
-	}
-	// Not every server has the setting (before 14) or allows it (non-Linux):
-	// try it in a savepoint, so that a refusal leaves the transaction usable.
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := sp.Exec(ctx, fmt.Sprintf("SET LOCAL client_connection_check_interval = %d", clientCheckInterval.Milliseconds())); err != nil {
-		return sp.Rollback(ctx)
-	}
-	return sp.Commit(ctx)
+	return pgguard.SetLocal(ctx, tx, "reinit", clientCheckInterval,
+		pgguard.Limit{Name: "statement_timeout", D: orDefault(statement, DefaultStatementTimeout)},
+		pgguard.Limit{Name: "lock_timeout", D: orDefault(lock, DefaultLockTimeout)})
 }
 
-// cancelOnDone sends the server a cancel request for conn's running
-// statement as soon as ctx is done. pgx sends one too, from a goroutine,
-// when it gives the connection up; this one is out before Run returns, so
-// a program that exits right after (on Ctrl-C) does not lose it. The
-// returned stop ends the watch.
+// cancelOnDone sends a cancel request for conn's statement as soon as ctx
+// is done (pgguard.CancelOnDone).
 func cancelOnDone(ctx context.Context, conn *pgx.Conn) (stop func()) {
-	done := make(chan struct{})
-	unwatch := context.AfterFunc(ctx, func() {
-		defer close(done)
-		if !sendCancelRequest {
-			return
-		}
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.PgConn().CancelRequest(c) // best effort: the client check and timeouts remain
-	})
-	return func() {
-		if !unwatch() {
-			<-done // already fired: let the request out before the caller goes on
-		}
-	}
+	return pgguard.CancelOnDone(ctx, conn, sendCancelRequest)
 }
 
 // explainLimit says what to do when the server ended a statement because

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rehearse-dev/rehearse/internal/pgguard"
 )
 
 // Server-side guard rails of every transaction the engine opens. The
@@ -44,37 +45,13 @@ func begin(ctx context.Context, conn *pgx.Conn, opts *Options) (pgx.Tx, error) {
 // and lock_timeout (0 = the default, negative = leave the server's value)
 // and the client check for the rest of tx.
 func setLimits(ctx context.Context, tx pgx.Tx, opts *Options) error {
-	sql := ""
-	for _, l := range []struct {
-		name string
-		d    time.Duration
-	}{{"statement_timeout", opts.statementTimeout()}, {"lock_timeout", opts.lockTimeout()},
+	return pgguard.SetLocal(ctx, tx, "restore", clientCheckInterval,
+		pgguard.Limit{Name: "statement_timeout", D: opts.statementTimeout()},
+		pgguard.Limit{Name: "lock_timeout", D: opts.lockTimeout()},
 		// A client that stops without dying (stopped, cut off) between two
 		// statements holds the transaction and its locks open: as long as a
 		// statement may run is as long as it may idle.
-		{"idle_in_transaction_session_timeout", opts.statementTimeout()}} {
-		if l.d > 0 {
-			sql += fmt.Sprintf("SET LOCAL %s = %d;", l.name, max(l.d.Milliseconds(), 1))
-		}
-	}
-	if sql != "" {
-		if _, err := tx.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("restore: set the statement and lock timeouts: %w", err)
-		}
-	}
-	if clientCheckInterval <= 0 {
-		return nil
-	}
-	// Not every server has the setting (before 14) or allows it (non-Linux):
-	// try it in a savepoint, so that a refusal leaves the transaction usable.
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := sp.Exec(ctx, fmt.Sprintf("SET LOCAL client_connection_check_interval = %d", clientCheckInterval.Milliseconds())); err != nil {
-		return sp.Rollback(ctx)
-	}
-	return sp.Commit(ctx)
+		pgguard.Limit{Name: "idle_in_transaction_session_timeout", D: opts.statementTimeout()})
 }
 
 func (o *Options) statementTimeout() time.Duration {
@@ -91,24 +68,10 @@ func (o *Options) lockTimeout() time.Duration {
 	return o.LockTimeout
 }
 
-// cancelOnDone sends the server a cancel request for conn's running
-// statement as soon as ctx is done. pgx sends one too, from a goroutine,
-// when it gives the connection up; this one is out before Restore returns,
-// so a program that exits right after (on Ctrl-C) does not lose it. The
-// returned stop ends the watch.
+// cancelOnDone sends a cancel request for conn's statement as soon as ctx
+// is done (pgguard.CancelOnDone).
 func cancelOnDone(ctx context.Context, conn *pgx.Conn) (stop func()) {
-	done := make(chan struct{})
-	unwatch := context.AfterFunc(ctx, func() {
-		defer close(done)
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.PgConn().CancelRequest(c) // best effort: the client check and timeouts remain
-	})
-	return func() {
-		if !unwatch() {
-			<-done // already fired: let the request out before the caller goes on
-		}
-	}
+	return pgguard.CancelOnDone(ctx, conn, true)
 }
 
 // explainLimit says what to do when the server ended a statement because
