@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/reinit"
@@ -33,6 +35,7 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	allowEmpty := fs.Bool("allow-empty", false, "accept a backup without objects after --with-reinit (it leaves only admin)")
 	stmtTimeout := fs.Duration("statement-timeout", restore.DefaultStatementTimeout, "longest a statement of the restore may run (or wait idle in its transaction) on the server; one COPY loads a whole table")
 	lockTimeout := fs.Duration("lock-timeout", restore.DefaultLockTimeout, "longest the restore waits for a lock another session holds")
+	limits := limitFlags(fs)
 	if pos, code, ok := parse(fs, args); !ok {
 		return code
 	} else if !noArgs(fs, pos) {
@@ -46,6 +49,9 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return fail(stderr, "restore", fmt.Errorf("no backup: pass --from-file backup.json.gz"))
 	}
 	if _, err := os.Stat(*from); err != nil {
+		return fail(stderr, "restore", err)
+	}
+	if err := limits.check(); err != nil {
 		return fail(stderr, "restore", err)
 	}
 	if *stmtTimeout <= 0 || *lockTimeout <= 0 {
@@ -67,7 +73,8 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(*from) }, st, withReinitCfg)
 	opts.AllowEmpty = *allowEmpty
 	opts.StatementTimeout, opts.LockTimeout = *stmtTimeout, *lockTimeout
-	rec := recoveryFor(*dsnFlag, *from, flagsAgain(fs, "allow-unmarked", "allow-empty", "statement-timeout", "lock-timeout"))
+	opts.Open = restore.WithLimits(opts.Open, limits.Limits())
+	rec := recoveryFor(*dsnFlag, *from, flagsAgain(fs, "allow-unmarked", "allow-empty", "statement-timeout", "lock-timeout", "max-object-size", "max-expansion", "max-decompressed-size"))
 	if isSet(fs, "admin-password") {
 		rec.Note = strings.TrimPrefix(rec.Note+"; add --admin-password as you gave it", "; ")
 	}
@@ -125,4 +132,58 @@ func printRows(w io.Writer, rows map[string]int64) {
 		fmt.Fprintf(tw, "  %s\t%d\n", n, rows[n])
 	}
 	tw.Flush()
+}
+
+// scanLimits are the flags that bound the backup scanner (restore.Limits).
+type scanLimits struct {
+	object, decompressed byteSize
+	expansion            int
+}
+
+// limitFlags adds --max-object-size, --max-expansion and
+// --max-decompressed-size to fs.
+func limitFlags(fs *flag.FlagSet) *scanLimits {
+	l := &scanLimits{object: restore.DefaultMaxObjectBytes}
+	fs.Var(&l.object, "max-object-size", "largest single object of the backup, white space inside it included, as a `size` such as 64MiB or 500MB")
+	fs.IntVar(&l.expansion, "max-expansion", restore.DefaultMaxExpansion, "most bytes a gzipped backup may decompress to per compressed byte, past its first "+humanize.IBytes(restore.ExpansionGrace)+" (0: no limit)")
+	fs.Var(&l.decompressed, "max-decompressed-size", "most a gzipped backup may decompress to in all, as a `size` such as 20GiB (0: no limit)")
+	return l
+}
+
+func (l *scanLimits) check() error {
+	if l.object <= 0 {
+		return fmt.Errorf("--max-object-size must be more than 0 bytes (the default is %s)", humanize.IBytes(restore.DefaultMaxObjectBytes))
+	}
+	if l.expansion < 0 {
+		return fmt.Errorf("--max-expansion %d is negative: give a ratio such as %d, or 0 for no limit", l.expansion, restore.DefaultMaxExpansion)
+	}
+	return nil
+}
+
+// Limits are the flags as the engine takes them: its 0 means its default,
+// the flag's 0 means none.
+func (l *scanLimits) Limits() restore.Limits {
+	out := restore.Limits{MaxObjectBytes: int(l.object), MaxExpansion: l.expansion, MaxDecompressedBytes: int64(l.decompressed)}
+	if l.expansion == 0 {
+		out.MaxExpansion = -1
+	}
+	return out
+}
+
+// byteSize is a flag holding a number of bytes, given with a unit or not:
+// 64MiB, 1.5GB, 500000 (parsed by go-humanize: MB is 10^6, MiB 2^20).
+type byteSize int64
+
+func (b *byteSize) String() string { return humanize.IBytes(uint64(max(*b, 0))) }
+
+func (b *byteSize) Set(v string) error {
+	n, err := humanize.ParseBytes(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a size: give a number of bytes with or without a unit, e.g. 64MiB, 500MB or 1048576", v)
+	}
+	if n > math.MaxInt64 {
+		return fmt.Errorf("%q is too large", v)
+	}
+	*b = byteSize(n)
+	return nil
 }

@@ -37,6 +37,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	routesFile := fs.String("routes", "", "YAML/JSON file overriding endpoint paths and field names")
 	quiet := fs.Bool("quiet", false, "do not log requests")
 	allow := fs.Bool("allow-unmarked", false, "serve (and so allow restore_from_file on) a database not marked as a rehearsal target")
+	limits := limitFlags(fs)
+	maxUpload := byteSize(server.DefaultMaxUploadBytes)
+	fs.Var(&maxUpload, "max-upload-size", "largest restore_from_file request body, as a `size` such as 2GiB")
 	var defects stringList
 	fs.Var(&defects, "defect", "start with a named defect (repeatable): "+strings.Join(server.DefectNames(), ", "))
 	if pos, code, ok := parse(fs, args); !ok {
@@ -44,7 +47,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else if !noArgs(fs, pos) {
 		return exitError
 	}
-	cfg := server.Config{DefaultAdminPassword: *adminPW}
+	cfg := server.Config{DefaultAdminPassword: *adminPW, Limits: limits.Limits(), MaxUploadBytes: int64(maxUpload)}
+	if err := limits.check(); err != nil {
+		return fail(stderr, "serve", err)
+	}
+	if maxUpload <= 0 {
+		return fail(stderr, "serve", fmt.Errorf("--max-upload-size must be more than 0 bytes"))
+	}
 	var err error
 	if cfg.Strategy, err = restore.ParseStrategy(*strategy); err != nil {
 		return fail(stderr, "serve", err)

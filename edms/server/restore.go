@@ -164,7 +164,8 @@ func (s *Server) runRestore(ctx context.Context, u *principal, form *restoreForm
 		cfg := edms.ReinitConfig(s.adminPW, !s.defects.NoRevocation)
 		reinitCfg = &cfg
 	}
-	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(form.path) }, s.strategy, reinitCfg)
+	open := restore.WithLimits(func() (io.ReadCloser, error) { return os.Open(form.path) }, s.limits)
+	opts := edms.RestoreOptions(open, s.strategy, reinitCfg)
 	opts.BetweenPhases = s.hooks.BetweenPhases
 	opts.Defects = s.defects.Engine()
 	opts.Progress = s.emit

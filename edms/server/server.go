@@ -84,6 +84,9 @@ type Config struct {
 	MaxUploadBytes int64
 	// TempDir is where uploads are spooled; "" means os.TempDir().
 	TempDir string
+	// Limits bound what restore_from_file's scanner accepts of an upload;
+	// the zero value means the engine's defaults.
+	Limits restore.Limits
 	// Logf receives one line per request and server errors; nil discards.
 	Logf func(format string, args ...any)
 	// Now is the clock used to issue and check tokens; nil means time.Now.
@@ -193,6 +196,7 @@ type Server struct {
 	defects   Defects
 	hooks     Hooks
 	maxUpload int64
+	limits    restore.Limits
 	tempDir   string
 	logf      func(string, ...any)
 	now       func() time.Time
@@ -240,6 +244,7 @@ func New(cfg Config) (*Server, error) {
 		defects:     cfg.Defects,
 		hooks:       cfg.Hooks,
 		maxUpload:   cmp.Or(cfg.MaxUploadBytes, DefaultMaxUploadBytes),
+		limits:      cfg.Limits,
 		tempDir:     cfg.TempDir,
 		logf:        cfg.Logf,
 		now:         cfg.Now,
