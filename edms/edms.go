@@ -1,6 +1,6 @@
-// Package edms is the reference implementation of the system the seed
-// describes: a Django REST Framework + simplejwt document-management backend.
-// It holds the schema (as Django makes it), the reinit settings of the seed's
+// Package edms is the reference implementation of the system rehearsed: a
+// Django REST Framework + simplejwt document-management backend. It holds
+// the schema (as Django makes it), the reinit settings of its
 // `system_reinit`, and token revocation; the HTTP API is in edms/server.
 package edms
 
@@ -28,7 +28,7 @@ const RevocationTable = "rehearse_token_revocation"
 // UserTable is the Django user model's table.
 const UserTable = "users_user"
 
-// DefaultAdminPassword is what the seed's reinit sets for admin.
+// DefaultAdminPassword is what the system's reinit sets for admin.
 const DefaultAdminPassword = "test123"
 
 // Protected lists the tables that backups skip and restores refuse: token
@@ -36,19 +36,64 @@ const DefaultAdminPassword = "test123"
 func Protected() []string { return []string{RevocationTable, guard.Table} }
 
 // Install creates the reference schema in an empty database and marks the
-// database as a rehearsal target (package guard).
+// database as a rehearsal target (package guard), both in guard.DefaultSchema,
+// the schema the engine and the guard read: never wherever the session's
+// search_path (from the DSN or ALTER DATABASE/ROLE ... SET) happens to point,
+// and a lookalike users_user elsewhere on that path neither stops it nor is
+// taken for the schema. All of it commits or nothing does.
 func Install(ctx context.Context, conn *pgx.Conn) error {
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('users_user') IS NOT NULL`).Scan(&exists); err != nil {
+	schema := guard.DefaultSchema
+	tx, err := conn.Begin(ctx)
+	if err != nil {
 		return err
 	}
-	if exists {
-		return fmt.Errorf("the database already has a users_user table; rehearse init wants an empty database (create one with: createdb NAME)")
-	}
-	if _, err := conn.Exec(ctx, schemaSQL); err != nil {
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var schemaExists bool
+	var kind *string
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1),
+       (SELECT c.relkind::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relname = $2)`,
+		schema, UserTable).Scan(&schemaExists, &kind)
+	if err != nil {
 		return err
 	}
-	return guard.Mark(ctx, conn, "created by rehearse init")
+	if !schemaExists {
+		return fmt.Errorf("the database has no schema %q, where rehearse writes; create it (CREATE SCHEMA %s) or use another database", schema, schema)
+	}
+	if kind != nil {
+		return fmt.Errorf("the database already has a %s %s.%s; rehearse init wants an empty database (create one with: createdb NAME)", relkindName(*kind), schema, UserTable)
+	}
+	// pg_temp last: a temporary users_user must not capture the foreign keys.
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+pgx.Identifier{schema}.Sanitize()+", pg_temp"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, schemaSQL); err != nil {
+		return err
+	}
+	// Mark runs on the connection, so inside tx: marked only if installed.
+	if err := guard.Mark(ctx, conn, "created by rehearse init"); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// relkindName names a pg_class.relkind.
+func relkindName(kind string) string {
+	switch kind {
+	case "r", "p":
+		return "table"
+	case "v":
+		return "view"
+	case "m":
+		return "materialized view"
+	case "S":
+		return "sequence"
+	case "f":
+		return "foreign table"
+	case "i", "I":
+		return "index"
+	}
+	return "relation of kind " + kind
 }
 
 // Seed loads a fixture into a database that has the reference schema.
@@ -59,7 +104,7 @@ func Seed(ctx context.Context, conn *pgx.Conn, f *fixtures.Fixture) (*restore.Re
 // RestoreOptions are the restore of a backup (read from open) into the
 // reference schema: the protected tables are refused, and with a reinit
 // configuration (ReinitConfig, perhaps adjusted) the system is emptied
-// first, the seed's with_reinit: in the restore's transaction (atomic) or
+// first, the system's with_reinit: in the restore's transaction (atomic) or
 // in one committed before it (two-phase). Callers add progress, hooks and
 // defects to the result.
 func RestoreOptions(open restore.Opener, strategy restore.Strategy, withReinit *reinit.Config) restore.Options {
@@ -101,7 +146,7 @@ func HashPassword(plain string) (string, error) {
 	return password.Make(plain, password.NewSalt(), password.DefaultIterations)
 }
 
-// ReinitConfig is the seed's system_reinit: keep admin, reset its password to
+// ReinitConfig is the system's system_reinit: keep admin, reset its password to
 // defaultPassword ("" = test123), delete everyone else and what hangs off
 // them, reset sequences, and revoke every token issued so far (unless
 // revokeTokens is false: a defect that reproduces plain simplejwt).
