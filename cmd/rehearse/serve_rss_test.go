@@ -26,6 +26,7 @@ import (
 // its spool directory (its TMPDIR) and everything it wrote.
 type serveProc struct {
 	url, tmp string
+	dsnArg   string // its --dsn
 	pid      int
 	mu       sync.Mutex
 	out      bytes.Buffer // stdout and stderr, as written
@@ -47,7 +48,7 @@ func (s *serveProc) logs() string {
 // stops it (SIGINT) when the test ends.
 func startServeDSN(t *testing.T, bin, dsn string, extra ...string) *serveProc {
 	t.Helper()
-	s := &serveProc{tmp: t.TempDir()}
+	s := &serveProc{tmp: t.TempDir(), dsnArg: dsn}
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--dsn", dsn}, extra...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+s.tmp)
 	pr, pw := io.Pipe()
