@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,13 +23,18 @@ import (
 // client speaks the system's HTTP contract (DRF + simplejwt; paths and field names
 // from Routes). It only ever talks to the base URL it was given.
 type client struct {
-	base   string
-	routes server.Routes
-	http   *http.Client
+	base    string
+	routes  server.Routes
+	http    *http.Client
+	timeout time.Duration // of each request, body included, within the scenario's context
 }
 
+// requestTimeout bounds one request: a peer that accepts and then goes
+// silent (no reset) must not hold a run until its scenario's timeout.
+const requestTimeout = 60 * time.Second
+
 func newClient(base string, routes server.Routes) *client {
-	return &client{base: base, routes: routes, http: loopback.HTTPClient(60 * time.Second)}
+	return &client{base: base, routes: routes, http: loopback.HTTPClient(requestTimeout), timeout: requestTimeout}
 }
 
 // reply is what one request got back.
@@ -65,15 +72,30 @@ func (r reply) field(name string) string {
 }
 
 func (c *client) do(ctx context.Context, req *http.Request) reply {
-	resp, err := c.http.Do(req.WithContext(ctx))
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel() // after the body is read: the timeout covers it too
+	resp, err := c.http.Do(req.WithContext(rctx))
 	if err != nil {
-		return reply{Err: err}
+		return reply{Err: c.silent(ctx, req, err)}
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return reply{Err: c.silent(ctx, req, fmt.Errorf("read the response of %s %s: %w", req.Method, req.URL.Redacted(), err))}
+	}
 	r := reply{Status: resp.StatusCode, Line: firstLine(b)}
 	json.Unmarshal(b, &r.Body)
 	return r
+}
+
+// silent says plainly that a request timed out on its own timeout (not the
+// scenario's): the peer accepted the connection and went quiet.
+func (c *client) silent(ctx context.Context, req *http.Request, err error) error {
+	var ne net.Error
+	if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("no answer within %v to %s %s: the system accepted the connection but did not reply (is it hung, or is another service on that port?): %w", c.timeout, req.Method, req.URL.Redacted(), err)
+	}
+	return err
 }
 
 func (c *client) login(ctx context.Context, user, password string) reply {
