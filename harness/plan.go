@@ -150,7 +150,7 @@ func NewPlan(s *Scenario, o Overrides) (*Plan, error) {
 		if d, ok := c.(defaultsCheck); ok {
 			c = d.withDefaults()
 		}
-		p.Checks = append(p.Checks, PlannedCheck{Pos: e.Pos, Kind: kindOf(c), Check: c})
+		p.Checks = append(p.Checks, PlannedCheck{Pos: e.Pos, Kind: checkKinds.nameOf(c), Check: c})
 	}
 	return p, nil
 }

@@ -137,18 +137,10 @@ func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
 
 // kindProperties adds one property per registered kind of a one-of field.
 func (g *schemaGen) kindProperties(registry string, props map[string]any) {
-	add := func(name, doc string, v any) {
-		props[name] = described(g.typeSchema(reflect.TypeOf(v)), doc)
-	}
-	switch registry {
-	case "check":
-		for _, name := range CheckKinds() {
-			add(name, checkKinds[name].doc, checkKinds[name].new())
-		}
-	case "probe":
-		for _, name := range ProbeKinds() {
-			add(name, probeKinds[name].doc, probeKinds[name].new())
-		}
+	kinds := registries[registry]
+	for _, name := range kinds.names() {
+		v, _ := kinds.newValue(name)
+		props[name] = described(g.typeSchema(v.Type()), kinds.doc(name))
 	}
 }
 

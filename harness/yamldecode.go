@@ -359,7 +359,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		idx, ok := fields[k.Value]
 		if !ok && oneOf >= 0 && kinds.has(k.Value) {
 			if !v.Field(oneOf).IsNil() {
-				d.errorf(n, "%s is exactly one of %s; found %q as a second one", kinds.what, strings.Join(kinds.names(), ", "), k.Value)
+				d.errorf(n, "%s is exactly one of %s; found %q as a second one", kinds.kindsOf(), strings.Join(kinds.names(), ", "), k.Value)
 				continue
 			}
 			d.decodeKind(k, val, v.Field(oneOf), kinds)
@@ -386,7 +386,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		}
 	}
 	if oneOf >= 0 && v.Field(oneOf).IsNil() && !unknown {
-		d.errorf(n, "%s is exactly one of %s; found none", kinds.what, strings.Join(kinds.names(), ", "))
+		d.errorf(n, "%s is exactly one of %s; found none", kinds.kindsOf(), strings.Join(kinds.names(), ", "))
 	}
 }
 
@@ -418,48 +418,20 @@ func (d *decoder) decodeField(key string, n *yaml.Node, v reflect.Value, f refle
 	}
 }
 
-// registry is a set of kinds one struct field can hold (check kinds, probe
-// kinds): the YAML key names the kind, its value decodes into the kind's
-// struct.
-type registry struct {
-	what  string // what the kinds are kinds of, for errors: "an expectation"
-	names func() []string
-	new   func(name string) (reflect.Value, bool)
-}
-
-func (r registry) has(name string) bool { _, ok := r.new(name); return ok }
-
-var registries = map[string]registry{
-	"check": {what: "an expectation", names: CheckKinds, new: func(name string) (reflect.Value, bool) {
-		k, ok := checkKinds[name]
-		if !ok {
-			return reflect.Value{}, false
-		}
-		return reflect.ValueOf(k.new()), true
-	}},
-	"probe": {what: "a probe", names: ProbeKinds, new: func(name string) (reflect.Value, bool) {
-		k, ok := probeKinds[name]
-		if !ok {
-			return reflect.Value{}, false
-		}
-		return reflect.ValueOf(k.new()), true
-	}},
-}
-
 // oneOfField finds the field of t tagged oneof:"REGISTRY": -1 when none.
-func oneOfField(t reflect.Type) (int, registry) {
+func oneOfField(t reflect.Type) (int, kindSet) {
 	for i := 0; i < t.NumField(); i++ {
 		if name := t.Field(i).Tag.Get("oneof"); name != "" {
 			return i, registries[name]
 		}
 	}
-	return -1, registry{}
+	return -1, nil
 }
 
 // decodeKind decodes the value of key k into a new value of the kind it
 // names and stores it in field.
-func (d *decoder) decodeKind(k, val *yaml.Node, field reflect.Value, kinds registry) {
-	p, _ := kinds.new(k.Value)
+func (d *decoder) decodeKind(k, val *yaml.Node, field reflect.Value, kinds kindSet) {
+	p, _ := kinds.newValue(k.Value)
 	d.decode(val, p.Elem())
 	field.Set(p)
 }
