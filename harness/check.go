@@ -38,8 +38,6 @@ type (
 	defaultsCheck interface{ withDefaults() Check }
 )
 
-var checkKinds = newKinds[Check]("check", "an expectation")
-
 // registerCheck adds kind K under name: the loader decodes into a new K.
 // Each kind file calls it once: var _ = registerCheck[ExpectX]("x", "doc").
 func registerCheck[K any, P interface {
@@ -48,9 +46,6 @@ func registerCheck[K any, P interface {
 }](name, doc string) bool {
 	return checkKinds.add(name, doc, func() Check { return P(new(K)) })
 }
-
-// CheckKinds lists the registered check kinds, sorted.
-func CheckKinds() []string { return checkKinds.names() }
 
 // scope is what a check validates against: the scenario and lookups of the
 // names it may refer to.

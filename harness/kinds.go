@@ -83,5 +83,15 @@ type kindSet interface {
 	newValue(name string) (reflect.Value, bool)
 }
 
-// registries are the registries a field may name in its oneof:"NAME" tag.
-var registries = map[string]kindSet{"check": checkKinds, "probe": probeKinds}
+// The registries of the language; a field names one in its oneof:"NAME" tag.
+var (
+	checkKinds = newKinds[Check]("check", "an expectation")
+	probeKinds = newKinds[ProbeKind]("probe", "a probe")
+	registries = map[string]kindSet{"check": checkKinds, "probe": probeKinds}
+)
+
+// CheckKinds lists the registered check kinds, sorted.
+func CheckKinds() []string { return checkKinds.names() }
+
+// ProbeKinds lists the registered probe kinds, sorted.
+func ProbeKinds() []string { return probeKinds.names() }

@@ -17,8 +17,6 @@ type ProbeKind interface {
 	sample(ctx context.Context, ru *run) results.Sample
 }
 
-var probeKinds = newKinds[ProbeKind]("probe", "a probe")
-
 // registerProbe adds probe kind K under name, as registerCheck does.
 func registerProbe[K any, P interface {
 	*K
@@ -26,9 +24,6 @@ func registerProbe[K any, P interface {
 }](name, doc string) bool {
 	return probeKinds.add(name, doc, func() ProbeKind { return P(new(K)) })
 }
-
-// ProbeKinds lists the registered probe kinds, sorted.
-func ProbeKinds() []string { return probeKinds.names() }
 
 // sampleOf turns a reply into a sample: ok on 200, the detail for people.
 func sampleOf(rep reply) results.Sample {
