@@ -318,12 +318,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
 		// A scalar may stand for the struct's "shorthand" field.
 		if n.Kind == yaml.ScalarNode {
-			for i := 0; i < t.NumField(); i++ {
-				if t.Field(i).Tag.Get("shorthand") == "true" {
+			for _, f := range yamlFields(t) {
+				if f.Tag.Get("shorthand") == "true" {
 					if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
 						f.Set(reflect.ValueOf(d.pos(n)))
 					}
-					d.decode(n, v.Field(i))
+					d.decode(n, v.FieldByIndex(f.Index))
 					return
 				}
 			}
@@ -344,19 +344,16 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 	} else {
 		keys = reflect.Value{}
 	}
-	fields := map[string]int{}
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Type == posType || !t.Field(i).IsExported() || t.Field(i).Tag.Get("yaml") == "-" {
-			continue
-		}
-		fields[fieldName(t.Field(i))] = i
+	fields := map[string]reflect.StructField{}
+	for _, f := range yamlFields(t) {
+		fields[fieldName(f)] = f
 	}
 	oneOf, kinds := oneOfField(t)
 	seen := map[string]bool{}
 	unknown := false // an unknown key may be the kind, mistyped: one error is enough
 	for i := 0; i+1 < len(n.Content) && !d.full(); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
-		idx, ok := fields[k.Value]
+		f, ok := fields[k.Value]
 		if !ok && oneOf >= 0 && kinds.has(k.Value) {
 			if !v.Field(oneOf).IsNil() {
 				d.errorf(n, "%s is exactly one of %s; found %q as a second one", kinds.kindsOf(), strings.Join(kinds.names(), ", "), k.Value)
@@ -378,10 +375,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		if keys.IsValid() {
 			keys.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(d.pos(val)))
 		}
-		d.decodeField(k.Value, val, v.Field(idx), t.Field(idx))
+		d.decodeField(k.Value, val, v.FieldByIndex(f.Index), f)
 	}
-	for name, i := range fields {
-		if t.Field(i).Tag.Get("required") == "true" && !seen[name] {
+	for name, f := range fields {
+		if f.Tag.Get("required") == "true" && !seen[name] {
 			d.errorf(n, "missing required key %q", name)
 		}
 	}
@@ -438,18 +435,27 @@ func (d *decoder) decodeKind(k, val *yaml.Node, field reflect.Value, kinds kindS
 
 func keysOf(t reflect.Type) []string {
 	var keys []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if name := f.Tag.Get("oneof"); name != "" {
-			keys = append(keys, registries[name].names()...)
-		}
-		if f.Type == posType || !f.IsExported() || f.Tag.Get("yaml") == "-" {
-			continue
-		}
+	if _, kinds := oneOfField(t); kinds != nil {
+		keys = append(keys, kinds.names()...)
+	}
+	for _, f := range yamlFields(t) {
 		keys = append(keys, fieldName(f))
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// yamlFields are the fields of struct t that YAML keys set, in order: its
+// own and those of the structs it embeds (probeRef, say), not Pos.
+func yamlFields(t reflect.Type) []reflect.StructField {
+	var fields []reflect.StructField
+	for _, f := range reflect.VisibleFields(t) {
+		if f.Anonymous || f.Type == posType || !f.IsExported() || f.Tag.Get("yaml") == "-" {
+			continue
+		}
+		fields = append(fields, f)
+	}
+	return fields
 }
 
 // suggest returns ` (did you mean "x"?)` for a near miss.
