@@ -10,13 +10,12 @@ var _ = registerCheck[ExpectDuring]("during_window", "What a probe saw while the
 
 // ExpectDuring says whether a probe succeeded at least once inside the window.
 type ExpectDuring struct {
-	Pos       Pos    `yaml:"-" json:"-"`
-	Probe     string `yaml:"probe" json:"probe" required:"true"`
-	Succeeded bool   `yaml:"succeeded" json:"succeeded" required:"true"`
+	probeRef
+	Succeeded bool `yaml:"succeeded" json:"succeeded" required:"true"`
 }
 
 func (e *ExpectDuring) validate(sc *scope) {
-	sc.probe(e.Pos, e.Probe)
+	e.probeRef.validate(sc)
 	if sc.atomicCall() {
 		sc.bad(e.Pos, "during_window: the atomic strategy has no window to look into")
 	}

@@ -10,7 +10,7 @@ var _ = registerCheck[ExpectProfile]("profile", "After the operation, profile wi
 
 // ExpectProfile: profile with token returns status.
 type ExpectProfile struct {
-	Pos    Pos    `yaml:"-" json:"-"`
+	located
 	Token  string `yaml:"token" json:"token" required:"true"`
 	Status int    `yaml:"status" json:"status" required:"true"`
 }

@@ -11,7 +11,7 @@ var _ = registerCheck[ExpectRefresh]("refresh", "After the operation, refreshing
 // ExpectRefresh: the token's refresh token, used after the operation,
 // returns status.
 type ExpectRefresh struct {
-	Pos    Pos    `yaml:"-" json:"-"`
+	located
 	Token  string `yaml:"token" json:"token" required:"true"`
 	Status int    `yaml:"status" json:"status" required:"true"`
 }

@@ -11,15 +11,14 @@ var _ = registerCheck[ExpectWindow]("window", "The longest failing stretch of a 
 
 // ExpectWindow bounds the longest failing stretch of a probe.
 type ExpectWindow struct {
-	Pos   Pos      `yaml:"-" json:"-"`
-	Probe string   `yaml:"probe" json:"probe" required:"true"`
-	Max   Duration `yaml:"max" json:"max,omitempty"`
+	probeRef
+	Max Duration `yaml:"max" json:"max,omitempty"`
 	// The window must be at least this long (to assert that one exists).
 	Min Duration `yaml:"min" json:"min,omitempty"`
 }
 
 func (e *ExpectWindow) validate(sc *scope) {
-	sc.probe(e.Pos, e.Probe) // max: 0s (or no bounds) means no failure at all
+	e.probeRef.validate(sc) // max: 0s (or no bounds) means no failure at all
 	if e.Min > e.Max && e.Max != 0 {
 		sc.bad(e.Pos, "min %s is larger than max %s", e.Min.D(), e.Max.D())
 	}
