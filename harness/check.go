@@ -47,14 +47,12 @@ func registerCheck[K any, P interface {
 	return checkKinds.add(name, doc, func() Check { return P(new(K)) })
 }
 
-// probeRef is embedded in a check about one probe: its name, which must
-// be a probe of the scenario.
+// probeRef is embedded in a check about one probe of the scenario: the
+// probe's name, and where the check was written.
 type probeRef struct {
 	located
 	Probe string `yaml:"probe" json:"probe" required:"true"`
 }
-
-func (r *probeRef) validate(sc *scope) { sc.probe(r.Pos, r.Probe) }
 
 // scope is what a check validates against: the scenario and lookups of the
 // names it may refer to.

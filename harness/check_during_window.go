@@ -15,7 +15,7 @@ type ExpectDuring struct {
 }
 
 func (e *ExpectDuring) validate(sc *scope) {
-	e.probeRef.validate(sc)
+	sc.probe(e.Pos, e.Probe)
 	if sc.atomicCall() {
 		sc.bad(e.Pos, "during_window: the atomic strategy has no window to look into")
 	}

@@ -22,7 +22,7 @@ type ExpectLatency struct {
 }
 
 func (e *ExpectLatency) validate(sc *scope) {
-	e.probeRef.validate(sc)
+	sc.probe(e.Pos, e.Probe)
 	if e.Max == 0 && e.P99 == 0 && e.Median == 0 {
 		sc.bad(e.Pos, "latency: give at least one bound: max, p99 or median (e.g. max: 500ms)")
 	}

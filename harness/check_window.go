@@ -18,7 +18,7 @@ type ExpectWindow struct {
 }
 
 func (e *ExpectWindow) validate(sc *scope) {
-	e.probeRef.validate(sc) // max: 0s (or no bounds) means no failure at all
+	sc.probe(e.Pos, e.Probe) // max: 0s (or no bounds) means no failure at all
 	if e.Min > e.Max && e.Max != 0 {
 		sc.bad(e.Pos, "min %s is larger than max %s", e.Min.D(), e.Max.D())
 	}
