@@ -252,12 +252,8 @@ func (p *Plan) password(user string, kind results.PasswordKind) string {
 	if kind == results.PasswordDefault {
 		return p.System.adminDefault
 	}
-	for _, a := range p.Accounts {
-		if a.Username == user {
-			return a.password
-		}
-	}
-	return ""
+	a, _ := p.account(user) // an unknown user has no password
+	return a.password
 }
 
 // account returns the planned account of user.
