@@ -22,10 +22,7 @@ func (e *ExpectProfile) validate(sc *scope) {
 
 func (e *ExpectProfile) judge(m *measured) results.Outcome {
 	o := results.Outcome{Subject: "token " + e.Token + " on profile after the operation", Expected: fmt.Sprint(e.Status), Measured: "not measured"}
-	for _, f := range m.res.Tokens {
-		if f.Name != e.Token {
-			continue
-		}
+	if f, ok := m.res.Token(e.Token); ok {
 		o.Measured = fmt.Sprint(f.After)
 		if f.AfterAs != "" {
 			o.Measured += " (authenticated as " + f.AfterAs + ")"
