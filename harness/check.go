@@ -2,8 +2,6 @@ package harness
 
 import (
 	"fmt"
-	"reflect"
-	"sort"
 	"strings"
 
 	"github.com/rehearse-dev/rehearse/results"
@@ -40,47 +38,20 @@ type (
 	defaultsCheck interface{ withDefaults() Check }
 )
 
-// checkKind is an entry of the registry.
-type checkKind struct {
-	name string
-	doc  string // the language reference for the kind
-	new  func() Check
-}
-
-var checkKinds = map[string]checkKind{}
-
 // registerCheck adds kind K under name: the loader decodes into a new K.
 // Each kind file calls it once: var _ = registerCheck[ExpectX]("x", "doc").
 func registerCheck[K any, P interface {
 	*K
 	Check
 }](name, doc string) bool {
-	if _, dup := checkKinds[name]; dup {
-		panic("harness: check kind registered twice: " + name)
-	}
-	checkKinds[name] = checkKind{name: name, doc: doc, new: func() Check { return P(new(K)) }}
-	return true
+	return checkKinds.add(name, doc, func() Check { return P(new(K)) })
 }
 
-// CheckKinds lists the registered check kinds, sorted.
-func CheckKinds() []string {
-	names := make([]string, 0, len(checkKinds))
-	for n := range checkKinds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// kindOf names the registered kind of c.
-func kindOf(c Check) string {
-	t := reflect.TypeOf(c)
-	for name, k := range checkKinds {
-		if reflect.TypeOf(k.new()) == t {
-			return name
-		}
-	}
-	return t.String()
+// probeRef is embedded in a check about one probe of the scenario: the
+// probe's name, and where the check was written.
+type probeRef struct {
+	located
+	Probe string `yaml:"probe" json:"probe" required:"true"`
 }
 
 // scope is what a check validates against: the scenario and lookups of the

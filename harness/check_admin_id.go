@@ -10,7 +10,7 @@ var _ = registerCheck[ExpectAdminID]("admin_id", "Whether admin keeps its id thr
 
 // ExpectAdminID says whether admin's id survives the reinit.
 type ExpectAdminID struct {
-	Pos       Pos  `yaml:"-" json:"-"`
+	located
 	Unchanged bool `yaml:"unchanged" json:"unchanged" required:"true"`
 }
 

@@ -10,9 +10,8 @@ var _ = registerCheck[ExpectDuring]("during_window", "What a probe saw while the
 
 // ExpectDuring says whether a probe succeeded at least once inside the window.
 type ExpectDuring struct {
-	Pos       Pos    `yaml:"-" json:"-"`
-	Probe     string `yaml:"probe" json:"probe" required:"true"`
-	Succeeded bool   `yaml:"succeeded" json:"succeeded" required:"true"`
+	probeRef
+	Succeeded bool `yaml:"succeeded" json:"succeeded" required:"true"`
 }
 
 func (e *ExpectDuring) validate(sc *scope) {

@@ -12,7 +12,7 @@ var _ = registerCheck[ExpectInvariant]("invariant", "A database invariant after 
 // ExpectInvariant names a database invariant that must hold after the
 // operation: `invariant: foreign_keys`.
 type ExpectInvariant struct {
-	Pos  Pos    `yaml:"-" json:"-"`
+	located
 	Name string `yaml:"name" json:"name" shorthand:"true" required:"true" enum:"foreign_keys,sequences,ids_unchanged,counts_match_backup,hashes_match_backup"`
 }
 

@@ -12,8 +12,7 @@ var _ = registerCheck[ExpectLatency]("latency", "How long a probe's requests too
 // ExpectLatency bounds the request times of a probe's samples sent during
 // the operation: the slowest (max), the 99th percentile (p99), the median.
 type ExpectLatency struct {
-	Pos   Pos    `yaml:"-" json:"-"`
-	Probe string `yaml:"probe" json:"probe" required:"true"`
+	probeRef
 	// The slowest request may take at most this long.
 	Max Duration `yaml:"max" json:"max,omitempty"`
 	// The 99th percentile (nearest rank) may be at most this long.

@@ -11,7 +11,7 @@ var _ = registerCheck[ExpectLogin]("login", "After the operation, logging in ret
 
 // ExpectLogin: login as user ("all" = every fixture user) with a password kind returns status.
 type ExpectLogin struct {
-	Pos      Pos    `yaml:"-" json:"-"`
+	located
 	User     string `yaml:"user" json:"user" required:"true"`
 	Password string `yaml:"password" json:"password,omitempty" enum:"original,default"`
 	Status   int    `yaml:"status" json:"status" required:"true"`

@@ -11,7 +11,7 @@ var _ = registerCheck[ExpectPKReuse]("pk_reuse", "Whether primary-key reuse was 
 
 // ExpectPKReuse says whether the pk-reuse hazard was observed.
 type ExpectPKReuse struct {
-	Pos      Pos  `yaml:"-" json:"-"`
+	located
 	Detected bool `yaml:"detected" json:"detected" required:"true"`
 }
 

@@ -10,7 +10,7 @@ var _ = registerCheck[ExpectProbe]("probe", "Whether a probe ever failed during 
 
 // ExpectProbe says whether a probe ever failed.
 type ExpectProbe struct {
-	Pos        Pos    `yaml:"-" json:"-"`
+	located
 	Name       string `yaml:"name" json:"name" required:"true"`
 	EverFailed bool   `yaml:"ever_failed" json:"ever_failed" required:"true"`
 }

@@ -10,7 +10,7 @@ var _ = registerCheck[ExpectProfile]("profile", "After the operation, profile wi
 
 // ExpectProfile: profile with token returns status.
 type ExpectProfile struct {
-	Pos    Pos    `yaml:"-" json:"-"`
+	located
 	Token  string `yaml:"token" json:"token" required:"true"`
 	Status int    `yaml:"status" json:"status" required:"true"`
 }
@@ -22,10 +22,7 @@ func (e *ExpectProfile) validate(sc *scope) {
 
 func (e *ExpectProfile) judge(m *measured) results.Outcome {
 	o := results.Outcome{Subject: "token " + e.Token + " on profile after the operation", Expected: fmt.Sprint(e.Status), Measured: "not measured"}
-	for _, f := range m.res.Tokens {
-		if f.Name != e.Token {
-			continue
-		}
+	if f, ok := m.res.Token(e.Token); ok {
 		o.Measured = fmt.Sprint(f.After)
 		if f.AfterAs != "" {
 			o.Measured += " (authenticated as " + f.AfterAs + ")"

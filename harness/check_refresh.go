@@ -11,7 +11,7 @@ var _ = registerCheck[ExpectRefresh]("refresh", "After the operation, refreshing
 // ExpectRefresh: the token's refresh token, used after the operation,
 // returns status.
 type ExpectRefresh struct {
-	Pos    Pos    `yaml:"-" json:"-"`
+	located
 	Token  string `yaml:"token" json:"token" required:"true"`
 	Status int    `yaml:"status" json:"status" required:"true"`
 }
@@ -23,12 +23,10 @@ func (e *ExpectRefresh) validate(sc *scope) {
 
 func (e *ExpectRefresh) judge(m *measured) results.Outcome {
 	o := results.Outcome{Subject: "refresh token of " + e.Token + " after the operation", Expected: fmt.Sprint(e.Status), Measured: "not measured"}
-	for _, f := range m.res.Tokens {
-		if f.Name == e.Token && f.Refresh != nil {
-			r := f.Refresh
-			o.Measured, o.Pass = fmt.Sprint(r.After), r.After == e.Status
-			o.Excerpt = fmt.Sprintf("refresh token of %s (%s, %s): before %d, during %v, after %d", f.Name, f.User, r.Fingerprint, r.Before, r.During, r.After)
-		}
+	if f, ok := m.res.Token(e.Token); ok && f.Refresh != nil {
+		r := f.Refresh
+		o.Measured, o.Pass = fmt.Sprint(r.After), r.After == e.Status
+		o.Excerpt = fmt.Sprintf("refresh token of %s (%s, %s): before %d, during %v, after %d", f.Name, f.User, r.Fingerprint, r.Before, r.During, r.After)
 	}
 	return o
 }

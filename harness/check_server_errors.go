@@ -11,7 +11,7 @@ var _ = registerCheck[ExpectServerErrors]("server_errors", "How many requests ma
 
 // ExpectServerErrors bounds the server errors of the whole run.
 type ExpectServerErrors struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// At most this many (default 0).
 	Max int `yaml:"max" json:"max,omitempty"`
 }

@@ -11,9 +11,8 @@ var _ = registerCheck[ExpectWindow]("window", "The longest failing stretch of a 
 
 // ExpectWindow bounds the longest failing stretch of a probe.
 type ExpectWindow struct {
-	Pos   Pos      `yaml:"-" json:"-"`
-	Probe string   `yaml:"probe" json:"probe" required:"true"`
-	Max   Duration `yaml:"max" json:"max,omitempty"`
+	probeRef
+	Max Duration `yaml:"max" json:"max,omitempty"`
 	// The window must be at least this long (to assert that one exists).
 	Min Duration `yaml:"min" json:"min,omitempty"`
 }

@@ -150,7 +150,7 @@ func NewPlan(s *Scenario, o Overrides) (*Plan, error) {
 		if d, ok := c.(defaultsCheck); ok {
 			c = d.withDefaults()
 		}
-		p.Checks = append(p.Checks, PlannedCheck{Pos: e.Pos, Kind: kindOf(c), Check: c})
+		p.Checks = append(p.Checks, PlannedCheck{Pos: e.Pos, Kind: checkKinds.nameOf(c), Check: c})
 	}
 	return p, nil
 }
@@ -252,12 +252,8 @@ func (p *Plan) password(user string, kind results.PasswordKind) string {
 	if kind == results.PasswordDefault {
 		return p.System.adminDefault
 	}
-	for _, a := range p.Accounts {
-		if a.Username == user {
-			return a.password
-		}
-	}
-	return ""
+	a, _ := p.account(user) // an unknown user has no password
+	return a.password
 }
 
 // account returns the planned account of user.

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"sort"
 
 	"github.com/rehearse-dev/rehearse/results"
 )
@@ -18,34 +17,12 @@ type ProbeKind interface {
 	sample(ctx context.Context, ru *run) results.Sample
 }
 
-type probeKind struct {
-	name string
-	doc  string
-	new  func() ProbeKind
-}
-
-var probeKinds = map[string]probeKind{}
-
 // registerProbe adds probe kind K under name, as registerCheck does.
 func registerProbe[K any, P interface {
 	*K
 	ProbeKind
 }](name, doc string) bool {
-	if _, dup := probeKinds[name]; dup {
-		panic("harness: probe kind registered twice: " + name)
-	}
-	probeKinds[name] = probeKind{name: name, doc: doc, new: func() ProbeKind { return P(new(K)) }}
-	return true
-}
-
-// ProbeKinds lists the registered probe kinds, sorted.
-func ProbeKinds() []string {
-	names := make([]string, 0, len(probeKinds))
-	for n := range probeKinds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return probeKinds.add(name, doc, func() ProbeKind { return P(new(K)) })
 }
 
 // sampleOf turns a reply into a sample: ok on 200, the detail for people.

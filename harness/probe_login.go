@@ -10,7 +10,7 @@ var _ = registerProbe[LoginProbe]("login", "Log in as a user; it succeeds on 200
 
 // LoginProbe logs in; it succeeds on 200.
 type LoginProbe struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// A user of the fixture.
 	User string `yaml:"user" json:"user" shorthand:"true"`
 	// "original" (the fixture's password, default) or "default" (the reinit's, test123).

@@ -11,7 +11,7 @@ var _ = registerProbe[ProfileProbe]("profile", "Call profile with a named token;
 
 // ProfileProbe calls profile with a token; it succeeds on 200.
 type ProfileProbe struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// A token name from tokens:.
 	Token string `yaml:"token" json:"token" shorthand:"true"`
 }

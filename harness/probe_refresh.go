@@ -11,7 +11,7 @@ var _ = registerProbe[RefreshProbe]("refresh", "Exchange a named token's refresh
 // RefreshProbe uses a token's refresh token, as a frontend does when its
 // access token expires.
 type RefreshProbe struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// A token name from tokens: obtained by logging in (a minted token has no refresh token).
 	Token string `yaml:"token" json:"token" shorthand:"true"`
 }

@@ -5,10 +5,9 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/harness"
+	"github.com/rehearse-dev/rehearse/internal/pgtest"
 	pgcontainer "github.com/rehearse-dev/rehearse/pg/container"
 	pglocal "github.com/rehearse-dev/rehearse/pg/local"
 	"github.com/rehearse-dev/rehearse/pg/provider"
@@ -67,12 +66,8 @@ func TestScenariosOnDSN(t *testing.T) {
 
 func rehearseDatabases(t *testing.T, dsn string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	conn := pgtest.Connect(t, dsn)
 	defer conn.Close(ctx)
 	var n int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname LIKE 'rehearse\_%'`).Scan(&n); err != nil {

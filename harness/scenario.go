@@ -15,7 +15,7 @@ import (
 // Scenario is one YAML file. Field comments are the language reference: the
 // JSON Schema shipped beside this file is generated from them.
 type Scenario struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// Keys holds where each top-level value is, for errors about it.
 	Keys map[string]Pos `yaml:"-" json:"-"`
 	// Name of the scenario (defaults to the file name).
@@ -63,9 +63,15 @@ type Scenario struct {
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty" unbounded:"true"`
 }
 
+// located is embedded in the structs of the language: Pos is where the
+// value was written, set by the decoder, for errors about it.
+type located struct {
+	Pos Pos `yaml:"-" json:"-"`
+}
+
 // Account is a user of a running system and how to learn its password.
 type Account struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// Its username.
 	Username string `yaml:"username" json:"username" required:"true"`
 	// Its password, for a disposable test account.
@@ -77,7 +83,7 @@ type Account struct {
 // TokenSpec obtains an access token by logging in with the user's original password,
 // or by minting it with the target's signing key.
 type TokenSpec struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// A user of the fixture.
 	User string `yaml:"user" json:"user" shorthand:"true"`
 	// Mint the token (HS256, simplejwt claims) with the target's signing key instead
@@ -87,7 +93,7 @@ type TokenSpec struct {
 
 // Operation is exactly one of restore_from_file or manual.
 type Operation struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// The seed's API call: POST restore_from_file with with_reinit, as its curl does.
 	RestoreFromFile *RestoreCall `yaml:"restore_from_file" json:"restore_from_file,omitempty"`
 	// The seed's manual path: create_backup, system_reinit --confirm, restore_backup, as separate steps.
@@ -96,7 +102,7 @@ type Operation struct {
 
 // RestoreCall is the API call. The backup uploaded is taken from the system just before.
 type RestoreCall struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// Token (from tokens:) that authorises the call; default: log in as admin first.
 	As string `yaml:"as" json:"as,omitempty"`
 	// Reinit first (default true).
@@ -110,7 +116,7 @@ type RestoreCall struct {
 
 // Manual runs backup, reinit and restore as three steps against the database.
 type Manual struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// Time an operator takes between reinit and restore (default 0s).
 	Pause Duration `yaml:"pause" json:"pause,omitempty"`
 	// Strategy of the restore step (default two-phase; the reinit has committed already).
@@ -119,7 +125,7 @@ type Manual struct {
 
 // Probe samples one kind of request at an interval while the operation runs.
 type Probe struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// Name used by expectations.
 	Name string `yaml:"name" json:"name" required:"true"`
 	// Interval between samples (default 10ms).
@@ -130,7 +136,7 @@ type Probe struct {
 
 // Action is something done in the window.
 type Action struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// Create a user directly in the database, as a sign-up or an admin would.
 	CreateUser *CreateUser `yaml:"create_user" json:"create_user,omitempty"`
 	// Call profile with a named token and record whom it authenticates as.
@@ -141,7 +147,7 @@ type Action struct {
 
 // CreateUser inserts a user; its id comes from the table's sequence.
 type CreateUser struct {
-	Pos Pos `yaml:"-" json:"-"`
+	located
 	// Username of the new user.
 	Username string `yaml:"username" json:"username" required:"true"`
 	// Its password (default "<username>_pw").
@@ -151,7 +157,7 @@ type CreateUser struct {
 // Expectation is exactly one check: one of the check kinds (profile,
 // login, window, probe, during_window, invariant, admin_id, pk_reuse).
 type Expectation struct {
-	Pos   Pos   `yaml:"-" json:"-"`
+	located
 	Check Check `yaml:"-" json:"-" oneof:"check"`
 }
 

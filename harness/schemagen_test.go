@@ -72,17 +72,13 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []string
 	var shorthand map[string]any
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if reg := f.Tag.Get("oneof"); reg != "" {
-			g.kindProperties(reg, props)
-		}
-		if f.Type == posType || !f.IsExported() || f.Tag.Get("yaml") == "-" {
-			continue
-		}
+	if i, _ := oneOfField(t); i >= 0 {
+		g.kindProperties(t.Field(i).Tag.Get("oneof"), props)
+	}
+	for _, f := range yamlFields(t) {
 		name := fieldName(f)
 		p := g.typeSchema(f.Type)
-		if doc := g.docs[t.Name()+"."+f.Name]; doc != "" {
+		if doc := g.docs[declaringType(t, f).Name()+"."+f.Name]; doc != "" {
 			p = described(p, doc)
 		}
 		if enum := f.Tag.Get("enum"); enum != "" {
@@ -112,6 +108,15 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 	return s
 }
 
+// declaringType is the struct that declares f, a field of t or of a
+// struct t embeds: its doc comment is there.
+func declaringType(t reflect.Type, f reflect.StructField) reflect.Type {
+	for _, i := range f.Index[:len(f.Index)-1] {
+		t = t.Field(i).Type
+	}
+	return t
+}
+
 func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
 	if t == durationType {
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "examples": []string{"10ms", "30s"}}
@@ -137,18 +142,10 @@ func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
 
 // kindProperties adds one property per registered kind of a one-of field.
 func (g *schemaGen) kindProperties(registry string, props map[string]any) {
-	add := func(name, doc string, v any) {
-		props[name] = described(g.typeSchema(reflect.TypeOf(v)), doc)
-	}
-	switch registry {
-	case "check":
-		for _, name := range CheckKinds() {
-			add(name, checkKinds[name].doc, checkKinds[name].new())
-		}
-	case "probe":
-		for _, name := range ProbeKinds() {
-			add(name, probeKinds[name].doc, probeKinds[name].new())
-		}
+	kinds := registries[registry]
+	for _, name := range kinds.names() {
+		v, _ := kinds.newValue(name)
+		props[name] = described(g.typeSchema(v.Type()), kinds.doc(name))
 	}
 }
 

@@ -318,12 +318,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
 		// A scalar may stand for the struct's "shorthand" field.
 		if n.Kind == yaml.ScalarNode {
-			for i := 0; i < t.NumField(); i++ {
-				if t.Field(i).Tag.Get("shorthand") == "true" {
+			for _, f := range yamlFields(t) {
+				if f.Tag.Get("shorthand") == "true" {
 					if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
 						f.Set(reflect.ValueOf(d.pos(n)))
 					}
-					d.decode(n, v.Field(i))
+					d.decode(n, v.FieldByIndex(f.Index))
 					return
 				}
 			}
@@ -344,22 +344,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 	} else {
 		keys = reflect.Value{}
 	}
-	fields := map[string]int{}
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Type == posType || !t.Field(i).IsExported() || t.Field(i).Tag.Get("yaml") == "-" {
-			continue
-		}
-		fields[fieldName(t.Field(i))] = i
+	fields := map[string]reflect.StructField{}
+	for _, f := range yamlFields(t) {
+		fields[fieldName(f)] = f
 	}
 	oneOf, kinds := oneOfField(t)
 	seen := map[string]bool{}
 	unknown := false // an unknown key may be the kind, mistyped: one error is enough
 	for i := 0; i+1 < len(n.Content) && !d.full(); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
-		idx, ok := fields[k.Value]
+		f, ok := fields[k.Value]
 		if !ok && oneOf >= 0 && kinds.has(k.Value) {
 			if !v.Field(oneOf).IsNil() {
-				d.errorf(n, "%s is exactly one of %s; found %q as a second one", kinds.what, strings.Join(kinds.names(), ", "), k.Value)
+				d.errorf(n, "%s is exactly one of %s; found %q as a second one", kinds.kindsOf(), strings.Join(kinds.names(), ", "), k.Value)
 				continue
 			}
 			d.decodeKind(k, val, v.Field(oneOf), kinds)
@@ -378,15 +375,15 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		if keys.IsValid() {
 			keys.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(d.pos(val)))
 		}
-		d.decodeField(k.Value, val, v.Field(idx), t.Field(idx))
+		d.decodeField(k.Value, val, v.FieldByIndex(f.Index), f)
 	}
-	for name, i := range fields {
-		if t.Field(i).Tag.Get("required") == "true" && !seen[name] {
+	for name, f := range fields {
+		if f.Tag.Get("required") == "true" && !seen[name] {
 			d.errorf(n, "missing required key %q", name)
 		}
 	}
 	if oneOf >= 0 && v.Field(oneOf).IsNil() && !unknown {
-		d.errorf(n, "%s is exactly one of %s; found none", kinds.what, strings.Join(kinds.names(), ", "))
+		d.errorf(n, "%s is exactly one of %s; found none", kinds.kindsOf(), strings.Join(kinds.names(), ", "))
 	}
 }
 
@@ -418,66 +415,47 @@ func (d *decoder) decodeField(key string, n *yaml.Node, v reflect.Value, f refle
 	}
 }
 
-// registry is a set of kinds one struct field can hold (check kinds, probe
-// kinds): the YAML key names the kind, its value decodes into the kind's
-// struct.
-type registry struct {
-	what  string // what the kinds are kinds of, for errors: "an expectation"
-	names func() []string
-	new   func(name string) (reflect.Value, bool)
-}
-
-func (r registry) has(name string) bool { _, ok := r.new(name); return ok }
-
-var registries = map[string]registry{
-	"check": {what: "an expectation", names: CheckKinds, new: func(name string) (reflect.Value, bool) {
-		k, ok := checkKinds[name]
-		if !ok {
-			return reflect.Value{}, false
-		}
-		return reflect.ValueOf(k.new()), true
-	}},
-	"probe": {what: "a probe", names: ProbeKinds, new: func(name string) (reflect.Value, bool) {
-		k, ok := probeKinds[name]
-		if !ok {
-			return reflect.Value{}, false
-		}
-		return reflect.ValueOf(k.new()), true
-	}},
-}
-
 // oneOfField finds the field of t tagged oneof:"REGISTRY": -1 when none.
-func oneOfField(t reflect.Type) (int, registry) {
+func oneOfField(t reflect.Type) (int, kindSet) {
 	for i := 0; i < t.NumField(); i++ {
 		if name := t.Field(i).Tag.Get("oneof"); name != "" {
 			return i, registries[name]
 		}
 	}
-	return -1, registry{}
+	return -1, nil
 }
 
 // decodeKind decodes the value of key k into a new value of the kind it
 // names and stores it in field.
-func (d *decoder) decodeKind(k, val *yaml.Node, field reflect.Value, kinds registry) {
-	p, _ := kinds.new(k.Value)
+func (d *decoder) decodeKind(k, val *yaml.Node, field reflect.Value, kinds kindSet) {
+	p, _ := kinds.newValue(k.Value)
 	d.decode(val, p.Elem())
 	field.Set(p)
 }
 
 func keysOf(t reflect.Type) []string {
 	var keys []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if name := f.Tag.Get("oneof"); name != "" {
-			keys = append(keys, registries[name].names()...)
-		}
-		if f.Type == posType || !f.IsExported() || f.Tag.Get("yaml") == "-" {
-			continue
-		}
+	if _, kinds := oneOfField(t); kinds != nil {
+		keys = append(keys, kinds.names()...)
+	}
+	for _, f := range yamlFields(t) {
 		keys = append(keys, fieldName(f))
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// yamlFields are the fields of struct t that YAML keys set, in order: its
+// own and those of the structs it embeds (probeRef, say), not Pos.
+func yamlFields(t reflect.Type) []reflect.StructField {
+	var fields []reflect.StructField
+	for _, f := range reflect.VisibleFields(t) {
+		if f.Anonymous || f.Type == posType || !f.IsExported() || f.Tag.Get("yaml") == "-" {
+			continue
+		}
+		fields = append(fields, f)
+	}
+	return fields
 }
 
 // suggest returns ` (did you mean "x"?)` for a near miss.

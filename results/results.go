@@ -580,6 +580,16 @@ func (r *Result) Probe(name string) (ProbeSummary, bool) {
 	return ProbeSummary{Name: name}, false
 }
 
+// Token returns the fate of the named token, if it was obtained.
+func (r *Result) Token(name string) (TokenFate, bool) {
+	for _, f := range r.Tokens {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return TokenFate{Name: name}, false
+}
+
 // Invariant returns the check of invariant name, if it was measured.
 func (r *Result) Invariant(name Invariant) (InvariantCheck, bool) {
 	for _, c := range r.Invariants {

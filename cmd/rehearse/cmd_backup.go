@@ -18,17 +18,15 @@ func init() {
 }
 
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("backup", helpText("backup"), stderr)
-	dsnFlag := fs.String("dsn", "", "database to back up (or REHEARSE_DSN)")
+	fs := newFlags("backup", stderr)
+	dsnFlag := addDSNFlag(fs, "to back up")
 	output := fs.String("output", "", "file to write (.json or .json.gz)")
 	var models, include, exclude stringList
 	fs.Var(&models, "model", "TABLE=APP.MODEL: the label of a table with a custom db_table (repeatable)")
 	fs.Var(&include, "include", "write only these models: APP or APP.MODEL, as dumpdata takes them (repeatable)")
 	fs.Var(&exclude, "exclude", "leave these models out: APP or APP.MODEL (repeatable)")
-	if pos, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
-	} else if !noArgs(fs, pos) {
-		return exitError
 	}
 	if *output == "" {
 		return fail(stderr, "backup", fmt.Errorf("no output file: pass --output backup.json.gz"))

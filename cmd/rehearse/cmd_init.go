@@ -17,14 +17,12 @@ func init() {
 }
 
 func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("init", helpText("init", "{fixtures}", fmt.Sprint(fixtures.Names())), stderr)
-	dsnFlag := fs.String("dsn", "", "database to initialise (or REHEARSE_DSN)")
+	fs := newFlags("init", stderr, "{fixtures}", fmt.Sprint(fixtures.Names()))
+	dsnFlag := addDSNFlag(fs, "to initialise")
 	fixture := fs.String("fixture", "edms-small", "fixture to seed; \"none\" for the schema only")
 	allowNonEmpty := fs.Bool("allow-nonempty", false, "initialise and mark a database that already holds other relations (they become fair game for reinit)")
-	if pos, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
-	} else if !noArgs(fs, pos) {
-		return exitError
 	}
 	var f *fixtures.Fixture
 	if *fixture != "none" {

@@ -13,13 +13,11 @@ func init() {
 }
 
 func cmdMark(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("mark", helpText("mark", "{marker}", guard.DefaultSchema+"."+guard.Table), stderr)
-	dsnFlag := fs.String("dsn", "", "database to mark (or REHEARSE_DSN)")
+	fs := newFlags("mark", stderr, "{marker}", guard.DefaultSchema+"."+guard.Table)
+	dsnFlag := addDSNFlag(fs, "to mark")
 	note := fs.String("note", "marked by rehearse mark", "why this database may be destroyed")
-	if pos, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
-	} else if !noArgs(fs, pos) {
-		return exitError
 	}
 	conn, err := openDB(ctx, *dsnFlag)
 	if err != nil {

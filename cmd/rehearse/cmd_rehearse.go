@@ -16,7 +16,7 @@ func init() {
 }
 
 func cmdRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("rehearse", helpText("rehearse"), stderr)
+	fs := newFlags("rehearse", stderr)
 	target := fs.String("target", "", "base URL of the running system (loopback only), e.g. http://127.0.0.1:8000")
 	dsn := fs.String("dsn", os.Getenv("REHEARSE_TARGET_DSN"), "the system's database, for seeding, watching the commits and the invariants (env REHEARSE_TARGET_DSN)")
 	scenario := fs.String("scenario", "", "scenario file with target: http (default: the built-in rehearsal)")

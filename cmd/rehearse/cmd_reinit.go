@@ -16,16 +16,14 @@ func init() {
 }
 
 func cmdReinit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("reinit", helpText("reinit"), stderr)
-	dsnFlag := fs.String("dsn", "", "database to reinitialise (or REHEARSE_DSN)")
+	fs := newFlags("reinit", stderr)
+	dsnFlag := addDSNFlag(fs, "to reinitialise")
 	dry := fs.Bool("dry-run", false, "print what would be deleted; change nothing")
 	confirm := fs.Bool("confirm", false, "really delete")
 	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after the reinit")
 	allow := fs.Bool("allow-unmarked", false, "run even if the database is not marked as a rehearsal target (see rehearse mark)")
-	if pos, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
-	} else if !noArgs(fs, pos) {
-		return exitError
 	}
 	if *dry == *confirm {
 		return fail(stderr, "reinit", fmt.Errorf("say either --dry-run (show what would be deleted) or --confirm (delete it)"))

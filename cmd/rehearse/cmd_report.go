@@ -18,7 +18,7 @@ func init() {
 }
 
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("report", helpText("report"), stderr)
+	fs := newFlags("report", stderr)
 	format := fs.String("format", "", "md, json, junit or html")
 	out := fs.String("out", "", "write to this file instead of standard output")
 	normalize := fs.Bool("normalize", false, "replace timings and timestamps with placeholders (for golden files)")

@@ -25,8 +25,8 @@ func init() {
 }
 
 func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("restore", helpText("restore"), stderr)
-	dsnFlag := fs.String("dsn", "", "database to restore into (or REHEARSE_DSN)")
+	fs := newFlags("restore", stderr)
+	dsnFlag := addDSNFlag(fs, "to restore into")
 	from := fs.String("from-file", "", "dumpdata backup (.json or .json.gz)")
 	withReinit := fs.Bool("with-reinit", false, "empty the system first (keep admin, delete everyone else)")
 	strategy := fs.String("strategy", string(restore.TwoPhase), "two-phase or atomic")
@@ -36,10 +36,8 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	stmtTimeout := fs.Duration("statement-timeout", restore.DefaultStatementTimeout, "longest a statement of the restore may run (or wait idle in its transaction) on the server; one COPY loads a whole table")
 	lockTimeout := fs.Duration("lock-timeout", restore.DefaultLockTimeout, "longest the restore waits for a lock another session holds")
 	limits := limitFlags(fs)
-	if pos, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
-	} else if !noArgs(fs, pos) {
-		return exitError
 	}
 	st, err := restore.ParseStrategy(*strategy)
 	if err != nil {

@@ -42,7 +42,7 @@ func addRunFlags(fs *flag.FlagSet) runFlags {
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", helpText("run"), stderr)
+	fs := newFlags("run", stderr)
 	f := addRunFlags(fs)
 	paths, code, ok := parse(fs, args)
 	if !ok {
@@ -204,7 +204,7 @@ func indent(s, prefix string) string {
 }
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", helpText("validate"), stderr)
+	fs := newFlags("validate", stderr)
 	showPlan := fs.Bool("plan", false, "print each scenario's plan (every default resolved) as JSON")
 	paths, code, ok := parse(fs, args)
 	if !ok {

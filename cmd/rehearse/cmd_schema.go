@@ -24,7 +24,7 @@ var schemas = map[string]func() []byte{
 }
 
 func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("schema", helpText("schema"), stderr)
+	fs := newFlags("schema", stderr)
 	positional, code, ok := parse(fs, args)
 	if !ok {
 		return code

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,7 +26,7 @@ func init() {
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("serve", helpText("serve"), stderr)
+	fs := newFlags("serve", stderr)
 	addr := fs.String("addr", "127.0.0.1:8000", "loopback address to listen on (port 0 picks a free one)")
 	dsnFlag := fs.String("dsn", "", "the system's database, initialised with 'rehearse init' (default: a throwaway one)")
 	fixture := fs.String("fixture", "edms-small", "fixture for the throwaway database")
@@ -42,10 +41,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&maxUpload, "max-upload-size", "largest restore_from_file request body, as a `size` such as 2GiB")
 	var defects stringList
 	fs.Var(&defects, "defect", "start with a named defect (repeatable): "+strings.Join(server.DefectNames(), ", "))
-	if pos, code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
-	} else if !noArgs(fs, pos) {
-		return exitError
 	}
 	cfg := server.Config{DefaultAdminPassword: *adminPW, Limits: limits.Limits(), MaxUploadBytes: int64(maxUpload)}
 	if err := limits.check(); err != nil {
@@ -69,7 +66,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, "serve", err)
 	}
 	cfg.Routes = routes
-	if tf != nil && tf.Admin.DefaultPassword != "" && !flagGiven(fs, "admin-password") {
+	if tf != nil && tf.Admin.DefaultPassword != "" && !isSet(fs, "admin-password") {
 		cfg.DefaultAdminPassword = tf.Admin.DefaultPassword
 	}
 	if cfg.SigningKey, err = signingKey(*keyFile, tf, stderr); err != nil {
@@ -238,11 +235,4 @@ func loadRoutes(path string) (server.Routes, *harness.TargetFile, error) {
 		return server.Routes{}, nil, err
 	}
 	return t.Routes(), t, nil
-}
-
-// flagGiven reports whether the command line set the flag.
-func flagGiven(fs *flag.FlagSet, name string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
-	return given
 }

@@ -508,21 +508,8 @@ func readFile(t *testing.T, path string) string {
 // has no documents or workflows.
 func writeUsersFixture(t *testing.T, path string) {
 	t.Helper()
-	f, err := fixtures.Get("edms-small")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := f.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var objs []map[string]any
-	if err := json.Unmarshal(data, &objs); err != nil {
+	if err := json.Unmarshal(fixtureBackup(t, "edms-small"), &objs); err != nil {
 		t.Fatal(err)
 	}
 	var keep []map[string]any

@@ -50,19 +50,7 @@ type faultData struct {
 
 func writeFaultData(t *testing.T, dir string) faultData {
 	t.Helper()
-	f, err := fixtures.Get("edms-medium")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := f.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := fixtureBackup(t, "edms-medium")
 	d := faultData{backup: filepath.Join(dir, "backup.json"), extra: filepath.Join(dir, "backup-extra.json"), extraPK: 1 << 40}
 	end := bytes.LastIndexByte(b, ']')
 	ev := fmt.Sprintf(`,{"model": "audit.auditevent", "pk": %d, "fields": {"actor": null, "action": "SYSTEM", "object_repr": "blocker", "details": {}, "created_at": "2025-06-02T08:00:00.000Z"}}`, d.extraPK)
@@ -71,6 +59,25 @@ func writeFaultData(t *testing.T, dir string) faultData {
 		t.Fatal("write the backups")
 	}
 	return d
+}
+
+// fixtureBackup is the dumpdata backup of fixture name.
+func fixtureBackup(t *testing.T, name string) []byte {
+	t.Helper()
+	f, err := fixtures.Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // pgServer is a PostgreSQL server the matrix creates databases on.

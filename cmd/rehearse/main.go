@@ -86,7 +86,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return cmd.run(ctx, args[1:], stdout, stderr)
 }
 
-// newFlags makes a FlagSet whose -h prints the command's usage and flags.
 // helpTexts are the commands' help pages (help/NAME.txt): a synopsis line,
 // then what the command does.
 //
@@ -103,7 +102,10 @@ func helpText(name string, placeholders ...string) string {
 	return strings.NewReplacer(placeholders...).Replace(string(b))
 }
 
-func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+// newFlags makes the FlagSet of command name, whose -h prints the command's
+// help page (helpText(name, placeholders...)) and its flags.
+func newFlags(name string, stderr io.Writer, placeholders ...string) *flag.FlagSet {
+	synopsis := helpText(name, placeholders...)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -139,13 +141,25 @@ func parse(fs *flag.FlagSet, args []string) (positional []string, code int, ok b
 	}
 }
 
-// noArgs refuses positional arguments for commands that take none.
-func noArgs(fs *flag.FlagSet, positional []string) bool {
+// parseNoArgs parses the flags of a command that takes no positional
+// arguments, and refuses any. ok is false when the command must stop with
+// code.
+func parseNoArgs(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	positional, code, ok := parse(fs, args)
+	if !ok {
+		return code, false
+	}
 	if len(positional) > 0 {
 		fmt.Fprintf(fs.Output(), "rehearse %s: unexpected argument %q (see rehearse %s -h)\n", fs.Name(), positional[0], fs.Name())
-		return false
+		return exitError, false
 	}
-	return true
+	return 0, true
+}
+
+// addDSNFlag adds --dsn of a command that works on one database, which openDB
+// opens; purpose says what the command does to it ("to back up").
+func addDSNFlag(fs *flag.FlagSet, purpose string) *string {
+	return fs.String("dsn", "", "database "+purpose+" (or REHEARSE_DSN)")
 }
 
 // fail prints an error and returns the exit code for it.

@@ -3,64 +3,18 @@ package guard_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/internal/pgtest"
 	"github.com/rehearse-dev/rehearse/pg/guard"
-	pglocal "github.com/rehearse-dev/rehearse/pg/local"
 )
 
-var (
-	ctx     = context.Background()
-	cluster *pglocal.Cluster
-	dbCount atomic.Int64
-)
+var ctx = context.Background()
 
 // TestMain runs the tests against a throwaway PostgreSQL cluster.
-func TestMain(m *testing.M) {
-	start, cancel := context.WithTimeout(ctx, 60*time.Second)
-	c, err := pglocal.Start(start, pglocal.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "guard tests: cannot start PostgreSQL: %v\n", err)
-		os.Exit(2)
-	}
-	cluster = c
-	code := m.Run()
-	c.Close()
-	os.Exit(code)
-}
-
-// newDB creates an empty database for one test and returns its DSN.
-func newDB(t *testing.T) string {
-	t.Helper()
-	name := fmt.Sprintf("guard_test_%d", dbCount.Add(1))
-	admin := connect(t, cluster.DSN("postgres"))
-	exec(t, admin, "CREATE DATABASE "+name)
-	admin.Close(ctx)
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(ctx, cluster.DSN("postgres")); err == nil {
-			c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	return cluster.DSN(name)
-}
-
-func connect(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(func() { conn.Close(ctx) })
-	return conn
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func exec(t *testing.T, conn *pgx.Conn, sql string) {
 	t.Helper()
@@ -81,7 +35,7 @@ func wantNotMarked(t *testing.T, err error) {
 
 // A database marked by Mark passes; a fresh one does not.
 func TestMarkedAndUnmarked(t *testing.T) {
-	conn := connect(t, newDB(t))
+	conn := pgtest.Connect(t, pgtest.NewDB(t))
 	wantNotMarked(t, guard.Check(ctx, conn, "reinit"))
 	if err := guard.Mark(ctx, conn, "test"); err != nil {
 		t.Fatal(err)
@@ -125,7 +79,7 @@ INSERT INTO rehearse_target (id, note) VALUES (1, 'x')`},
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			conn := connect(t, newDB(t))
+			conn := pgtest.Connect(t, pgtest.NewDB(t))
 			exec(t, conn, c.setup)
 			wantNotMarked(t, guard.Check(ctx, conn, "reinit"))
 		})
@@ -140,18 +94,18 @@ CREATE TABLE elsewhere.rehearse_target (id smallint PRIMARY KEY, marked_at times
 INSERT INTO elsewhere.rehearse_target (id, note) VALUES (1, 'x')`
 	t.Run("dsn options", func(t *testing.T) {
 		t.Parallel()
-		dsn := newDB(t)
-		exec(t, connect(t, dsn), marker)
-		conn := connect(t, dsn+" options='-c search_path=elsewhere'")
+		dsn := pgtest.NewDB(t)
+		exec(t, pgtest.Connect(t, dsn), marker)
+		conn := pgtest.Connect(t, dsn+" options='-c search_path=elsewhere'")
 		wantNotMarked(t, guard.Check(ctx, conn, "reinit"))
 	})
 	t.Run("alter database", func(t *testing.T) {
 		t.Parallel()
-		dsn := newDB(t)
-		setup := connect(t, dsn)
+		dsn := pgtest.NewDB(t)
+		setup := pgtest.Connect(t, dsn)
 		exec(t, setup, marker)
 		exec(t, setup, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = elsewhere, public', current_database()); END $$`)
-		conn := connect(t, dsn)
+		conn := pgtest.Connect(t, dsn)
 		var path string
 		conn.QueryRow(ctx, `SHOW search_path`).Scan(&path)
 		if !strings.HasPrefix(path, "elsewhere") {
@@ -163,7 +117,7 @@ INSERT INTO elsewhere.rehearse_target (id, note) VALUES (1, 'x')`
 
 // The engine can write another schema: the marker must be in that one.
 func TestCheckSchema(t *testing.T) {
-	conn := connect(t, newDB(t))
+	conn := pgtest.Connect(t, pgtest.NewDB(t))
 	exec(t, conn, `CREATE SCHEMA app`)
 	if err := guard.Mark(ctx, conn, "public only"); err != nil {
 		t.Fatal(err)
@@ -184,9 +138,9 @@ func TestCheckSchema(t *testing.T) {
 // Mark writes the schema it names whatever the search path says, and does
 // not adopt a lookalike.
 func TestMarkIgnoresTheSearchPathAndRefusesLookalikes(t *testing.T) {
-	dsn := newDB(t)
-	exec(t, connect(t, dsn), `CREATE SCHEMA elsewhere`)
-	conn := connect(t, dsn+" options='-c search_path=elsewhere,public'")
+	dsn := pgtest.NewDB(t)
+	exec(t, pgtest.Connect(t, dsn), `CREATE SCHEMA elsewhere`)
+	conn := pgtest.Connect(t, dsn+" options='-c search_path=elsewhere,public'")
 	if err := guard.Mark(ctx, conn, "x"); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +148,7 @@ func TestMarkIgnoresTheSearchPathAndRefusesLookalikes(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT relnamespace::regnamespace::text FROM pg_class WHERE relname = 'rehearse_target'`).Scan(&where); err != nil || where != "public" {
 		t.Fatalf("marker created in %q (%v), want public", where, err)
 	}
-	if err := guard.Check(ctx, connect(t, dsn), "reinit"); err != nil {
+	if err := guard.Check(ctx, pgtest.Connect(t, dsn), "reinit"); err != nil {
 		t.Fatalf("marked database refused: %v", err)
 	}
 
@@ -203,7 +157,7 @@ func TestMarkIgnoresTheSearchPathAndRefusesLookalikes(t *testing.T) {
 		{`CREATE SEQUENCE public.rehearse_target`, "is a sequence"},
 		{`CREATE TABLE public.rehearse_target (x int)`, "is not the table rehearse mark creates"},
 	} {
-		conn := connect(t, newDB(t))
+		conn := pgtest.Connect(t, pgtest.NewDB(t))
 		exec(t, conn, c.setup)
 		err := guard.Mark(ctx, conn, "x")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -216,7 +170,7 @@ func TestMarkIgnoresTheSearchPathAndRefusesLookalikes(t *testing.T) {
 // The refusal says what was found, so that the user can tell a lookalike
 // from a missing marker.
 func TestNotMarkedSaysWhy(t *testing.T) {
-	conn := connect(t, newDB(t))
+	conn := pgtest.Connect(t, pgtest.NewDB(t))
 	err := guard.Check(ctx, conn, "reinit")
 	if err == nil || !strings.Contains(err.Error(), "no table public.rehearse_target") || !strings.Contains(err.Error(), "refusing to reinit") {
 		t.Errorf("unmarked: %v", err)
@@ -230,7 +184,7 @@ func TestNotMarkedSaysWhy(t *testing.T) {
 // Contents lists what a database holds outside the system schemas, the
 // marker aside.
 func TestContents(t *testing.T) {
-	conn := connect(t, newDB(t))
+	conn := pgtest.Connect(t, pgtest.NewDB(t))
 	got, err := guard.Contents(ctx, conn, 10)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("empty database: %v %v", got, err)
