@@ -15,11 +15,7 @@ import (
 // accounts it created this way; the admin is never among them.
 func DeleteUsers(ctx context.Context, tx pgx.Tx, cfg Config, names []string) ([]TableEffect, error) {
 	cfg = cfg.withDefaults()
-	cat, err := pgcatalog.Load(ctx, tx, cfg.Schema)
-	if err != nil {
-		return nil, err
-	}
-	users, err := userTable(cat, cfg)
+	cat, users, err := usersOf(ctx, tx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -39,11 +35,7 @@ func DeleteUsers(ctx context.Context, tx pgx.Tx, cfg Config, names []string) ([]
 // their ids. The table must have cfg.UsernameColumn and cfg.PasswordColumn.
 func CreateUsers(ctx context.Context, tx pgx.Tx, cfg Config, values []map[string]any) ([]int64, error) {
 	cfg = cfg.withDefaults()
-	cat, err := pgcatalog.Load(ctx, tx, cfg.Schema)
-	if err != nil {
-		return nil, err
-	}
-	users, err := userTable(cat, cfg)
+	cat, users, err := usersOf(ctx, tx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -56,4 +48,14 @@ func CreateUsers(ctx context.Context, tx pgx.Tx, cfg Config, values []map[string
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// usersOf reads the catalog and finds cfg's users table in it.
+func usersOf(ctx context.Context, tx pgx.Tx, cfg Config) (*pgcatalog.Catalog, *pgcatalog.Table, error) {
+	cat, err := pgcatalog.Load(ctx, tx, cfg.Schema)
+	if err != nil {
+		return nil, nil, err
+	}
+	users, err := userTable(cat, cfg)
+	return cat, users, err
 }
