@@ -127,7 +127,7 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 	}
 	defer conn.Close(context.Background())
 	sys := ru.plan.System
-	if err := installWatchTrigger(ctx, conn, sys.usersTable(), sys.Admin); err != nil {
+	if err := installWatchTrigger(ctx, conn, sys); err != nil {
 		ru.win.polling.Store(true)
 		ru.rec.phase(results.PhaseWatcher, "watching by polling (no trigger: "+err.Error()+")", time.Now())
 		close(ru.win.ready)
@@ -263,7 +263,8 @@ const (
 	watchChannel  = "rehearse_watch"
 )
 
-func installWatchTrigger(ctx context.Context, conn *pgx.Conn, usersTable, admin string) error {
+func installWatchTrigger(ctx context.Context, conn *pgx.Conn, sys System) error {
+	usersTable := sys.usersTable()
 	if _, err := conn.Exec(ctx, "LISTEN "+watchChannel); err != nil {
 		return err
 	}
@@ -274,7 +275,7 @@ BEGIN
   PERFORM pg_notify('` + watchChannel + `', json_build_object(
     'op', TG_OP, 'txid', txid_current(), 'at', clock_timestamp(),
     'users', (SELECT count(*) FROM ` + usersTable + `),
-    'admin_id', COALESCE((SELECT id FROM ` + usersTable + ` WHERE username = ` + quoteLiteral(admin) + `), 0))::text);
+    'admin_id', COALESCE((SELECT id FROM ` + usersTable + ` WHERE ` + sys.loginColumn() + ` = ` + quoteLiteral(sys.Admin) + `), 0))::text);
   RETURN NULL;
 END $f$`
 	tx, err := conn.Begin(ctx)
@@ -308,7 +309,7 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 // watchInterval.
 func (ru *run) poll(ctx context.Context, conn *pgx.Conn, before int, errs chan<- error) {
 	sys := ru.plan.System
-	q := "SELECT count(*), COALESCE(max(id) FILTER (WHERE username = $1), 0) FROM " + sys.usersTable()
+	q := "SELECT count(*), COALESCE(max(id) FILTER (WHERE " + sys.loginColumn() + " = $1), 0) FROM " + sys.usersTable()
 	reinitSeen := false
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()

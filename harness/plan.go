@@ -36,14 +36,18 @@ type Plan struct {
 	// Seed (running systems): "present" or "restore".
 	Seed string `json:"seed,omitempty"`
 	// AccountsFrom says where the accounts come from.
-	AccountsFrom string           `json:"accounts_from"`
-	Accounts     []PlannedAccount `json:"accounts"`
-	Tokens       []PlannedToken   `json:"tokens,omitempty"`
-	Call         *PlannedCall     `json:"restore_from_file,omitempty"`
-	Manual       *PlannedManual   `json:"manual,omitempty"`
-	During       []Action         `json:"during,omitempty"`
-	Probes       []PlannedProbe   `json:"probes,omitempty"`
-	Checks       []PlannedCheck   `json:"checks"`
+	AccountsFrom   string                 `json:"accounts_from"`
+	AccountsSource results.AccountsSource `json:"accounts_source"`
+	// CreateAccounts: rehearse creates the accounts in the system's
+	// database before the backup and removes them at the end.
+	CreateAccounts bool             `json:"create_accounts,omitempty"`
+	Accounts       []PlannedAccount `json:"accounts"`
+	Tokens         []PlannedToken   `json:"tokens,omitempty"`
+	Call           *PlannedCall     `json:"restore_from_file,omitempty"`
+	Manual         *PlannedManual   `json:"manual,omitempty"`
+	During         []Action         `json:"during,omitempty"`
+	Probes         []PlannedProbe   `json:"probes,omitempty"`
+	Checks         []PlannedCheck   `json:"checks"`
 
 	fx      *fixtures.Fixture
 	defects server.Defects
@@ -54,12 +58,19 @@ type System struct {
 	BaseURL string `json:"base_url,omitempty"`
 	// HasDSN: the runner sees the system's database (the DSN itself is
 	// not printed: it may hold a password).
-	HasDSN           bool          `json:"has_dsn"`
-	Admin            string        `json:"admin"`
-	ProfileUserField string        `json:"profile_username_field"`
-	ProfileIDField   string        `json:"profile_id_field"`
-	UsersTable       string        `json:"users_table"`
-	Routes           server.Routes `json:"routes"`
+	HasDSN           bool   `json:"has_dsn"`
+	Admin            string `json:"admin"`
+	ProfileUserField string `json:"profile_username_field"`
+	ProfileIDField   string `json:"profile_id_field"`
+	UsersTable       string `json:"users_table"`
+	// LoginColumn and PasswordColumn are the users table's columns that a
+	// login matches (USERNAME_FIELD) and that holds the hash.
+	LoginColumn    string `json:"login_column"`
+	PasswordColumn string `json:"password_column"`
+	// StaffColumn is the flag the account rehearse creates for the
+	// restore call has set.
+	StaffColumn string        `json:"staff_column"`
+	Routes      server.Routes `json:"routes"`
 
 	dsn          string
 	adminDefault string
@@ -68,6 +79,12 @@ type System struct {
 
 // usersTable is the users table, quoted for SQL.
 func (s System) usersTable() string { return pgx.Identifier{s.UsersTable}.Sanitize() }
+
+// loginColumn is the column a login names a user by, quoted for SQL.
+func (s System) loginColumn() string { return pgx.Identifier{s.LoginColumn}.Sanitize() }
+
+// passwordColumn is the column of the password hash, quoted for SQL.
+func (s System) passwordColumn() string { return pgx.Identifier{s.PasswordColumn}.Sanitize() }
 
 // PlannedAccount is a user the scenario may log in as.
 type PlannedAccount struct {
@@ -88,11 +105,22 @@ type PlannedToken struct {
 type PlannedCall struct {
 	Pos Pos `json:"-"`
 	// As names the token that authorises the call; "" logs in as the admin.
-	As         string `json:"as,omitempty"`
+	As string `json:"as,omitempty"`
+	// User, without As, is the account that logs in to make the call ("":
+	// the admin).
+	User       string `json:"user,omitempty"`
 	WithReinit bool   `json:"with_reinit"`
 	Confirm    string `json:"confirm"`
 	// BackupFile is uploaded instead of a backup taken just before.
 	BackupFile string `json:"backup_file,omitempty"`
+}
+
+// user is the account that logs in to make the call ("" for none).
+func (c *PlannedCall) user() string {
+	if c == nil {
+		return ""
+	}
+	return c.User
 }
 
 // PlannedManual is the 3-step path.
@@ -169,7 +197,7 @@ func probeLead(probes []Probe) time.Duration {
 
 func (p *Plan) resolveSystem(s *Scenario, o Overrides) error {
 	sys := System{Admin: "admin", adminDefault: edms.DefaultAdminPassword, ProfileUserField: "username", ProfileIDField: "id",
-		UsersTable: "users_user", Routes: server.DefaultRoutes()}
+		UsersTable: "users_user", LoginColumn: "username", PasswordColumn: "password", StaffColumn: "is_staff", Routes: server.DefaultRoutes()}
 	if p.Target == TargetHTTP {
 		tf := *s.HTTP
 		tf.BaseURL = cmp.Or(o.BaseURL, tf.BaseURL)
@@ -177,7 +205,8 @@ func (p *Plan) resolveSystem(s *Scenario, o Overrides) error {
 		sys = System{BaseURL: tf.BaseURL, HasDSN: tf.DSN != "", dsn: tf.DSN, Routes: tf.Routes(), target: &tf,
 			Admin: cmp.Or(tf.Admin.Username, sys.Admin), adminDefault: cmp.Or(tf.Admin.DefaultPassword, sys.adminDefault),
 			ProfileUserField: cmp.Or(tf.Profile.UsernameField, sys.ProfileUserField), ProfileIDField: cmp.Or(tf.Profile.IDField, sys.ProfileIDField),
-			UsersTable: cmp.Or(tf.UsersTable, sys.UsersTable)}
+			UsersTable: cmp.Or(tf.UsersTable, sys.UsersTable), LoginColumn: cmp.Or(tf.LoginColumn, sys.LoginColumn),
+			PasswordColumn: cmp.Or(tf.PasswordColumn, sys.PasswordColumn), StaffColumn: cmp.Or(tf.StaffColumn, sys.StaffColumn)}
 		p.Seed = cmp.Or(s.Seed, "present")
 	} else {
 		p.Strategy = results.Strategy(cmp.Or(s.Strategy, string(results.TwoPhase)))
@@ -196,7 +225,7 @@ func (p *Plan) resolveAccounts(s *Scenario) error {
 	if err != nil {
 		return &InputError{Pos: s.at("fixture"), Message: err.Error()}
 	}
-	p.AccountsFrom = "fixture " + fx.Name
+	p.AccountsFrom, p.AccountsSource = "fixture "+fx.Name, results.AccountsFixture
 	if len(s.Users) > 0 {
 		for _, a := range s.Users {
 			if err := a.passwordSet(); err != nil {
@@ -204,7 +233,7 @@ func (p *Plan) resolveAccounts(s *Scenario) error {
 			}
 		}
 		fx = s.accountsFixture()
-		p.AccountsFrom = "users: of " + s.Pos.File
+		p.AccountsFrom, p.AccountsSource = "users: of "+s.Pos.File, results.AccountsScenario
 	}
 	p.fx = fx
 	for _, u := range fx.Users {

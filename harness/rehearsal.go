@@ -1,11 +1,14 @@
 package harness
 
 import (
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // builtinRehearsal is the scenario `rehearse rehearse` runs unless given one.
@@ -39,11 +42,25 @@ func PlanRehearsal(r Rehearsal) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	builtin := r.Scenario == ""
+	// With the database, the built-in rehearsal brings its own accounts:
+	// it needs no list of the app's users. An uploaded backup would not
+	// hold them, so it keeps the fixture's.
+	var staff string
+	create := builtin && r.Backup == "" && cmp.Or(r.DSN, s.HTTP.DSN) != ""
+	if create {
+		if staff, err = withCreatedAccounts(s, s.HTTP); err != nil {
+			return nil, err
+		}
+	}
 	p, err := NewPlan(s, Overrides{BaseURL: r.BaseURL, DSN: r.DSN})
 	if err != nil {
 		return nil, err
 	}
-	builtin := r.Scenario == ""
+	if create {
+		p.CreateAccounts, p.AccountsFrom, p.AccountsSource = true, "accounts rehearse created", results.AccountsCreated
+		p.Call.User = staff
+	}
 	if builtin && !p.System.HasDSN {
 		p.WithoutDatabaseChecks()
 	}

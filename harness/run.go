@@ -131,6 +131,9 @@ type snapshot struct {
 	sums    map[string]integrity.Checksum
 	leftOut map[string]bool
 	txid    int64
+	// maxKeys is each table's largest integer primary key then (0 when
+	// empty); a table with another key is not in it.
+	maxKeys map[string]int64
 }
 
 // window is the state of the window between the reinit and restore commits.
@@ -169,7 +172,7 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) *results.Result {
 
 // RunPlan runs one plan and returns its result.
 func (r *Runner) RunPlan(ctx context.Context, p *Plan) *results.Result {
-	res := &results.Result{Name: p.Name, File: p.File, Description: p.Description, Fixture: p.Fixture, Target: p.Target, AccountsFrom: p.AccountsFrom,
+	res := &results.Result{Name: p.Name, File: p.File, Description: p.Description, Fixture: p.Fixture, Target: p.Target, AccountsFrom: p.AccountsFrom, Accounts: p.accountsFacts(),
 		Strategy: cmp.Or(p.Strategy, results.StrategyNotObserved), Operation: p.Operation, Defects: p.Defects,
 		Facts: results.Facts{Admin: p.System.Admin, Window: results.WindowNotObserved}}
 	for _, a := range p.Accounts {
@@ -198,13 +201,12 @@ func anyFailed(os []results.Outcome) bool {
 	return false
 }
 
-func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) error {
+func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	setup := time.Now()
 	ru := &run{plan: p, res: res, tokens: map[string]string{}, refresh: map[string]string{}, rec: newRecorder(), tempDir: r.tempDir}
 	var stop func()
-	var err error
 	if p.Target == TargetHTTP {
 		stop, err = ru.connectHTTP(ctx, r.AllowUnmarked)
 	} else {
@@ -218,6 +220,20 @@ func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) error {
 		return err
 	}
 	defer stop()
+	if p.CreateAccounts {
+		remove, err := ru.createAccounts(ctx)
+		if err != nil {
+			return err
+		}
+		// On every way out, a cancelled run's too: the accounts came back
+		// with the restore (the backup holds them) or stayed if it never ran.
+		defer func() {
+			remove()
+			if e := res.Accounts.Removal.Error; e != "" && err == nil {
+				err = fmt.Errorf("could not remove the accounts rehearse created (%s): %s", strings.Join(res.Accounts.Created, ", "), e)
+			}
+		}()
+	}
 	if ru.conn != nil {
 		if err := ru.snapshotBefore(ctx); err != nil {
 			return err
@@ -342,7 +358,7 @@ func phaseOf(name string) (results.Phase, bool) {
 // password hashes, per-table checksums (the backup holds exactly this).
 func (ru *run) snapshotBefore(ctx context.Context) error {
 	var err error
-	if ru.before.ids, ru.before.hashes, err = users(ctx, ru.conn, ru.plan.System.usersTable()); err != nil {
+	if ru.before.ids, ru.before.hashes, err = users(ctx, ru.conn, ru.plan.System); err != nil {
 		return err
 	}
 	ru.res.Facts.UsersBefore = len(ru.before.ids)
@@ -354,18 +370,43 @@ func (ru *run) snapshotBefore(ctx context.Context) error {
 // the transaction counter: rows written later by anyone but the operation
 // are the rehearsal's own requests at work.
 func (ru *run) snapshotAtBackup(ctx context.Context) error {
-	cat, err := pgcatalog.Load(ctx, ru.conn, "")
-	if err != nil {
-		return err
-	}
-	if ru.before.sums, err = integrity.TableChecksums(ctx, ru.conn, cat, edms.Protected()); err != nil {
-		return err
-	}
-	return ru.conn.QueryRow(ctx, `SELECT txid_current()`).Scan(&ru.before.txid)
+	// One snapshot: the largest keys must be those of the rows summed.
+	return pgx.BeginTxFunc(ctx, ru.conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		cat, err := pgcatalog.Load(ctx, tx, "")
+		if err != nil {
+			return err
+		}
+		if ru.before.sums, err = integrity.TableChecksums(ctx, tx, cat, edms.Protected()); err != nil {
+			return err
+		}
+		if ru.before.maxKeys, err = maxKeys(ctx, tx, cat, ru.before.sums); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT txid_current()`).Scan(&ru.before.txid)
+	})
 }
 
-func users(ctx context.Context, q pgcatalog.Querier, table string) (map[string]int64, map[string]string, error) {
-	rows, err := q.Query(ctx, `SELECT username, id, password FROM `+table)
+// maxKeys reads the largest primary key of each table in sums whose key is
+// one integer column.
+func maxKeys(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, sums map[string]integrity.Checksum) (map[string]int64, error) {
+	out := map[string]int64{}
+	for name := range sums {
+		t := cat.Tables[name]
+		pk := t.PK()
+		if c, ok := t.Column(pk); !ok || (c.Type != "int2" && c.Type != "int4" && c.Type != "int8") {
+			continue
+		}
+		var top int64
+		if err := q.QueryRow(ctx, `SELECT COALESCE(max(`+pgcatalog.Ident(pk)+`), 0) FROM `+cat.QualifiedIdent(name)).Scan(&top); err != nil {
+			return nil, fmt.Errorf("read the largest key of %s: %w", name, err)
+		}
+		out[name] = top
+	}
+	return out, nil
+}
+
+func users(ctx context.Context, q pgcatalog.Querier, sys System) (map[string]int64, map[string]string, error) {
+	rows, err := q.Query(ctx, `SELECT `+sys.loginColumn()+`, id, `+sys.passwordColumn()+` FROM `+sys.usersTable())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read users: %w", err)
 	}
@@ -523,6 +564,9 @@ func (t *tail) Write(p []byte) (int, error) {
 // backupFacts is what the results say of a backup rehearse took.
 func backupFacts(st *restore.BackupStats) *results.BackupFacts {
 	b := &results.BackupFacts{Objects: st.Objects, Models: len(st.Models)}
+	for _, m := range sortedKeys(st.Models) {
+		b.PerModel = append(b.PerModel, results.ModelRows{Model: m, Rows: st.Models[m]})
+	}
 	for _, s := range st.Skipped {
 		b.LeftOut = append(b.LeftOut, results.LeftOut{Table: s.Table, Model: s.Model, Reason: string(s.Reason), Detail: s.Detail})
 	}
@@ -536,9 +580,10 @@ func (ru *run) callToken(ctx context.Context) (string, error) {
 		return ru.tokens[c.As], nil
 	}
 	sys := ru.plan.System
-	rep := ru.cl.login(ctx, sys.Admin, ru.plan.password(sys.Admin, results.PasswordOriginal))
+	user := cmp.Or(c.User, sys.Admin)
+	rep := ru.cl.login(ctx, user, ru.plan.password(user, results.PasswordOriginal))
 	if rep.Status != 200 {
-		return "", fmt.Errorf("log in as %s to make the call: status %d", sys.Admin, rep.Status)
+		return "", fmt.Errorf("log in as %s to make the call: status %d", user, rep.Status)
 	}
 	return rep.field(sys.Routes.AccessField), nil
 }
@@ -718,7 +763,7 @@ func (ru *run) inWindow(ctx context.Context) error {
 	sys := ru.plan.System
 	var n int
 	ru.mu.Lock()
-	err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT id FROM `+sys.usersTable()+` WHERE username = $1), 0), (SELECT count(*) FROM `+sys.usersTable()+`)`, sys.Admin).Scan(&ru.res.Facts.AdminIDAfterReinit, &n)
+	err := ru.conn.QueryRow(ctx, `SELECT COALESCE((SELECT id FROM `+sys.usersTable()+` WHERE `+sys.loginColumn()+` = $1), 0), (SELECT count(*) FROM `+sys.usersTable()+`)`, sys.Admin).Scan(&ru.res.Facts.AdminIDAfterReinit, &n)
 	ru.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("look into the window: %w", err)
@@ -739,7 +784,7 @@ func (ru *run) tokenUsersInWindow(ctx context.Context) error {
 	for i := range ru.res.Tokens {
 		t := &ru.res.Tokens[i]
 		var exists bool
-		q := `SELECT EXISTS (SELECT 1 FROM ` + ru.plan.System.usersTable() + ` WHERE username = $1)`
+		q := `SELECT EXISTS (SELECT 1 FROM ` + ru.plan.System.usersTable() + ` WHERE ` + ru.plan.System.loginColumn() + ` = $1)`
 		if err := ru.conn.QueryRow(ctx, q, t.User).Scan(&exists); err != nil {
 			return fmt.Errorf("look into the window: %w", err)
 		}

@@ -41,6 +41,15 @@ type TargetFile struct {
 	Admin AdminAccount `yaml:"admin" json:"admin,omitempty"`
 	// The table of users (Django's AUTH_USER_MODEL table; default users_user).
 	UsersTable string `yaml:"users_table" json:"users_table,omitempty"`
+	// The users table's column a login matches: the user model's USERNAME_FIELD
+	// (default username; "email" for a model that logs in by email, with
+	// login.username_field: email).
+	LoginColumn string `yaml:"login_column" json:"login_column,omitempty"`
+	// The users table's column of the password hash (default password).
+	PasswordColumn string `yaml:"password_column" json:"password_column,omitempty"`
+	// The users table's flag that lets the account rehearse creates make the
+	// restore call (default is_staff; with --dsn and no restore_from_file as:).
+	StaffColumn string `yaml:"staff_column" json:"staff_column,omitempty"`
 	// Name of an environment variable holding the HS256 signing key (simplejwt's
 	// SIGNING_KEY, by default Django's SECRET_KEY), for tokens with mint: true.
 	SigningKeyEnv string `yaml:"signing_key_env" json:"signing_key_env,omitempty"`

@@ -191,7 +191,13 @@ func userTable(cat *pgcatalog.Catalog, cfg Config) (*pgcatalog.Table, error) {
 // deleteAllBut deletes every user but the admin and what hangs off them.
 func deleteAllBut(w *walker, users *pgcatalog.Table, cfg Config) ([]TableEffect, error) {
 	seed := fmt.Sprintf("SELECT %s FROM %s WHERE %s IS DISTINCT FROM $1", pgcatalog.Ident(users.PK()), w.cat.QualifiedIdent(users.Name), pgcatalog.Ident(cfg.UsernameColumn))
-	if err := w.collect(users.Name, seed, cfg.AdminUsername); err != nil {
+	return deleteCollected(w, users.Name, seed, cfg.AdminUsername)
+}
+
+// deleteCollected deletes the rows of table that seed selects and what
+// hangs off them.
+func deleteCollected(w *walker, table, seed string, args ...any) ([]TableEffect, error) {
+	if err := w.collect(table, seed, args...); err != nil {
 		return nil, err
 	}
 	off, err := w.skipTriggers()
@@ -274,14 +280,24 @@ func updateAdmin(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *
 }
 
 func createAdmin(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *pgcatalog.Table, cfg Config, hash string) (int64, error) {
-	known := map[string]any{
-		cfg.UsernameColumn: cfg.AdminUsername,
-		cfg.PasswordColumn: hash,
+	id, err := insertUser(ctx, tx, cat, users, map[string]any{
 		"email":            cfg.AdminEmail,
 		"is_staff":         true,
 		"is_superuser":     true,
 		"is_active":        true,
+		cfg.UsernameColumn: cfg.AdminUsername,
+		cfg.PasswordColumn: hash,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reinit: recreate admin: %w", err)
 	}
+	return id, nil
+}
+
+// insertUser inserts a user with the values given for its columns (those
+// the table lacks are left out) and a zero value for every other NOT NULL
+// column without a default, as Django's model defaults would fill them.
+func insertUser(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *pgcatalog.Table, known map[string]any) (int64, error) {
 	var cols []string
 	var vals []any
 	var ph []string
@@ -299,10 +315,7 @@ func createAdmin(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *
 	}
 	var id int64
 	err := tx.QueryRow(ctx, fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) RETURNING %s::bigint", cat.QualifiedIdent(users.Name), pgcatalog.ColumnList(cols), joinComma(ph), pgcatalog.Ident(users.PK())), vals...).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("reinit: recreate admin: %w", err)
-	}
-	return id, nil
+	return id, err
 }
 
 func zeroFor(typ string) any {

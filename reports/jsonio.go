@@ -136,6 +136,7 @@ var enums = map[reflect.Type]enum{
 	reflect.TypeFor[results.OperationOutcome](): enumOf(results.OperationOutcomes(), true),
 	reflect.TypeFor[results.ServerSource]():     enumOf(results.ServerSources(), false),
 	reflect.TypeFor[results.UserPresence]():     enumOf(results.UserPresences(), true),
+	reflect.TypeFor[results.AccountsSource]():   enumOf(results.AccountsSources(), false),
 }
 
 // want lists the values for a message: "a", "b" or "c".

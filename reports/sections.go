@@ -105,11 +105,13 @@ func section(h string, empty bool, none string, blocks func() []block) []block {
 // dataBlocks say whose accounts the scenario used and how much data it
 // restored, with what the backup left out.
 func dataBlocks(r *results.Result, f fmtr) []block {
-	accounts := f.text(r.AccountsFrom)
-	if r.AccountsFrom == "" {
-		accounts = "not recorded"
+	bs := []block{heading("Accounts and data"), para(fmt.Sprintf("Accounts: %s. Data restored: %s.", accountsText(r, f), dataSize(r)))}
+	if a := r.Accounts; a != nil && a.Source == results.AccountsCreated {
+		bs = append(bs, para(removalText(a, f)))
 	}
-	bs := []block{heading("Accounts and data"), para(fmt.Sprintf("Accounts: %s. Data restored: %s.", accounts, dataSize(r)))}
+	if b := r.Backup; b != nil && len(b.PerModel) > 0 {
+		bs = append(bs, para("The backup held:"), tbl(perModelTable(b, f)))
+	}
 	switch b := r.Backup; {
 	case b == nil:
 	case len(b.LeftOut) == 0:

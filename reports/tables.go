@@ -257,6 +257,59 @@ func leftOutTable(b *results.BackupFacts, f fmtr) table {
 	return t
 }
 
+// perModelTable is the size of each model of the backup.
+func perModelTable(b *results.BackupFacts, f fmtr) table {
+	t := table{head: []string{"model", "objects"}}
+	for _, m := range b.PerModel {
+		t.rows = append(t.rows, cells(m.Model, f.n(m.Rows)))
+	}
+	return t
+}
+
+// accountsText says whose accounts the scenario logged in as, from the
+// typed record (the text of older results otherwise).
+func accountsText(r *results.Result, f fmtr) string {
+	a := r.Accounts
+	switch {
+	case a == nil && r.AccountsFrom == "":
+		return "not recorded"
+	case a == nil:
+		return f.text(r.AccountsFrom)
+	case a.Source == results.AccountsFixture:
+		return fmt.Sprintf("%s users of fixture %s", f.n(a.Count), f.text(a.Fixture))
+	case a.Source == results.AccountsScenario:
+		return fmt.Sprintf("%s users listed under users: of %s", f.n(a.Count), f.text(a.File))
+	}
+	s := fmt.Sprintf("%s accounts rehearse created in the system's database before the backup (%s)", f.n(a.Count), f.text(strings.Join(a.Created, ", ")))
+	if a.Staff != "" {
+		s += "; " + f.text(a.Staff) + " (staff) made the restore call"
+	}
+	return s
+}
+
+// removalText says whether the accounts rehearse created were removed.
+func removalText(a *results.AccountsFacts, f fmtr) string {
+	rm := a.Removal
+	switch {
+	case rm == nil:
+		return "Whether the accounts rehearse created were removed: not observed."
+	case rm.Error != "":
+		return "The accounts rehearse created could NOT be removed: " + f.text(rm.Error) + ". Delete them by hand."
+	}
+	s := fmt.Sprintf("Removed at the end: %s of the %s accounts rehearse created", f.n(rm.Removed), f.n(a.Count))
+	var with []string
+	for _, d := range rm.Deleted {
+		with = append(with, fmt.Sprintf("%s rows of %s deleted", f.n(int(d.Rows)), f.text(d.Table)))
+	}
+	for _, d := range rm.Nulled {
+		with = append(with, fmt.Sprintf("%s rows of %s set to NULL", f.n(int(d.Rows)), f.text(d.Table)))
+	}
+	if len(with) > 0 {
+		s += ", with what referred to them (" + strings.Join(with, ", ") + ")"
+	}
+	return s + "."
+}
+
 // writtenText lists the rows the rehearsal's own requests wrote after the
 // backup, which the row counts leave out; "" without any.
 func writtenText(r *results.Result, f fmtr) string {
@@ -267,7 +320,7 @@ func writtenText(r *results.Result, f fmtr) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return "Written by the rehearsal, not by the operation (its own requests after the backup, such as the outstanding tokens of its logins), and so not counted as a mismatch: " +
+	return "Added after the backup, which does not hold them (by the rehearsal's own requests, such as the outstanding tokens of its logins, or by the operation itself, such as a reinit's blacklist entries), and so not counted as a mismatch: " +
 		strings.Join(parts, ", ") + "."
 }
 

@@ -16,7 +16,7 @@ var textFields = map[string]bool{
 	"Result.Description": true, "Result.Error": true,
 	"Outcome.Subject": true, "Outcome.Expected": true, "Outcome.Measured": true, "Outcome.Excerpt": true,
 	"InvariantCheck.Evidence": true, "Sample.Detail": true, "PhaseMark.Note": true, "Facts.OperationBody": true,
-	"ServerError.Body": true, "Result.AccountsFrom": true, "LeftOut.Detail": true,
+	"ServerError.Body": true, "Result.AccountsFrom": true, "LeftOut.Detail": true, "AccountsRemoval.Error": true,
 }
 
 // nameFields are the plain strings that identify something (a scenario, a
@@ -28,6 +28,7 @@ var nameFields = map[string]bool{
 	"TokenFate.Name": true, "TokenFate.User": true, "TokenFate.Fingerprint": true, "TokenFate.AfterAs": true,
 	"LoginCheck.User": true, "PKReuse.User": true, "PKReuse.Other": true, "PKReuse.Token": true, "Facts.Admin": true,
 	"ServerError.Name": true, "RefreshFate.Fingerprint": true, "LeftOut.Table": true, "LeftOut.Model": true, "TableRows.Table": true,
+	"AccountsFacts.Fixture": true, "AccountsFacts.File": true, "AccountsFacts.Created": true, "AccountsFacts.Staff": true, "ModelRows.Model": true,
 	// A reason code of the backup engine, shown in words.
 	"LeftOut.Reason": true,
 }

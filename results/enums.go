@@ -50,3 +50,8 @@ func ServerSources() []ServerSource {
 
 // UserPresences lists every UserPresence.
 func UserPresences() []UserPresence { return []UserPresence{UserPresent, UserDeleted} }
+
+// AccountsSources lists every AccountsSource.
+func AccountsSources() []AccountsSource {
+	return []AccountsSource{AccountsFixture, AccountsScenario, AccountsCreated}
+}

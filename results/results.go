@@ -103,6 +103,9 @@ type Result struct {
 	// AccountsFrom says whose accounts the scenario logged in as: "fixture
 	// edms-small", "users: of FILE", or accounts rehearse created.
 	AccountsFrom string `json:"accounts_from,omitempty"`
+	// Accounts says, typed, where the accounts came from, how many there
+	// were and, for accounts rehearse created, whether they were removed.
+	Accounts *AccountsFacts `json:"accounts,omitempty"`
 	// Backup describes the backup the operation restored, when rehearse
 	// took it (the real size of the data).
 	Backup   *BackupFacts  `json:"backup,omitempty"`
@@ -357,8 +360,53 @@ type RefreshFate struct {
 type BackupFacts struct {
 	Objects int `json:"objects"`
 	Models  int `json:"models"`
+	// PerModel is the size of each model in the backup, by label.
+	PerModel []ModelRows `json:"per_model,omitempty"`
 	// LeftOut are the tables not written, each with why.
 	LeftOut []LeftOut `json:"left_out,omitempty"`
+}
+
+// AccountsSource is where the accounts a scenario logged in as came from.
+type AccountsSource string
+
+const (
+	AccountsFixture  AccountsSource = "fixture"  // the users of a fixture
+	AccountsScenario AccountsSource = "scenario" // the scenario's users:
+	AccountsCreated  AccountsSource = "created"  // created by rehearse in the target's database
+)
+
+// AccountsFacts are the accounts of a run.
+type AccountsFacts struct {
+	Source AccountsSource `json:"source"`
+	// Fixture (source fixture) or File (source scenario) names them.
+	Fixture string `json:"fixture,omitempty"`
+	File    string `json:"file,omitempty"`
+	Count   int    `json:"count"`
+	// Names of the accounts created (their passwords are never written).
+	Created []string `json:"created,omitempty"`
+	// Staff is the created account that made the restore call, if any.
+	Staff string `json:"staff,omitempty"`
+	// Removal is what removing the created accounts did at the end; nil
+	// when it was not attempted.
+	Removal *AccountsRemoval `json:"removal,omitempty"`
+}
+
+// AccountsRemoval is the removal of the accounts rehearse created.
+type AccountsRemoval struct {
+	// Removed is how many of them were found and deleted.
+	Removed int `json:"removed"`
+	// Deleted and Nulled are the rows of other tables that referred to
+	// them: deleted with them, or their reference set to NULL.
+	Deleted []TableRows `json:"deleted,omitempty"`
+	Nulled  []TableRows `json:"nulled,omitempty"`
+	// Error says why they could not be removed ("" when they were).
+	Error string `json:"error,omitempty"`
+}
+
+// ModelRows is the number of objects of one model in a backup.
+type ModelRows struct {
+	Model string `json:"model"`
+	Rows  int    `json:"rows"`
 }
 
 // TableRows is a number of rows of a table.
@@ -550,10 +598,12 @@ type Facts struct {
 	OperationStatus int         `json:"operation_status,omitempty"`
 	OperationBody   string      `json:"operation_body,omitempty"`
 	PKReuse         []PKReuse   `json:"pk_reuse,omitempty"`
-	// WrittenByRehearsal are rows written after the backup by transactions
-	// other than the operation's: the app serving rehearse's own requests
-	// (simplejwt's outstanding tokens of its logins). Row counts are judged
-	// without them.
+	// WrittenByRehearsal are rows added after the backup, which it does not
+	// hold: above a table's largest integer key at the backup (elsewhere,
+	// written by transactions other than the operation's). Mostly the app
+	// serving rehearse's own requests (simplejwt's outstanding tokens of its
+	// logins); rows the operation itself adds beyond the backup (a reinit's
+	// blacklist entries) too. Row counts are judged without them.
 	WrittenByRehearsal []TableRows `json:"written_by_rehearsal,omitempty"`
 	// LoginsAfter are the logins made after the operation for login
 	// expectations.

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rehearse-dev/rehearse/fixtures"
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 const python = "/usr/bin/python3" // Debian's, where apt puts Django
@@ -371,7 +372,7 @@ func TestRehearseRealDjangoApp(t *testing.T) {
 				if !allOK(w.refresh) || rAfter.status != 200 {
 					t.Errorf("old refresh token: %s during, %d after; want 200 throughout", runs(w.refresh), rAfter.status)
 				}
-				wantInOutput(t, stdout, "expectation failed: token author-before on profile after the operation", "measured: 200 (authenticated as author01)")
+				wantInOutput(t, stdout, "expectation failed: token author-before on profile after the operation", "measured: 200 (authenticated as rehearse_probe_1)")
 			case "blacklist":
 				if revivedAfterDeath(w.profile) || pAfter.status != 401 {
 					t.Errorf("old access token: %s during, %d %v after; want it dead from the reinit on", runs(w.profile), pAfter.status, pAfter.body)
@@ -384,12 +385,29 @@ func TestRehearseRealDjangoApp(t *testing.T) {
 					t.Errorf("rehearse says author01's old token failed its expectation after the operation, but the app refuses it:\n%s", stdout)
 				}
 			}
+			// rehearse logged in as accounts it created (the app's users are
+			// not listed anywhere) and removed them: the users table above is
+			// the app's own again, and the backup's rows all came back.
+			r := readResults(t, filepath.Join(work, "results", "results.json")).Results[0]
+			if acc := r.Accounts; acc == nil || acc.Source != results.AccountsCreated || !reflect.DeepEqual(acc.Created, []string{"rehearse_probe_1", "rehearse_staff"}) ||
+				acc.Staff != "rehearse_staff" || acc.Removal == nil || acc.Removal.Removed != 2 || acc.Removal.Error != "" {
+				t.Errorf("accounts in the results: %+v", acc)
+			}
+			if strings.Contains(stdout, "expectation failed: counts_match_backup") {
+				t.Errorf("the restore brought back every row of the backup (the users above), yet counts_match_backup failed:\n%s", stdout)
+			}
+			if r.Backup == nil || len(r.Backup.PerModel) == 0 {
+				t.Errorf("no per-model size of the backup: %+v", r.Backup)
+			}
 			// The app works after the run: a fresh login and its token.
 			if p := a.profile(must(a.login("author01"))); p.status != 200 {
 				t.Errorf("a fresh login after the run: profile %d %v", p.status, p.body)
 			}
 			if md, err := os.ReadFile(filepath.Join(work, "results", "report.md")); err != nil {
 				t.Errorf("no report where the README says: %v", err)
+			} else if !bytes.Contains(md, []byte("accounts rehearse created in the system's database before the backup (rehearse_probe_1, rehearse_staff)")) ||
+				!bytes.Contains(md, []byte("Removed at the end: 2 of the 2 accounts rehearse created")) || bytes.Contains(md, []byte("fixture edms-small")) {
+				t.Errorf("report.md does not say where the accounts came from, or says fixture:\n%s", md)
 			} else if i := bytes.Index(md, []byte("**Answer:**")); i >= 0 {
 				answer, _, _ := bytes.Cut(md[i:], []byte("\n\n"))
 				t.Logf("report.md: %s", answer)
