@@ -98,7 +98,7 @@ func withCreatedAccounts(s *Scenario, tf *TargetFile) (staff string, err error) 
 		if err != nil {
 			return "", err
 		}
-		s.Users = append(s.Users, Account{Pos: s.Pos, Username: n, Password: pw})
+		s.Users = append(s.Users, Account{located: located{s.Pos}, Username: n, Password: pw})
 	}
 	return staff, nil
 }
