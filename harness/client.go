@@ -64,8 +64,10 @@ func (r reply) field(name string) string {
 	return ""
 }
 
-func (c *client) do(ctx context.Context, req *http.Request) reply {
-	resp, err := c.http.Do(req.WithContext(ctx))
+func (c *client) do(ctx context.Context, req *http.Request) reply { return c.doWith(ctx, c.http, req) }
+
+func (c *client) doWith(ctx context.Context, hc *http.Client, req *http.Request) reply {
+	resp, err := hc.Do(req.WithContext(ctx))
 	if err != nil {
 		return reply{Err: err}
 	}
@@ -90,10 +92,10 @@ func (c *client) refresh(ctx context.Context, refresh string) reply {
 	return c.do(ctx, req)
 }
 
-func (c *client) profile(ctx context.Context, access string) reply {
+// profile calls profile with a token of any kind.
+func (c *client) profile(ctx context.Context, cred *credential) reply {
 	req, _ := http.NewRequest(http.MethodGet, c.base+c.routes.Profile, nil)
-	req.Header.Set("Authorization", c.routes.AuthScheme+" "+access)
-	return c.do(ctx, req)
+	return c.doAs(ctx, req, cred)
 }
 
 func (c *client) restoreFromFile(ctx context.Context, access, file string, withReinit bool, confirm string) reply {
