@@ -97,7 +97,9 @@ func TestDRFToken(t *testing.T) {
 	if len(k) != 40 || key() != k {
 		t.Fatalf("token %d characters, or not the same on the second login", len(k))
 	}
-	auth := func(h string) resp { return e.do(http.MethodGet, DefaultRoutes().Profile, nil, map[string]string{"Authorization": h}) }
+	auth := func(h string) resp {
+		return e.do(http.MethodGet, DefaultRoutes().Profile, nil, map[string]string{"Authorization": h})
+	}
 	if p := auth("Token " + k); p.status != 200 {
 		t.Fatalf("profile with the token: %d %s", p.status, p.body)
 	}
