@@ -30,6 +30,7 @@ func answer(r *results.Result, f fmtr) string {
 	parts = append(parts, serverErrorsText(r, f))
 	parts = append(parts, m.tokenAnswer()...)
 	parts = append(parts, m.refreshAnswer())
+	parts = append(parts, kindAnswer(r))
 	if r.Facts.LostAccount() {
 		parts = append(parts, "an account created in the window was lost")
 	}
@@ -240,6 +241,7 @@ func overallAnswer(rf *results.RunFile, f fmtr) string {
 		b.WriteString("Outage: " + strings.Join(parts, "; ") + ". ")
 	}
 	b.WriteString(oldTokens(base).verdict())
+	b.WriteString(kindsVerdict(base))
 	return strings.TrimSpace(b.String())
 }
 
