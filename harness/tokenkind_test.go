@@ -17,7 +17,7 @@ func TestTokenKindsOppositeModeFails(t *testing.T) {
 	cases := []struct {
 		file     string
 		opposite func(*harness.EmbeddedAuth)
-		failing  []int // indexes in expect: that the opposite mode fails
+		failing  []int  // indexes in expect: that the opposite mode fails
 		measured string // what the profile expectation (the last) measured
 	}{
 		{"tokens-session.yaml", func(a *harness.EmbeddedAuth) { a.Sessions = "flush" }, []int{0, 1}, "401"},
