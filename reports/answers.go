@@ -284,7 +284,7 @@ func oldTokens(rs []*results.Result) tokenFates {
 		switch {
 		case !m.workAfter():
 			t.refused = append(t.refused, r.Name)
-		case len(m.worksAgain) > 0 || impostor:
+		case len(m.worksAgain) > 0 || len(m.evenDeleted) > 0 || impostor:
 			t.working = append(t.working, r.Name)
 		case len(m.keptWorking) > 0:
 			t.kept = append(t.kept, r.Name)

@@ -29,6 +29,10 @@ func TestKindAnswer(t *testing.T) {
 	if got := kindAnswer(r); got != "" {
 		t.Errorf("kindAnswer for access tokens only = %q, want none (the token answer says it)", got)
 	}
+	m := measure(&results.Result{Tokens: []results.TokenFate{{Name: "j", User: "u", After: 200, During: []int{200}, UserInWindow: results.UserDeleted}}})
+	if got := strings.Join(m.tokenAnswer(), "; "); !strings.Contains(got, "old token j kept working throughout, even in the window while its user did not exist") {
+		t.Errorf("a token accepted while its user did not exist: %q", got)
+	}
 	v := kindsVerdict([]*results.Result{
 		{Name: "x", Tokens: []results.TokenFate{{Name: "s", Kind: results.TokenSession, After: 401}}},
 		{Name: "y", Tokens: []results.TokenFate{{Name: "s", Kind: results.TokenSession, After: 200}}},
