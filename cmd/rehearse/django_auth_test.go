@@ -32,6 +32,8 @@ func TestRehearseDjangoAuthKinds(t *testing.T) {
 	}{
 		{"session", "session", sessionKey, results.TokenSession, "author-session", 200},
 		{"session_flush", "session_flush", sessionKey, results.TokenSession, "author-session", 401},
+		// Django's own LoginView: GET for the CSRF cookie, POST the form.
+		{"session_form", "session", "session_login: {path: /accounts/login/, form: true}\n", results.TokenSession, "author-session", 200},
 		{"drf_token", "drf_token", tokenKey, results.TokenDRF, "author-drf-token", 200},
 		{"drf_token_nobackup", "drf_token", tokenKey + "backup: {exclude: [authtoken.token]}\n", results.TokenDRF, "author-drf-token", 401},
 		{"stateless", "stateless", "", results.TokenJWT, "author-before", 200},

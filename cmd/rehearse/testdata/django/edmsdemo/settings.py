@@ -60,7 +60,7 @@ LOGGING = {
 # jwt (default): simplejwt access tokens only, as above. session: also
 # Django session cookies (SessionAuthentication, a JSON login view at
 # api/v1/auth/session/); session_flush: the same, and the reinit deletes
-# every session. drf_token: also DRF's TokenAuthentication (obtain_auth_token
+# every session (Django's form LoginView is at accounts/login/ too). drf_token: also DRF's TokenAuthentication (obtain_auth_token
 # at api/v1/auth/token/). stateless: profile takes simplejwt's
 # JWTStatelessUserAuthentication (no user lookup); the restore call keeps
 # JWTAuthentication, whose staff check needs the user.
@@ -77,6 +77,9 @@ if SESSIONS:
         "django.contrib.auth.middleware.AuthenticationMiddleware",
     ]
     REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] += ["rest_framework.authentication.SessionAuthentication"]
+    # Django's form LoginView at accounts/login/, with its CSRF cookie.
+    TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates",
+                  "DIRS": [os.path.join(os.path.dirname(__file__), "templates")]}]
 if DRF_TOKENS:
     INSTALLED_APPS += ["rest_framework.authtoken"]
     REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] += ["rest_framework.authentication.TokenAuthentication"]
