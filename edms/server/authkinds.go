@@ -191,12 +191,12 @@ func (s *Server) sessionUser(ctx context.Context, key string) (*principal, error
 	if err != nil {
 		return nil, err
 	}
+	if !active { // ModelBackend.get_user: an inactive user is no user, and nothing is verified
+		return nil, nil
+	}
 	if !hmac.Equal([]byte(d.Hash), []byte(s.sessionAuthHash(hash))) {
 		_, err := s.pool.Exec(ctx, `DELETE FROM `+SessionTable+` WHERE session_key = $1`, key)
 		return nil, err
-	}
-	if !active { // SessionAuthentication: an inactive user is no user
-		return nil, nil
 	}
 	return &u, nil
 }
