@@ -75,6 +75,8 @@ func (sc *scope) refreshToken(p Pos, name string) {
 	sc.token(p, name)
 	if t, ok := sc.s.Tokens[name]; ok && t.Mint {
 		sc.bad(p, "token %q is minted, so it has no refresh token; obtain it by logging in (remove mint: true)", name)
+	} else if ok && t.Kind != "" && t.Kind != KindJWT {
+		sc.bad(p, "token %q is of kind %s, which has no refresh token; refresh works on jwt tokens", name, t.Kind)
 	}
 }
 

@@ -71,10 +71,12 @@ func (r reply) field(name string) string {
 	return ""
 }
 
-func (c *client) do(ctx context.Context, req *http.Request) reply {
+func (c *client) do(ctx context.Context, req *http.Request) reply { return c.doWith(ctx, c.http, req) }
+
+func (c *client) doWith(ctx context.Context, hc *http.Client, req *http.Request) reply {
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel() // after the body is read: the timeout covers it too
-	resp, err := c.http.Do(req.WithContext(rctx))
+	resp, err := hc.Do(req.WithContext(rctx))
 	if err != nil {
 		return reply{Err: c.silent(ctx, req, err)}
 	}
@@ -112,10 +114,10 @@ func (c *client) refresh(ctx context.Context, refresh string) reply {
 	return c.do(ctx, req)
 }
 
-func (c *client) profile(ctx context.Context, access string) reply {
+// profile calls profile with a token of any kind.
+func (c *client) profile(ctx context.Context, cred *credential) reply {
 	req, _ := http.NewRequest(http.MethodGet, c.base+c.routes.Profile, nil)
-	req.Header.Set("Authorization", c.routes.AuthScheme+" "+access)
-	return c.do(ctx, req)
+	return c.doAs(ctx, req, cred)
 }
 
 func (c *client) restoreFromFile(ctx context.Context, access, file string, withReinit bool, confirm string) reply {

@@ -69,7 +69,7 @@ func TestClientBoundsSilentPeers(t *testing.T) {
 		c.timeout = 500 * time.Millisecond
 		for name, req := range map[string]func() reply{
 			"login":   func() reply { return c.login(context.Background(), "admin", "pw") },
-			"profile": func() reply { return c.profile(context.Background(), "token") },
+			"profile": func() reply { return c.profile(context.Background(), &credential{kind: KindJWT, secret: "token"}) },
 			"restore": func() reply { return c.restoreFromFile(context.Background(), "token", big, true, "RESTORE CLEAN") },
 		} {
 			start := time.Now()

@@ -149,6 +149,7 @@ func validate(s *Scenario, durations []timed) InputErrors {
 		}
 		sc.users(t.Pos, t.User)
 	}
+	validateTokenKinds(s, bad)
 	validateOperation(s, sc)
 	validateDuring(s, sc, fx, whose)
 	for i := range s.Probes {

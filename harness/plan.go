@@ -51,6 +51,9 @@ type Plan struct {
 
 	fx      *fixtures.Fixture
 	defects server.Defects
+	// auth is the embedded system's AuthMode (Auth in the plan's JSON).
+	auth server.AuthMode
+	Auth *EmbeddedAuth `json:"auth,omitempty"`
 }
 
 // System is how the system under test is addressed.
@@ -99,6 +102,7 @@ type PlannedToken struct {
 	Name string `json:"name"`
 	User string `json:"user"`
 	Mint bool   `json:"mint,omitempty"`
+	Kind string `json:"kind"`
 }
 
 // PlannedCall is the restore_from_file API call.
@@ -165,7 +169,7 @@ func NewPlan(s *Scenario, o Overrides) (*Plan, error) {
 	}
 	for _, name := range sortedKeys(s.Tokens) {
 		t := s.Tokens[name]
-		p.Tokens = append(p.Tokens, PlannedToken{Pos: t.Pos, Name: name, User: t.User, Mint: t.Mint})
+		p.Tokens = append(p.Tokens, PlannedToken{Pos: t.Pos, Name: name, User: t.User, Mint: t.Mint, Kind: cmp.Or(t.Kind, KindJWT)})
 	}
 	p.resolveOperation(s)
 	for _, pr := range s.Probes {
@@ -215,6 +219,7 @@ func (p *Plan) resolveSystem(s *Scenario, o Overrides) error {
 			return &InputError{Pos: s.at("defects"), Message: "defects: " + err.Error()}
 		}
 		p.defects = d
+		p.Auth, p.auth = s.Auth, s.Auth.mode()
 	}
 	p.System = sys
 	return nil

@@ -102,6 +102,9 @@ func (r Rehearsal) load() (*Scenario, error) {
 			return nil, err
 		}
 		s.HTTP = tf
+		if r.Scenario == "" {
+			kindsOfTarget(s, tf)
+		}
 	}
 	return s, nil
 }

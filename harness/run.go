@@ -108,9 +108,9 @@ type run struct {
 	conn    *pgx.Conn // checks, manual steps and window actions (serialised by mu)
 	mu      sync.Mutex
 	cl      *client
-	tokens  map[string]string // name → access token
-	refresh map[string]string // name → refresh token, when the login gave one
-	key     []byte            // the system's signing key, for minted tokens
+	tokens  map[string]*credential // name → what the token sends
+	refresh map[string]string      // name → refresh token, when the login gave one
+	key     []byte                 // the system's signing key, for minted tokens
 	before  snapshot
 	win     window
 	kicks   []chan chan struct{} // one per probe: sample now, then close the ack
@@ -205,7 +205,7 @@ func (r *Runner) run(ctx context.Context, p *Plan, res *results.Result) (err err
 	ctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	setup := time.Now()
-	ru := &run{plan: p, res: res, tokens: map[string]string{}, refresh: map[string]string{}, rec: newRecorder(), tempDir: r.tempDir}
+	ru := &run{plan: p, res: res, tokens: map[string]*credential{}, refresh: map[string]string{}, rec: newRecorder(), tempDir: r.tempDir}
 	var stop func()
 	if p.Target == TargetHTTP {
 		stop, err = ru.connectHTTP(ctx, r.AllowUnmarked)
@@ -298,6 +298,11 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 	}
 	ru.conn = conn
 	undo = append(undo, func() { conn.Close(context.Background()) })
+	if ru.plan.needsAuthTables() {
+		if err := server.InstallAuthTables(ctx, conn); err != nil {
+			return nil, err
+		}
+	}
 	pool, err := server.NewPool(ctx, dsn, 16)
 	if err != nil {
 		return nil, fmt.Errorf("open the system's database: %w", err)
@@ -310,6 +315,7 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 		SigningKey: key,
 		Strategy:   restore.Strategy(ru.plan.Strategy),
 		Defects:    ru.plan.defects,
+		Auth:       ru.plan.auth,
 		Hooks: server.Hooks{
 			OnPhase: func(e restore.Event) {
 				if ph, ok := phaseOf(e.Phase); ok {
@@ -426,12 +432,15 @@ func users(ctx context.Context, q pgcatalog.Querier, sys System) (map[string]int
 func (ru *run) obtainTokens(ctx context.Context) error {
 	routes := ru.plan.System.Routes
 	for _, spec := range ru.plan.Tokens {
-		tok, refresh, err := ru.obtainToken(ctx, spec)
+		cred, refresh, err := ru.obtainToken(ctx, spec)
 		if err != nil {
 			return err
 		}
-		ru.tokens[spec.Name] = tok
-		before := ru.cl.profile(ctx, tok)
+		ru.tokens[spec.Name] = cred
+		if spec.Kind != KindJWT {
+			ru.res.Secrets = append(ru.res.Secrets, cred.secret) // a session or DRF key is a password
+		}
+		before := ru.cl.profile(ctx, cred)
 		if before.Status != 200 {
 			hint := "is profile.path or profile.auth_scheme wrong?"
 			if spec.Mint {
@@ -439,7 +448,7 @@ func (ru *run) obtainTokens(ctx context.Context) error {
 			}
 			return fmt.Errorf("%s: token %q does not authenticate before the operation: GET %s answered %d %s; %s", spec.Pos, spec.Name, routes.Profile, before.Status, before.field("detail"), hint)
 		}
-		fate := results.TokenFate{Name: spec.Name, User: spec.User, Fingerprint: results.Fingerprint(tok), Before: before.Status}
+		fate := results.TokenFate{Name: spec.Name, Kind: results.TokenKind(spec.Kind), User: spec.User, Fingerprint: results.Fingerprint(cred.secret), Before: before.Status}
 		if refresh != "" {
 			ru.refresh[spec.Name] = refresh
 			rep := ru.cl.refresh(ctx, refresh)
@@ -457,26 +466,30 @@ func (ru *run) obtainTokens(ctx context.Context) error {
 
 // obtainToken logs in (or mints) and returns the access token and, from a
 // login, the refresh token.
-func (ru *run) obtainToken(ctx context.Context, spec PlannedToken) (access, refresh string, err error) {
+func (ru *run) obtainToken(ctx context.Context, spec PlannedToken) (cred *credential, refresh string, err error) {
+	if spec.Kind != KindJWT {
+		cred, err = ru.obtainOther(ctx, spec)
+		return cred, "", err
+	}
 	if spec.Mint {
-		access, err = ru.mint(spec)
-		return access, "", err
+		access, err := ru.mint(spec)
+		return &credential{kind: KindJWT, secret: access}, "", err
 	}
 	routes := ru.plan.System.Routes
 	rep := ru.cl.login(ctx, spec.User, ru.plan.password(spec.User, results.PasswordOriginal))
 	switch {
 	case rep.Err != nil:
-		return "", "", fmt.Errorf("%s: token %q: login as %s before the operation: %v", spec.Pos, spec.Name, spec.User, rep.Err)
+		return nil, "", fmt.Errorf("%s: token %q: login as %s before the operation: %v", spec.Pos, spec.Name, spec.User, rep.Err)
 	case rep.Status == 404 || rep.Status == 405:
-		return "", "", fmt.Errorf("%s: token %q: POST %s answered %d: is that the login endpoint? (set login.path in the target file)", spec.Pos, spec.Name, routes.Login, rep.Status)
+		return nil, "", fmt.Errorf("%s: token %q: POST %s answered %d: is that the login endpoint? (set login.path in the target file)", spec.Pos, spec.Name, routes.Login, rep.Status)
 	case rep.Status != 200:
-		return "", "", fmt.Errorf("%s: token %q: login as %s before the operation failed with status %d; is the fixture's user present in the system with its password (seed: present), and are login.username_field/password_field right?", spec.Pos, spec.Name, spec.User, rep.Status)
+		return nil, "", fmt.Errorf("%s: token %q: login as %s before the operation failed with status %d; is the fixture's user present in the system with its password (seed: present), and are login.username_field/password_field right?", spec.Pos, spec.Name, spec.User, rep.Status)
 	}
-	access = rep.field(routes.AccessField)
+	access := rep.field(routes.AccessField)
 	if access == "" {
-		return "", "", fmt.Errorf("%s: token %q: the login response has no %q field; set login.access_field in the target", spec.Pos, spec.Name, routes.AccessField)
+		return nil, "", fmt.Errorf("%s: token %q: the login response has no %q field; set login.access_field in the target", spec.Pos, spec.Name, routes.AccessField)
 	}
-	return access, rep.field(routes.RefreshField), nil
+	return &credential{kind: KindJWT, secret: access}, rep.field(routes.RefreshField), nil
 }
 
 // prepareBackup sets the backup the operation restores: the scenario's, or
@@ -500,6 +513,9 @@ func (ru *run) prepareBackup(ctx context.Context) (cleanup func(), err error) {
 	var spec BackupSpec
 	if t := ru.plan.System.target; t != nil {
 		spec = t.Backup
+	} else if ru.plan.needsAuthTables() {
+		// The embedded system's own backup, as its AuthMode shapes it.
+		spec = BackupSpec{Models: ru.plan.auth.BackupModels(), Exclude: ru.plan.auth.BackupExclude()}
 	}
 	if spec.Command != "" {
 		f.Close()
@@ -577,7 +593,7 @@ func backupFacts(st *restore.BackupStats) *results.BackupFacts {
 func (ru *run) callToken(ctx context.Context) (string, error) {
 	c := ru.plan.Call
 	if c.As != "" {
-		return ru.tokens[c.As], nil
+		return ru.tokens[c.As].secret, nil // a jwt: validated
 	}
 	sys := ru.plan.System
 	user := cmp.Or(c.User, sys.Admin)
@@ -718,7 +734,7 @@ func (ru *run) call(ctx context.Context, token string) error {
 func (ru *run) manual(ctx context.Context) error {
 	m := ru.plan.Manual
 	ru.mu.Lock()
-	_, err := reinit.Run(ctx, ru.conn, edms.ReinitConfig("", !ru.plan.defects.NoRevocation))
+	_, err := reinit.Run(ctx, ru.conn, ru.plan.auth.Reinit(edms.ReinitConfig("", !ru.plan.defects.NoRevocation)))
 	ru.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("system_reinit: %w", err)
@@ -847,7 +863,8 @@ func (ru *run) profileInWindow(ctx context.Context, token string) {
 		ru.res.Facts.ServerErrors = append(ru.res.Facts.ServerErrors, results.ServerError{Source: results.SourceWindowAction,
 			Name: "profile " + token, AtMS: ru.rec.since(time.Now()), Status: rep.Status, Body: body})
 	}
-	if rep.Status == 200 && who != owner {
+	// A stateless token's user has no username to compare (simplejwt's TokenUser).
+	if rep.Status == 200 && who != owner && who != "" {
 		var id int64
 		fmt.Sscan(rep.field(sys.ProfileIDField), &id)
 		ru.res.Facts.PKReuse = append(ru.res.Facts.PKReuse, results.PKReuse{Kind: results.TokenAsOther, User: owner, Other: who, ID: id, Token: token})

@@ -45,6 +45,8 @@ type Scenario struct {
 	Users []Account `yaml:"users" json:"users,omitempty"`
 	// Engine strategy of the embedded system: two-phase (default; the seed's behaviour) or atomic.
 	Strategy string `yaml:"strategy" json:"strategy,omitempty" enum:"two-phase,atomic"`
+	// How the embedded system treats sessions, DRF tokens and access tokens.
+	Auth *EmbeddedAuth `yaml:"auth" json:"auth,omitempty"`
 	// Named defects the embedded system is started with, to prove a check can fail:
 	// no-revocation, skip-sequences, skip-table=<table>, dangling-fk, password-from=<field>.
 	Defects []string `yaml:"defects" json:"defects,omitempty"`
@@ -86,8 +88,13 @@ type TokenSpec struct {
 	located
 	// A user of the fixture.
 	User string `yaml:"user" json:"user" shorthand:"true"`
-	// Mint the token (HS256, simplejwt claims) with the target's signing key instead
-	// of logging in; the user's id comes from the target's database, else the fixture.
+	// How the token is obtained and sent: jwt (default; simplejwt's login, sent as
+	// Authorization: Bearer), session (a session login; its cookie jar is sent, as a
+	// browser does) or drf_token (DRF's obtain_auth_token; Authorization: Token KEY).
+	Kind string `yaml:"kind" json:"kind,omitempty" enum:"jwt,session,drf_token"`
+	// Make the token without logging in: a jwt is minted (HS256, simplejwt claims)
+	// with the target's signing key, a drf_token row is created in the target's
+	// database; the user's id comes from the target's database, else the fixture.
 	Mint bool `yaml:"mint" json:"mint,omitempty"`
 }
 

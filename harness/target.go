@@ -34,6 +34,10 @@ type TargetFile struct {
 	Restore RestoreEndpoint `yaml:"restore" json:"restore,omitempty"`
 	// The refresh endpoint (simplejwt's TokenRefreshView): POST {refresh} → {access}.
 	Refresh RefreshEndpoint `yaml:"refresh" json:"refresh,omitempty"`
+	// The session login, for tokens of kind session.
+	SessionLogin SessionLoginEndpoint `yaml:"session_login" json:"session_login,omitempty"`
+	// DRF's obtain_auth_token, for tokens of kind drf_token.
+	DRFToken DRFTokenEndpoint `yaml:"drf_token" json:"drf_token,omitempty"`
 	// How rehearse takes the backup it uploads (with a database): which models,
 	// under which labels, or a command of the app's that writes it.
 	Backup BackupSpec `yaml:"backup" json:"backup,omitempty"`
@@ -133,6 +137,9 @@ func (t *TargetFile) Routes() server.Routes {
 		BackupFileField: cmp.Or(t.Restore.FileField, d.BackupFileField), RestoreTypeField: cmp.Or(t.Restore.RestoreTypeField, d.RestoreTypeField),
 		WithReinitField: cmp.Or(t.Restore.WithReinitField, d.WithReinitField), ConfirmField: cmp.Or(t.Restore.ConfirmField, d.ConfirmField),
 		ConfirmPhrase: cmp.Or(t.Restore.ConfirmPhrase, d.ConfirmPhrase), AuthScheme: cmp.Or(t.Profile.AuthScheme, d.AuthScheme),
+		SessionLogin: cmp.Or(t.SessionLogin.Path, d.SessionLogin), SessionCookie: cmp.Or(t.SessionLogin.Cookie, d.SessionCookie),
+		TokenLogin: cmp.Or(t.DRFToken.Path, d.TokenLogin), TokenField: cmp.Or(t.DRFToken.TokenField, d.TokenField),
+		TokenScheme: cmp.Or(t.DRFToken.AuthScheme, d.TokenScheme),
 	}
 }
 

@@ -30,6 +30,7 @@ func answer(r *results.Result, f fmtr) string {
 	parts = append(parts, serverErrorsText(r, f))
 	parts = append(parts, m.tokenAnswer()...)
 	parts = append(parts, m.refreshAnswer())
+	parts = append(parts, kindAnswer(r))
 	if r.Facts.LostAccount() {
 		parts = append(parts, "an account created in the window was lost")
 	}
@@ -240,6 +241,7 @@ func overallAnswer(rf *results.RunFile, f fmtr) string {
 		b.WriteString("Outage: " + strings.Join(parts, "; ") + ". ")
 	}
 	b.WriteString(oldTokens(base).verdict())
+	b.WriteString(kindsVerdict(base))
 	return strings.TrimSpace(b.String())
 }
 
@@ -282,7 +284,7 @@ func oldTokens(rs []*results.Result) tokenFates {
 		switch {
 		case !m.workAfter():
 			t.refused = append(t.refused, r.Name)
-		case len(m.worksAgain) > 0 || impostor:
+		case len(m.worksAgain) > 0 || len(m.evenDeleted) > 0 || impostor:
 			t.working = append(t.working, r.Name)
 		case len(m.keptWorking) > 0:
 			t.kept = append(t.kept, r.Name)

@@ -137,6 +137,8 @@ var enums = map[reflect.Type]enum{
 	reflect.TypeFor[results.ServerSource]():     enumOf(results.ServerSources(), false),
 	reflect.TypeFor[results.UserPresence]():     enumOf(results.UserPresences(), true),
 	reflect.TypeFor[results.AccountsSource]():   enumOf(results.AccountsSources(), false),
+	// Files written before kinds were measured hold access tokens without one.
+	reflect.TypeFor[results.TokenKind](): enumOf(results.TokenKinds(), true),
 }
 
 // want lists the values for a message: "a", "b" or "c".

@@ -45,6 +45,9 @@ type measures struct {
 	// keptWorking, whose user was there throughout; workedUnseen, whose
 	// user nobody looked for in the window.
 	worksAgain, keptWorking, workedUnseen []results.TokenFate
+	// evenDeleted were accepted in the window too, while their user did
+	// not exist (a stateless JWT): they never stopped working.
+	evenDeleted []results.TokenFate
 	// refreshAlive and refreshDead are the tokens whose refresh token was
 	// accepted, or not, after the operation.
 	refreshAlive, refreshDead []results.TokenFate
@@ -129,6 +132,8 @@ func (m *measures) tokenFates() {
 		case t.After != 200:
 		case t.AfterAs != "" && t.AfterAs != t.User:
 			m.impostors = append(m.impostors, fmt.Sprintf("after the operation, %s's old token %s authenticated as %s", t.User, t.Name, t.AfterAs))
+		case t.UserInWindow == results.UserDeleted && acceptedThroughout(t):
+			m.evenDeleted = append(m.evenDeleted, t)
 		case t.UserInWindow == results.UserDeleted:
 			m.worksAgain = append(m.worksAgain, t)
 		case t.UserInWindow == results.UserPresent:

@@ -307,7 +307,9 @@ func TestTokenFateFollowsItsUser(t *testing.T) {
 	if a := answer(r, fmtr{}); !strings.Contains(a, "old token admin_old worked after the operation; whether its user was deleted in between was not observed") {
 		t.Errorf("presence not observed: %q", a)
 	}
-	r.Tokens[1].UserInWindow = results.UserDeleted
+	// Deleted and refused in the window: it works again. (Accepted in the
+	// window while deleted, it kept working throughout: TestKindAnswer.)
+	r.Tokens[1].UserInWindow, r.Tokens[1].During = results.UserDeleted, []int{401}
 	if a := answer(r, fmtr{}); !strings.Contains(a, "old tokens author_old, admin_old work again afterwards") || strings.Contains(a, "kept working") {
 		t.Errorf("both users deleted: %q", a)
 	}

@@ -186,8 +186,15 @@ func tokenTable(r *results.Result, f fmtr) table {
 		if tk.AfterAs != "" {
 			as = tk.AfterAs
 		}
-		t.rows = append(t.rows, cells(tk.Name, tk.User, present, "access", f.fingerprint(tk.Fingerprint), status(tk.Before),
+		kind := "access"
+		if k := kindOf(tk); k != results.TokenJWT {
+			kind = kindLabel(k)
+		}
+		t.rows = append(t.rows, cells(tk.Name, tk.User, present, kind, f.fingerprint(tk.Fingerprint), status(tk.Before),
 			m.duringText(probedBy(r, results.ProbeProfile, tk.Name), tk.During, f), status(tk.After), as, tokenFateWords(tk)))
+		if kindOf(tk) != results.TokenJWT {
+			continue // a session or a DRF token has no refresh token
+		}
 		rf := tk.Refresh
 		if rf == nil {
 			t.rows = append(t.rows, cells(tk.Name, tk.User, present, "refresh", "—", "not measured", "not measured", "not measured", "—", refreshFateWords(tk)))

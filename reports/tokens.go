@@ -50,6 +50,10 @@ func (m measures) tokenAnswer() []string {
 		out = append(out, n+pick(one, " works again afterwards (its user was deleted in the window and came back: no need to log in again)",
 			" work again afterwards (their users were deleted in the window and came back: no need to log in again)"))
 	}
+	if n, one := tokenNames(m.evenDeleted); len(m.evenDeleted) > 0 {
+		out = append(out, n+pick(one, " kept working throughout, even in the window while its user did not exist (no need to log in again)",
+			" kept working throughout, even in the window while their users did not exist (no need to log in again)"))
+	}
 	if len(m.impostors) > 0 {
 		out = append(out, "worse, an old token authenticated as another user")
 	}
@@ -135,12 +139,20 @@ func tokenFateWords(t results.TokenFate) string {
 		return "got " + status(t.After) + " after the operation"
 	case t.AfterAs != "" && t.AfterAs != t.User:
 		return "authenticates as another user, " + t.AfterAs
+	case t.UserInWindow == results.UserDeleted && acceptedThroughout(t):
+		return "kept working throughout, even in the window while its user did not exist"
 	case t.UserInWindow == results.UserDeleted:
 		return "the old token works again: its user was deleted in the window and came back"
 	case t.UserInWindow == results.UserPresent:
 		return "kept working: its user was never deleted"
 	}
 	return "works after the operation; whether its user was deleted in between was not observed"
+}
+
+// acceptedThroughout reports whether a token was accepted by every profile
+// sample in the window (and at least one was taken there).
+func acceptedThroughout(t results.TokenFate) bool {
+	return len(t.During) > 0 && !slices.ContainsFunc(t.During, func(s int) bool { return s != 200 })
 }
 
 // refreshFateWords says what a refresh token's statuses mean.

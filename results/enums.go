@@ -48,6 +48,9 @@ func ServerSources() []ServerSource {
 	return []ServerSource{SourceProbe, SourceOperation, SourceWindowAction, SourceAfter}
 }
 
+// TokenKinds lists every TokenKind.
+func TokenKinds() []TokenKind { return []TokenKind{TokenJWT, TokenSession, TokenDRF} }
+
 // UserPresences lists every UserPresence.
 func UserPresences() []UserPresence { return []UserPresence{UserPresent, UserDeleted} }
 

@@ -328,15 +328,30 @@ func (p ProbeSummary) Longest() Window {
 	return best
 }
 
+// TokenKind is how a credential is sent: a simplejwt access token
+// (Authorization: Bearer), a Django session cookie, or a DRF token
+// (Authorization: Token).
+type TokenKind string
+
+// Token kinds.
+const (
+	TokenJWT     TokenKind = "jwt"
+	TokenSession TokenKind = "session"
+	TokenDRF     TokenKind = "drf_token"
+)
+
 // TokenFate follows one token seeded before the operation.
 type TokenFate struct {
-	Name        string `json:"name"`
-	User        string `json:"user"`
-	Fingerprint string `json:"fingerprint"`
-	Before      int    `json:"before"`
-	During      []int  `json:"during,omitempty"` // distinct statuses seen by profile probes in the window
-	After       int    `json:"after"`
-	AfterAs     string `json:"after_as,omitempty"` // whom it authenticated as after, when 200
+	Name string `json:"name"`
+	// Kind is the token's kind; "" in results written before kinds were
+	// measured means a simplejwt access token.
+	Kind        TokenKind `json:"kind,omitempty"`
+	User        string    `json:"user"`
+	Fingerprint string    `json:"fingerprint"`
+	Before      int       `json:"before"`
+	During      []int     `json:"during,omitempty"` // distinct statuses seen by profile probes in the window
+	After       int       `json:"after"`
+	AfterAs     string    `json:"after_as,omitempty"` // whom it authenticated as after, when 200
 	// UserInWindow says whether the token's user existed between the reinit
 	// and restore commits: "present", "deleted", or "" when not observed.
 	// A token that works after the operation "works again" only if its user

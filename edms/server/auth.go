@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -49,61 +50,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, "Token Obtain Pair", http.MethodPost)
 		return
 	}
-	data, status, body := readData(w, r)
-	if body != nil {
-		writeJSON(w, status, body)
-		return
-	}
-	username, uerr := charField(data, s.routes.UsernameField)
-	plain, perr := charField(data, s.routes.PasswordField)
-	if uerr != "" || perr != "" {
-		var errs obj
-		if uerr != "" {
-			errs = append(errs, kv{s.routes.UsernameField, []string{uerr}})
-		}
-		if perr != "" {
-			errs = append(errs, kv{s.routes.PasswordField, []string{perr}})
-		}
-		writeJSON(w, http.StatusBadRequest, errs)
-		return
-	}
-	fail := func() {
+	id, ok := s.credentials(w, r, func(w http.ResponseWriter) {
 		w.Header().Set("WWW-Authenticate", s.routes.AuthScheme+` realm="api"`)
 		writeJSON(w, http.StatusUnauthorized, noActiveAccount)
-	}
-	ctx := r.Context()
-	var (
-		id     int64
-		hash   string
-		active bool
-	)
-	err := pgx.ErrNoRows
-	// A username PostgreSQL cannot hold (NUL, invalid UTF-8) names nobody.
-	if utf8.ValidString(username) && !strings.ContainsRune(username, 0) {
-		err = s.pool.QueryRow(ctx, `SELECT id, password, is_active FROM `+edms.UserTable+` WHERE username = $1`, username).Scan(&id, &hash, &active)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		// Django's ModelBackend hashes once for an unknown user too, so
-		// response times do not tell which usernames exist.
-		password.Verify(plain, s.dummyHash)
-		fail()
+	})
+	if !ok {
 		return
 	}
-	if err != nil {
-		s.internalError(w, "login: look up user", err)
-		return
-	}
-	ok, err := password.Verify(plain, hash)
-	if err != nil {
-		// The error names what is wrong with the stored hash, never the
-		// hash or the password.
-		s.logf("login: user id %d: stored password cannot be checked: %v", id, err)
-	}
-	if !ok || err != nil || !active {
-		fail()
-		return
-	}
-	cutoff, err := edms.RevokedBefore(ctx, s.pool)
+	cutoff, err := edms.RevokedBefore(r.Context(), s.pool)
 	if err != nil {
 		s.internalError(w, "login: read token cutoff", err)
 		return
@@ -117,6 +71,71 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, obj{{s.routes.RefreshField, refresh}, {s.routes.AccessField, access}})
 }
 
+// credentials reads a login body (username and password fields) and
+// checks it as Django's ModelBackend does; it returns the user's id, or
+// writes the 400, the refusal (fail) or the 500 and returns false.
+func (s *Server) credentials(w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter)) (int64, bool) {
+	data, ok := s.body(w, r)
+	if !ok {
+		return 0, false
+	}
+	username, uerr := charField(data, s.routes.UsernameField)
+	plain, perr := charField(data, s.routes.PasswordField)
+	if uerr != "" || perr != "" {
+		var errs obj
+		if uerr != "" {
+			errs = append(errs, kv{s.routes.UsernameField, []string{uerr}})
+		}
+		if perr != "" {
+			errs = append(errs, kv{s.routes.PasswordField, []string{perr}})
+		}
+		writeJSON(w, http.StatusBadRequest, errs)
+		return 0, false
+	}
+	var (
+		id     int64
+		hash   string
+		active bool
+	)
+	err := pgx.ErrNoRows
+	// A username PostgreSQL cannot hold (NUL, invalid UTF-8) names nobody.
+	if utf8.ValidString(username) && !strings.ContainsRune(username, 0) {
+		err = s.pool.QueryRow(r.Context(), `SELECT id, password, is_active FROM `+edms.UserTable+` WHERE username = $1`, username).Scan(&id, &hash, &active)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Django's ModelBackend hashes once for an unknown user too, so
+		// response times do not tell which usernames exist.
+		password.Verify(plain, s.dummyHash)
+		fail(w)
+		return 0, false
+	}
+	if err != nil {
+		s.internalError(w, "login: look up user", err)
+		return 0, false
+	}
+	ok, err = password.Verify(plain, hash)
+	if err != nil {
+		// The error names what is wrong with the stored hash, never the
+		// hash or the password.
+		s.logf("login: user id %d: stored password cannot be checked: %v", id, err)
+	}
+	if !ok || err != nil || !active {
+		fail(w)
+		return 0, false
+	}
+	return id, true
+}
+
+// body is readData that writes its error answer itself.
+func (s *Server) body(w http.ResponseWriter, r *http.Request) (map[string]any, bool) {
+	data, status, body := readData(w, r)
+	if body != nil {
+		writeJSON(w, status, body)
+		return nil, false
+	}
+	return data, true
+}
+
 // refresh is simplejwt's TokenRefreshView: POST {refresh} → {access}.
 // Plain simplejwt does not look the user up here, so an old refresh token
 // keeps minting access tokens while its user does not exist; the reference
@@ -127,9 +146,8 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, "Token Refresh", http.MethodPost)
 		return
 	}
-	data, status, body := readData(w, r)
-	if body != nil {
-		writeJSON(w, status, body)
+	data, ok := s.body(w, r)
+	if !ok {
 		return
 	}
 	raw, ferr := charField(data, s.routes.RefreshField)
@@ -180,7 +198,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 
 // profile returns the authenticated user.
 func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.authenticate(w, r)
+	u, ok := s.authenticate(w, r, s.auth.Stateless)
 	if !ok {
 		return
 	}
@@ -198,25 +216,46 @@ type principal struct {
 	staff           bool
 }
 
-// authenticate is simplejwt's JWTAuthentication followed by DRF's
-// IsAuthenticated, plus the reference system's revocation check. On failure
-// it writes the 401 (or 500) and returns false.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*principal, bool) {
+// authenticate is DRF's authentication (simplejwt's JWTAuthentication, then
+// TokenAuthentication, then SessionAuthentication, each passing when its
+// credentials are absent) followed by IsAuthenticated, plus the reference
+// system's revocation check of JWTs. On failure it writes the 401 (or 500)
+// and returns false. Stateless is JWTStatelessUserAuthentication: an
+// access token's user is not looked up.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, stateless bool) (*principal, bool) {
 	unauthorized := func(body obj) (*principal, bool) {
 		w.Header().Set("WWW-Authenticate", s.routes.AuthScheme+` realm="api"`)
 		writeJSON(w, http.StatusUnauthorized, body)
 		return nil, false
 	}
-	// simplejwt: header.split(); no header or another scheme means "no
-	// credentials"; the right scheme with other than one value is an error.
+	// simplejwt and DRF: header.split(); no header or another scheme means
+	// "no credentials"; the right scheme with other than one value is an error.
 	parts := strings.Fields(r.Header.Get("Authorization"))
-	if len(parts) == 0 || parts[0] != s.routes.AuthScheme {
-		return unauthorized(notProvided)
+	switch {
+	case len(parts) > 0 && parts[0] == s.routes.AuthScheme:
+		if len(parts) != 2 {
+			return unauthorized(badAuthHeader)
+		}
+		return s.jwtUser(w, r, parts[1], stateless, unauthorized)
+	case len(parts) > 0 && parts[0] == s.routes.TokenScheme:
+		return s.drfTokenUser(w, r, parts[1:], unauthorized)
 	}
-	if len(parts) != 2 {
-		return unauthorized(badAuthHeader)
+	if c, err := r.Cookie(s.routes.SessionCookie); err == nil {
+		u, err := s.sessionUser(r.Context(), c.Value)
+		if err != nil {
+			s.internalError(w, "authenticate: read session", err)
+			return nil, false
+		}
+		if u != nil {
+			return u, true
+		}
 	}
-	claims, err := s.issuer.Parse(parts[1], token.TypeAccess, s.now())
+	return unauthorized(notProvided)
+}
+
+// jwtUser authenticates a simplejwt access token.
+func (s *Server) jwtUser(w http.ResponseWriter, r *http.Request, raw string, stateless bool, unauthorized func(obj) (*principal, bool)) (*principal, bool) {
+	claims, err := s.issuer.Parse(raw, token.TypeAccess, s.now())
 	if err != nil {
 		if errors.Is(err, token.ErrConfig) {
 			s.internalError(w, "authenticate: parse token", err)
@@ -224,14 +263,15 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*principa
 		}
 		return unauthorized(invalidToken(err))
 	}
+	if stateless {
+		// simplejwt's TokenUser: the id from the token, no username claim.
+		return &principal{id: claims.UserID}, true
+	}
 	ctx := r.Context()
-	var u principal
-	var active bool
 	// The user is read before the cutoff: reads move forward in time, so a
 	// restore that commits users and cutoff together (atomic) can never be
 	// seen as "user back, cutoff not yet moved".
-	err = s.pool.QueryRow(ctx, `SELECT id, username, email, is_staff, is_active FROM `+edms.UserTable+` WHERE id = $1`, claims.UserID).
-		Scan(&u.id, &u.username, &u.email, &u.staff, &active)
+	u, active, err := s.user(ctx, claims.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return unauthorized(userNotFound)
 	}
@@ -254,7 +294,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*principa
 			return unauthorized(tokenRevoked)
 		}
 	}
-	return &u, true
+	return u, true
+}
+
+// user reads a user by id.
+func (s *Server) user(ctx context.Context, id int64) (*principal, bool, error) {
+	var u principal
+	var active bool
+	err := s.pool.QueryRow(ctx, `SELECT id, username, email, is_staff, is_active FROM `+edms.UserTable+` WHERE id = $1`, id).
+		Scan(&u.id, &u.username, &u.email, &u.staff, &active)
+	return &u, active, err
 }
 
 func (s *Server) internalError(w http.ResponseWriter, what string, err error) {

@@ -72,7 +72,7 @@ func restoreErr(detail string) obj { return obj{{"status", "error"}, {"detail", 
 
 // restore is the seed's restore_from_file action: staff only, multipart.
 func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.authenticate(w, r)
+	u, ok := s.authenticate(w, r, false)
 	if !ok {
 		return
 	}
@@ -161,7 +161,7 @@ func (s *Server) runRestore(ctx context.Context, u *principal, form *restoreForm
 
 	var reinitCfg *reinit.Config
 	if withReinit {
-		cfg := edms.ReinitConfig(s.adminPW, !s.defects.NoRevocation)
+		cfg := s.auth.Reinit(edms.ReinitConfig(s.adminPW, !s.defects.NoRevocation))
 		reinitCfg = &cfg
 	}
 	open := restore.WithLimits(func() (io.ReadCloser, error) { return os.Open(form.path) }, s.limits)

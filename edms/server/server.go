@@ -77,6 +77,8 @@ type Config struct {
 	Routes Routes
 	// Defects break the system on purpose (harness self-tests only).
 	Defects Defects
+	// Auth is how sessions, DRF tokens and access tokens behave (AuthMode).
+	Auth AuthMode
 	// Hooks are optional callbacks for the in-process harness.
 	Hooks Hooks
 	// MaxUploadBytes bounds a restore request body; 0 means
@@ -102,6 +104,11 @@ type Routes struct {
 	WithReinitField, ConfirmField     string
 	ConfirmPhrase                     string // what ConfirmField must hold when with_reinit is true
 	AuthScheme                        string // Authorization header scheme, "Bearer"
+	// SessionLogin (a JSON login view setting the SessionCookie) and
+	// TokenLogin (DRF's obtain_auth_token, answering {TokenField}) are the
+	// logins of the other kinds; TokenScheme is DRF's "Token".
+	SessionLogin, TokenLogin               string
+	SessionCookie, TokenField, TokenScheme string
 }
 
 // DefaultRoutes returns the DRF contract of the seed's system.
@@ -121,6 +128,11 @@ func DefaultRoutes() Routes {
 		ConfirmField:     "reinit_confirm",
 		ConfirmPhrase:    "RESTORE CLEAN",
 		AuthScheme:       "Bearer",
+		SessionLogin:     "/api/v1/auth/session/",
+		TokenLogin:       "/api/v1/auth/token/",
+		SessionCookie:    "sessionid",
+		TokenField:       "token",
+		TokenScheme:      "Token",
 	}
 }
 
@@ -141,12 +153,18 @@ func (r Routes) withDefaults() Routes {
 	r.ConfirmField = cmp.Or(r.ConfirmField, d.ConfirmField)
 	r.ConfirmPhrase = cmp.Or(r.ConfirmPhrase, d.ConfirmPhrase)
 	r.AuthScheme = cmp.Or(r.AuthScheme, d.AuthScheme)
+	r.SessionLogin = cmp.Or(r.SessionLogin, d.SessionLogin)
+	r.TokenLogin = cmp.Or(r.TokenLogin, d.TokenLogin)
+	r.SessionCookie = cmp.Or(r.SessionCookie, d.SessionCookie)
+	r.TokenField = cmp.Or(r.TokenField, d.TokenField)
+	r.TokenScheme = cmp.Or(r.TokenScheme, d.TokenScheme)
 	return r
 }
 
 func (r Routes) validate() error {
 	paths := map[string]string{}
-	for _, p := range []struct{ name, path string }{{"Login", r.Login}, {"Profile", r.Profile}, {"Restore", r.Restore}, {"Refresh", r.Refresh}} {
+	for _, p := range []struct{ name, path string }{{"Login", r.Login}, {"Profile", r.Profile}, {"Restore", r.Restore}, {"Refresh", r.Refresh},
+		{"SessionLogin", r.SessionLogin}, {"TokenLogin", r.TokenLogin}} {
 		if !strings.HasPrefix(p.path, "/") || strings.ContainsAny(p.path, "?# \t\r\n") {
 			return fmt.Errorf("Routes.%s: %q is not an absolute URL path (it must start with '/' and hold no query)", p.name, p.path)
 		}
@@ -171,6 +189,9 @@ func (r Routes) validate() error {
 	if strings.ContainsAny(r.AuthScheme, " \t\r\n\"") {
 		return fmt.Errorf("Routes.AuthScheme: %q must be one word, like Bearer or JWT", r.AuthScheme)
 	}
+	if strings.ContainsAny(r.TokenScheme, " \t\r\n\"") || r.TokenScheme == r.AuthScheme {
+		return fmt.Errorf("Routes.TokenScheme: %q must be one word other than AuthScheme, like Token", r.TokenScheme)
+	}
 	return nil
 }
 
@@ -194,6 +215,7 @@ type Server struct {
 	adminPW   string
 	routes    Routes
 	defects   Defects
+	auth      AuthMode
 	hooks     Hooks
 	maxUpload int64
 	limits    restore.Limits
@@ -242,6 +264,7 @@ func New(cfg Config) (*Server, error) {
 		adminPW:     cfg.DefaultAdminPassword,
 		routes:      routes,
 		defects:     cfg.Defects,
+		auth:        cfg.Auth,
 		hooks:       cfg.Hooks,
 		maxUpload:   cmp.Or(cfg.MaxUploadBytes, DefaultMaxUploadBytes),
 		limits:      cfg.Limits,
@@ -371,6 +394,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.restore(rec, r)
 	case s.routes.Refresh:
 		s.refresh(rec, r)
+	case s.routes.SessionLogin:
+		s.sessionLogin(rec, r)
+	case s.routes.TokenLogin:
+		s.tokenLogin(rec, r)
 	default:
 		writeJSON(rec, http.StatusNotFound, obj{{"detail", "Not found."}})
 	}

@@ -55,3 +55,34 @@ LOGGING = {
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
     "loggers": {"django.request": {"handlers": ["stderr"], "level": "ERROR"}},
 }
+
+# --- REHEARSE_DJANGO_AUTH: how clients authenticate (begin) ---
+# jwt (default): simplejwt access tokens only, as above. session: also
+# Django session cookies (SessionAuthentication, a JSON login view at
+# api/v1/auth/session/); session_flush: the same, and the reinit deletes
+# every session (Django's form LoginView is at accounts/login/ too). drf_token: also DRF's TokenAuthentication (obtain_auth_token
+# at api/v1/auth/token/). stateless: profile takes simplejwt's
+# JWTStatelessUserAuthentication (no user lookup); the restore call keeps
+# JWTAuthentication, whose staff check needs the user.
+AUTH = os.environ.get("REHEARSE_DJANGO_AUTH", "jwt")
+if AUTH not in ("jwt", "session", "session_flush", "drf_token", "stateless"):
+    raise ImproperlyConfigured(f"REHEARSE_DJANGO_AUTH={AUTH!r}: use jwt, session, session_flush, drf_token or stateless")
+SESSIONS = AUTH in ("session", "session_flush")
+FLUSH_SESSIONS = AUTH == "session_flush"
+DRF_TOKENS = AUTH == "drf_token"
+if SESSIONS:
+    INSTALLED_APPS += ["django.contrib.sessions"]
+    MIDDLEWARE += [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    ]
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] += ["rest_framework.authentication.SessionAuthentication"]
+    # Django's form LoginView at accounts/login/, with its CSRF cookie.
+    TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates",
+                  "DIRS": [os.path.join(os.path.dirname(__file__), "templates")]}]
+if DRF_TOKENS:
+    INSTALLED_APPS += ["rest_framework.authtoken"]
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] += ["rest_framework.authentication.TokenAuthentication"]
+if AUTH == "stateless":
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = ["rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication"]
+# --- REHEARSE_DJANGO_AUTH (end) ---

@@ -10,9 +10,13 @@ from io import StringIO
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
-from rest_framework.decorators import api_view, parser_classes
+from django.contrib.auth import authenticate, login
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.decorators import api_view, authentication_classes, parser_classes, permission_classes
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from users.models import User
 
@@ -20,10 +24,34 @@ from users.models import User
 @api_view(["GET"])
 def profile(request):
     u = request.user
-    return Response({"id": u.id, "username": u.username, "email": u.email, "is_staff": u.is_staff})
+    # A stateless TokenUser has no email.
+    return Response({"id": u.id, "username": u.username, "email": getattr(u, "email", ""), "is_staff": u.is_staff})
+
+
+@csrf_exempt
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def session_login(request):
+    """A JSON login view: django.contrib.auth.login stores the session and
+    sets its cookie (REHEARSE_DJANGO_AUTH=session, session_flush)."""
+    user = authenticate(request, username=request.data.get("username"), password=request.data.get("password"))
+    if user is None:
+        return Response({"non_field_errors": ["Unable to log in with provided credentials."]}, status=400)
+    login(request._request, user)
+    return Response({"id": user.id, "username": user.username})
+
+
+def stateful_in_stateless_mode(view):
+    """The staff check of the restore needs the user: in stateless mode the
+    restore keeps JWTAuthentication; otherwise the defaults apply."""
+    if settings.AUTH == "stateless":
+        return authentication_classes([JWTAuthentication])(view)
+    return view
 
 
 @api_view(["POST"])
+@stateful_in_stateless_mode
 @parser_classes([MultiPartParser])
 def restore_from_file(request):
     if not request.user.is_staff:
@@ -53,6 +81,10 @@ def system_reinit():
     with transaction.atomic():
         if settings.BLACKLIST:
             blacklist_outstanding()
+        if settings.FLUSH_SESSIONS:
+            from django.contrib.sessions.models import Session
+
+            Session.objects.all().delete()
         User.objects.exclude(username="admin").delete()
         admin = User.objects.filter(username="admin").first()
         if admin is None:
