@@ -92,6 +92,8 @@ func TestHTMLServerErrorsInBrowser(t *testing.T) {
 // laneInfo is what the page reports about one scenario's timeline.
 type laneInfo struct {
 	Lanes        []string `json:"lanes"`
+	TookLanes    []string `json:"tookLanes"`
+	TallBars     int      `json:"tallBars"` // request-time bars drawn over 1 px tall
 	WindowLabels []string `json:"windowLabels"`
 	Phases       int      `json:"phases"`
 	Width        float64  `json:"width"`
@@ -99,8 +101,8 @@ type laneInfo struct {
 }
 
 // The HTML report of a real run, opened from disk in headless Chromium,
-// renders a timeline per scenario with one lane per probe and a label for
-// every outage window; a screenshot of the timelines is saved to
+// renders a timeline per scenario with one lane per probe, a request-time
+// lane per probe and a label for every outage window; a screenshot of the timelines is saved to
 // REHEARSE_SCREENSHOT (else into the test's temp dir).
 func TestHTMLTimelineInBrowser(t *testing.T) {
 	rf := realRun(t)
@@ -111,6 +113,8 @@ func TestHTMLTimelineInBrowser(t *testing.T) {
 			const box = svg.getBoundingClientRect();
 			return [svg.dataset.scenario, {
 				lanes: [...svg.querySelectorAll('g.lane')].map(g => g.dataset.probe),
+				tookLanes: [...svg.querySelectorAll('g.took-lane')].map(g => g.dataset.probe),
+				tallBars: [...svg.querySelectorAll('g.took-lane rect.took')].filter(b => b.getBoundingClientRect().height > 1).length,
 				windowLabels: [...svg.querySelectorAll('.window-label')].map(t => t.textContent),
 				phases: svg.querySelectorAll('line.phase').length,
 				width: box.width, height: box.height,
@@ -140,6 +144,9 @@ func TestHTMLTimelineInBrowser(t *testing.T) {
 			if i < len(info.Lanes) && info.Lanes[i] != p.Name {
 				t.Errorf("%s: lane %d is %q, want probe %q", r.Name, i, info.Lanes[i], p.Name)
 			}
+		}
+		if fmt.Sprint(info.TookLanes) != fmt.Sprint(info.Lanes) || (len(r.Probes) > 0 && info.TallBars == 0) {
+			t.Errorf("%s: request-time lanes %v (%d bars drawn taller than 1 px), want one per probe lane %v", r.Name, info.TookLanes, info.TallBars, info.Lanes)
 		}
 		var want []string
 		for _, p := range r.Probes {
