@@ -391,56 +391,35 @@ func (s *Server) TCPDSN(dbname string) string { return s.DSN(dbname) }
 
 // Host returns the address the port is published on (127.0.0.1 unless the
 // engine is a tcp:// one on another loopback address).
-func (s *Server) Host() string {
-	if s == nil {
-		return ""
-	}
-	return s.host
-}
+func (s *Server) Host() string { return s.or().host }
 
 // Reused reports whether Start found this container running (Options.Reuse)
 // instead of creating it.
-func (s *Server) Reused() bool { return s != nil && s.reused }
+func (s *Server) Reused() bool { return s.or().reused }
+
+// or is s, or a zero Server for a nil one: the getters answer zero values
+// on a Server that failed to start.
+func (s *Server) or() *Server {
+	if s == nil {
+		return &Server{}
+	}
+	return s
+}
 
 // Port returns the host port on Host that reaches the server.
-func (s *Server) Port() int {
-	if s == nil {
-		return 0
-	}
-	return s.port
-}
+func (s *Server) Port() int { return s.or().port }
 
 // ContainerID returns the Docker container id.
-func (s *Server) ContainerID() string {
-	if s == nil {
-		return ""
-	}
-	return s.id
-}
+func (s *Server) ContainerID() string { return s.or().id }
 
 // Name returns the container name, "rehearse-pg-<run id>".
-func (s *Server) Name() string {
-	if s == nil {
-		return ""
-	}
-	return s.name
-}
+func (s *Server) Name() string { return s.or().name }
 
 // RunID returns the value of the container's dev.rehearse.run label.
-func (s *Server) RunID() string {
-	if s == nil {
-		return ""
-	}
-	return s.runID
-}
+func (s *Server) RunID() string { return s.or().runID }
 
 // Image returns the image the container runs.
-func (s *Server) Image() string {
-	if s == nil {
-		return ""
-	}
-	return s.image
-}
+func (s *Server) Image() string { return s.or().image }
 
 // Close stops (SIGINT = fast shutdown, SIGKILL after 2 s) and removes the
 // container with its tmpfs; a reusable one (Options.Reuse) is kept running

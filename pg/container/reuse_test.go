@@ -240,18 +240,26 @@ func reuseOpts(t *testing.T) Options {
 	return Options{Reuse: true, ReuseKey: t.Name() + "-" + tag, Logf: t.Logf}
 }
 
-// Two Servers hold one reusable container: Remove by the first leaves it to
-// the second, which then removes it.
-func TestReuseRemoveRespectsAnotherHolder(t *testing.T) {
+// startReusable starts a reusable container of a configuration of the
+// test's own, removed when the test ends whoever holds it.
+func startReusable(t *testing.T) (context.Context, Options, *Server) {
+	t.Helper()
 	needImage(t)
 	opts := reuseOpts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	first, err := Start(ctx, opts)
+	t.Cleanup(cancel)
+	s, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { forceRemove(context.Background(), first.ContainerID()) })
+	t.Cleanup(func() { forceRemove(context.Background(), s.ContainerID()) })
+	return ctx, opts, s
+}
+
+// Two Servers hold one reusable container: Remove by the first leaves it to
+// the second, which then removes it.
+func TestReuseRemoveRespectsAnotherHolder(t *testing.T) {
+	ctx, opts, first := startReusable(t)
 	second, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -282,15 +290,7 @@ func TestReuseRemoveRespectsAnotherHolder(t *testing.T) {
 // Start never takes it, even before it is gone; and a lease taken first
 // keeps the sweep off.
 func TestReuseSweepAndTakeDoNotRace(t *testing.T) {
-	needImage(t)
-	opts := reuseOpts(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	first, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { forceRemove(context.Background(), first.ContainerID()) })
+	ctx, opts, first := startReusable(t)
 	// Held: a sweep's decision finds the live lease and does not retire it.
 	leaseExec(t, first, `UPDATE rehearse_lease SET used = now() - interval '48 hours'`)
 	if retired, _, err := first.retireIf(ctx, "", ReuseIdle, 0); err != nil || retired {
