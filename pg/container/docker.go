@@ -144,9 +144,28 @@ func removeContainer(ctx context.Context, cli *testcontainers.DockerClient, id s
 	case err == nil, cerrdefs.IsNotFound(err):
 		return nil
 	case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"):
-		return nil
+		// Another process (a concurrent sweep) is removing it: removed
+		// means gone, so wait for that.
+		return waitGone(ctx, cli, id)
 	}
 	return err
+}
+
+// waitGone polls until the container no longer exists (at most 30 s).
+func waitGone(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		_, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("another process is removing it, and it is still there: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // stopAndRemove stops a container (SIGINT, its stop signal; SIGKILL after
