@@ -10,14 +10,18 @@ build:
 # The README's test command: formatting, vet, the packages the tests need
 # (.ci/deps: installed with apt-get as root, else the command is printed),
 # then every test against a real PostgreSQL (a throwaway cluster started
-# from the installed binaries). Where
+# from the installed binaries; the DSN-provider tests start a server of
+# their own), then each fuzz target for a bounded time. Where
 # Docker runs, the container tests need the local image: it is built first
-# (once; ~1 min) unless REHEARSE_SKIP_CONTAINER=1.
+# (once; ~1 min) unless REHEARSE_SKIP_CONTAINER=1. .ci/deps has installed
+# Django or failed with the command to run, so a Django test that would
+# skip fails instead (REHEARSE_REQUIRE_DJANGO=1).
 test: fmt vet
 	@bash .ci/deps
 	@if [ "$$REHEARSE_SKIP_CONTAINER" != 1 ] && docker info >/dev/null 2>&1 && ! bash images/postgres/build.sh; then \
 		echo "make test: could not build the PostgreSQL image the container tests need (see above), or set REHEARSE_SKIP_CONTAINER=1"; exit 1; fi
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	REHEARSE_REQUIRE_DJANGO=1 $(GO) test -count=1 -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz
 
 vet:
 	$(GO) vet $(PKGS)
@@ -42,7 +46,7 @@ bench:
 test-large:
 	$(GO) run ./cmd/rehearse run --report-dir results/large scenarios/large
 
-# Each fuzz target for a bounded time (CI runs it after make test); the seed
+# Each fuzz target for a bounded time (make test ends with it); the seed
 # corpora in restore/testdata/fuzz and harness/testdata/fuzz run with every
 # go test.
 fuzz:

@@ -34,8 +34,9 @@ func TestScenariosOnContainer(t *testing.T) {
 }
 
 // The shipped scenarios pass on an existing server reached by DSN: the one
-// in REHEARSE_DSN_PROVIDER_TEST (.ci/run starts one), else a cluster
-// started here. The provider leaves no database of its own behind.
+// in REHEARSE_DSN_PROVIDER_TEST, else a cluster started here from the
+// installed binaries and reached, as a user's server is, by a TCP DSN on
+// loopback. The provider leaves no database of its own behind.
 func TestScenariosOnDSN(t *testing.T) {
 	ctx := context.Background()
 	dsn := os.Getenv("REHEARSE_DSN_PROVIDER_TEST")

@@ -62,23 +62,30 @@ func openInBrowser(t *testing.T, dir string, page []byte) context.Context {
 	return bctx
 }
 
+// evalJSON runs js, which returns a JSON string, in the page and decodes
+// it into v; what names what is read, for the error.
+func evalJSON(t *testing.T, bctx context.Context, what, js string, v any) {
+	t.Helper()
+	raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		t.Fatalf("read %s from the page: %v", what, err)
+	}
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A server error is drawn in a colour of its own, apart from refusals and
 // successes, as Chromium renders the page; so is a server error of the
 // operation call, marked on its timeline's axis.
 func TestHTMLServerErrorsInBrowser(t *testing.T) {
 	bctx := openInBrowser(t, t.TempDir(), render(t, "html", operationsRun(), Options{}))
-	raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify(Object.fromEntries(
+	var fill map[string]string
+	evalJSON(t, bctx, "the colours", `JSON.stringify(Object.fromEntries(
 		['rect.ok', 'rect.fail', 'rect.server', '.server-mark'].map(sel => {
 			const el = document.querySelector('svg.timeline ' + sel);
 			return [sel, el ? getComputedStyle(el).fill : ''];
-		})))`))
-	if err != nil {
-		t.Fatalf("read the colours from the page: %v", err)
-	}
-	var fill map[string]string
-	if err := json.Unmarshal([]byte(raw), &fill); err != nil {
-		t.Fatal(err)
-	}
+		})))`, &fill)
 	for sel, c := range fill {
 		if c == "" {
 			t.Errorf("no %s drawn", sel)
@@ -92,6 +99,8 @@ func TestHTMLServerErrorsInBrowser(t *testing.T) {
 // laneInfo is what the page reports about one scenario's timeline.
 type laneInfo struct {
 	Lanes        []string `json:"lanes"`
+	TookLanes    []string `json:"tookLanes"`
+	TallBars     int      `json:"tallBars"` // request-time bars drawn over 1 px tall
 	WindowLabels []string `json:"windowLabels"`
 	Phases       int      `json:"phases"`
 	Width        float64  `json:"width"`
@@ -99,30 +108,26 @@ type laneInfo struct {
 }
 
 // The HTML report of a real run, opened from disk in headless Chromium,
-// renders a timeline per scenario with one lane per probe and a label for
-// every outage window; a screenshot of the timelines is saved to
+// renders a timeline per scenario with one lane per probe, a request-time
+// lane per probe and a label for every outage window; a screenshot of the timelines is saved to
 // REHEARSE_SCREENSHOT (else into the test's temp dir).
 func TestHTMLTimelineInBrowser(t *testing.T) {
 	rf := realRun(t)
 	dir := t.TempDir()
 	bctx := openInBrowser(t, dir, render(t, "html", rf, Options{}))
-	raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify(Object.fromEntries(
+	var got map[string]laneInfo
+	evalJSON(t, bctx, "the timelines", `JSON.stringify(Object.fromEntries(
 		[...document.querySelectorAll('svg.timeline')].map(svg => {
 			const box = svg.getBoundingClientRect();
 			return [svg.dataset.scenario, {
 				lanes: [...svg.querySelectorAll('g.lane')].map(g => g.dataset.probe),
+				tookLanes: [...svg.querySelectorAll('g.took-lane')].map(g => g.dataset.probe),
+				tallBars: [...svg.querySelectorAll('g.took-lane rect.took')].filter(b => b.getBoundingClientRect().height > 1).length,
 				windowLabels: [...svg.querySelectorAll('.window-label')].map(t => t.textContent),
 				phases: svg.querySelectorAll('line.phase').length,
 				width: box.width, height: box.height,
 			}];
-		})))`))
-	if err != nil {
-		t.Fatalf("read the timelines from the page: %v", err)
-	}
-	var got map[string]laneInfo
-	if err := json.Unmarshal([]byte(raw), &got); err != nil {
-		t.Fatal(err)
-	}
+		})))`, &got)
 
 	for _, r := range rf.Results {
 		info, ok := got[r.Name]
@@ -140,6 +145,9 @@ func TestHTMLTimelineInBrowser(t *testing.T) {
 			if i < len(info.Lanes) && info.Lanes[i] != p.Name {
 				t.Errorf("%s: lane %d is %q, want probe %q", r.Name, i, info.Lanes[i], p.Name)
 			}
+		}
+		if fmt.Sprint(info.TookLanes) != fmt.Sprint(info.Lanes) || (len(r.Probes) > 0 && info.TallBars == 0) {
+			t.Errorf("%s: request-time lanes %v (%d bars drawn taller than 1 px), want one per probe lane %v", r.Name, info.TookLanes, info.TallBars, info.Lanes)
 		}
 		var want []string
 		for _, p := range r.Probes {

@@ -33,13 +33,14 @@ svg .phase-label, svg .tick-label { fill: #374151; }
 svg .phase-label, svg .window-label, svg .band-label { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
 svg .lane-label { fill: #1d2430; font-weight: 600; }
 svg .axis, svg .tick { stroke: #6b7280; }
+svg .took-label { fill: #4b5563; } svg .took-base { stroke: #d1d5db; }
 .legend span { display: inline-block; margin-right: 1.2rem; font-size: .85rem; }
 .legend i { display: inline-block; width: 12px; height: 12px; margin-right: .3rem; vertical-align: -1px; }
 `
 
 // page is what the HTML template renders; every string in it is text,
-// escaped by html/template, but the timelines, which svg.go builds with
-// every text in them escaped.
+// escaped by html/template, the timelines' SVG included (svg.go lays them
+// out, the "timeline" template draws them).
 type page struct {
 	Title, Question, Answer, RunLine string
 	Style                            template.CSS
@@ -52,7 +53,7 @@ type page struct {
 
 type timeline struct {
 	Name, Engine string
-	SVG          template.HTML
+	SVG          svgView
 }
 
 type strategies struct {
@@ -67,7 +68,13 @@ type scenarioPart struct {
 
 // pageTemplate is the report's one page; "table" renders a table, or
 // "(none)" when it has no rows.
-var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+var pageTemplate = func() *template.Template {
+	t := template.Must(template.New("page").Funcs(svgFuncs).Parse(pageSource))
+	template.Must(t.New("timeline").Parse(timelineTemplate))
+	return t
+}()
+
+const pageSource = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -81,14 +88,14 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <h2>Executive summary</h2>
 {{template "table" .Summary}}<h2 id="timelines">Timelines</h2>
 <section id="timeline-pictures">
-<p class="legend"><span><i style="background:#3a9d5d"></i>probe succeeded</span><span><i style="background:#d64545"></i>probe refused</span><span><i style="background:#6a1b9a"></i>server error (5xx or no response)</span><span><i style="background:#f6d55c;opacity:.6"></i>between reinit and restore commits</span><span><i style="border:1.5px solid #7a1010"></i>a probe's failing stretch (its length above it)</span><span>dashed: phases</span></p>
+<p class="legend"><span><i style="background:#3a9d5d"></i>probe succeeded</span><span><i style="background:#d64545"></i>probe refused</span><span><i style="background:#6a1b9a"></i>server error (5xx or no response)</span><span><i style="background:#f6d55c;opacity:.6"></i>between reinit and restore commits</span><span><i style="border:1.5px solid #7a1010"></i>a probe's failing stretch (its length above it)</span><span>bars under the lanes: each request's time, at the moment it was sent</span><span>dashed: phases</span></p>
 {{range .Timelines}}<figure id="timeline-{{.Name}}">
 <figcaption>{{.Name}}: {{.Engine}}</figcaption>
-{{.SVG}}
+{{template "timeline" .SVG}}
 </figure>
 {{end}}</section>
 {{with .Strategies}}<h2>Strategies side by side</h2>
-{{template "table" .Comparison}}<p>The seed's claims, per scenario:</p>
+{{template "table" .Comparison}}<p>The claims, per scenario:</p>
 {{template "table" .Claims}}<p>Across scenarios: <em>{{.Safer.Seed}}</em>: <strong>{{.Safer.Verdict}}</strong>. {{.Safer.Evidence}}</p>
 {{end}}<h2>Recommendation</h2>
 <ol>
@@ -115,7 +122,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 {{end}}</tbody>
 </table>
 {{else}}<p>(none)</p>
-{{end}}{{end}}`))
+{{end}}{{end}}`
 
 // writeHTML renders the report as one self-contained page: the Markdown
 // report's tables plus a timeline picture per scenario, through
@@ -127,7 +134,7 @@ func writeHTML(w io.Writer, rf *results.RunFile, f fmtr) error {
 		pg.Summary.rows[i][0].href = "#scenario-" + rf.Results[i].Name
 	}
 	for _, r := range rf.Results {
-		pg.Timelines = append(pg.Timelines, timeline{Name: r.Name, Engine: engine(r), SVG: template.HTML(timelineSVG(r, f))})
+		pg.Timelines = append(pg.Timelines, timeline{Name: r.Name, Engine: engine(r), SVG: timelineView(r, f)})
 		pg.Scenarios = append(pg.Scenarios, scenarioPart{Name: r.Name, Description: strings.TrimSpace(r.Description), File: r.File,
 			Meta: scenarioMeta(r), Status: string(r.Status), Duration: f.dur(r.Duration), Setup: f.dur(r.Setup), Answer: answer(r, f),
 			Blocks: scenarioBlocks(r, f)})

@@ -79,6 +79,7 @@ func measuredBlocks(r *results.Result, m measures, f fmtr) []block {
 		bs = append(bs, b)
 	}
 	bs = append(bs, section("Outage windows per probe", len(r.Probes) == 0, "No probes in this scenario.", func() []block { return []block{tbl(probeTable(r, f))} })...)
+	bs = append(bs, section("Request times per probe: median / p99 / max", len(r.Probes) == 0, "No probes in this scenario.", func() []block { return []block{tbl(latencyTable(r, f))} })...)
 	bs = append(bs, section("Server errors", len(r.Facts.ServerErrors) == 0,
 		"None: no request got a 5xx status or went without a response, before, during or after the operation.", func() []block {
 			return []block{para("Every request that got a 5xx status or no response at all, before, during and after the operation: the server failed, which is apart from any refusal (401)."),

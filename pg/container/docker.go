@@ -21,11 +21,20 @@ const dockerTimeout = 10 * time.Second
 
 // dockerClient connects to the engine testcontainers would use (DOCKER_HOST,
 // docker context, ~/.testcontainers.properties) and checks that it answers.
+// An engine on another machine is refused (before any connection when
+// DOCKER_HOST names it).
 func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
+	if err := checkEnvHost(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
 	cli, err := newDockerClient(ctx)
 	if err == nil {
+		if _, err = publishAddr(cli.DaemonHost()); err != nil {
+			_ = cli.Close()
+			return nil, err
+		}
 		if _, err = cli.Ping(ctx, client.PingOptions{}); err != nil {
 			_ = cli.Close()
 		}
@@ -41,14 +50,20 @@ func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 }
 
 // newDockerClient wraps testcontainers.NewDockerClientWithOpts, which panics
-// in some versions when no engine can be found.
+// in some versions when no engine can be found. testcontainers resolves its
+// engine once per process; a DOCKER_HOST set is read again on every call
+// (client.FromEnv, which takes priority), so the engine it names is used.
 func newDockerClient(ctx context.Context) (cli *testcontainers.DockerClient, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			cli, err = nil, fmt.Errorf("%v", r)
 		}
 	}()
-	return testcontainers.NewDockerClientWithOpts(ctx)
+	var opts []client.Opt
+	if os.Getenv("DOCKER_HOST") != "" {
+		opts = append(opts, client.FromEnv)
+	}
+	return testcontainers.NewDockerClientWithOpts(ctx, opts...)
 }
 
 // Available returns nil when a Docker engine answers, and an error that says
@@ -75,7 +90,7 @@ func ImagePresent(ctx context.Context, image string) (bool, error) {
 		return false, err
 	}
 	defer cli.Close()
-	_, err = checkImage(ctx, cli, ImageName(image))
+	_, _, err = checkImage(ctx, cli, ImageName(image))
 	if errors.Is(err, ErrImageMissing) {
 		return false, nil
 	}
@@ -84,8 +99,8 @@ func ImagePresent(ctx context.Context, image string) (bool, error) {
 
 // checkImage fails fast when image is not in the local engine (no registry
 // is reachable: testcontainers would try to pull it, with retries). It
-// returns the image's PGDATA (default /var/lib/postgresql/data).
-func checkImage(ctx context.Context, cli *testcontainers.DockerClient, image string) (pgdata string, err error) {
+// returns the image's PGDATA (default /var/lib/postgresql/data) and id.
+func checkImage(ctx context.Context, cli *testcontainers.DockerClient, image string) (pgdata, id string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
 	res, err := cli.ImageInspect(ctx, image)
@@ -95,9 +110,9 @@ func checkImage(ctx context.Context, cli *testcontainers.DockerClient, image str
 			if image != DefaultImage {
 				hint = makeHint + " with " + ImageEnv + "=" + image + ", or load that image into Docker, or unset " + ImageEnv
 			}
-			return "", fmt.Errorf("pgcontainer: %w: %q is not in the local Docker engine and nothing is pulled: %s", ErrImageMissing, image, hint)
+			return "", "", fmt.Errorf("pgcontainer: %w: %q is not in the local Docker engine and nothing is pulled: %s", ErrImageMissing, image, hint)
 		}
-		return "", fmt.Errorf("pgcontainer: inspect image %q: %w", image, err)
+		return "", "", fmt.Errorf("pgcontainer: inspect image %q: %w", image, err)
 	}
 	pgdata = defaultPGDATA
 	if res.Config != nil {
@@ -107,7 +122,7 @@ func checkImage(ctx context.Context, cli *testcontainers.DockerClient, image str
 			}
 		}
 	}
-	return pgdata, nil
+	return pgdata, res.ID, nil
 }
 
 // forceRemove removes a container (SIGKILL if running); gone already is fine.
@@ -129,9 +144,28 @@ func removeContainer(ctx context.Context, cli *testcontainers.DockerClient, id s
 	case err == nil, cerrdefs.IsNotFound(err):
 		return nil
 	case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"):
-		return nil
+		// Another process (a concurrent sweep) is removing it: removed
+		// means gone, so wait for that.
+		return waitGone(ctx, cli, id)
 	}
 	return err
+}
+
+// waitGone polls until the container no longer exists (at most 30 s).
+func waitGone(ctx context.Context, cli *testcontainers.DockerClient, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		_, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("another process is removing it, and it is still there: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // stopAndRemove stops a container (SIGINT, its stop signal; SIGKILL after

@@ -54,6 +54,36 @@
 //     one whose owner cannot be checked (another machine or PID namespace)
 //     once it is older than StaleAfter.
 //     By hand: docker rm -f $(docker ps -aq --filter label=dev.rehearse.run)
+//
+// # Reuse (REHEARSE_REUSE=1)
+//
+// With Options.Reuse the container also carries dev.rehearse.reuse (a hash
+// of the image name and id, PGDATA and the server settings) and
+// dev.rehearse.image; Close leaves it running, and the next Start with the
+// same hash logs in to it (its password is read back from its environment)
+// instead of creating one, ~40 ms instead of ~1 s. Each Server holding it
+// has a row in the table rehearse_lease of its postgres database; Close
+// turns the row into a last-use time. Sweep removes a running reusable
+// container that no live process holds (procowner's rule; a holder it
+// cannot check counts for ReuseIdle) and that was last used more than
+// ReuseIdle (24 h) ago; one that is not running (being created, or
+// stopped) goes by its creator's labels, as any container. Server.Remove
+// removes one at once unless another live process holds it. Taking a
+// lease and deciding to remove are serialised by an advisory lock in the
+// container, and a removal is recorded (rehearse_retired) before the
+// container goes, so no Start takes a container a sweep is removing.
+// Options.ReuseKey is part of the hash: tests running at once never share.
+//
+// # Engine
+//
+// DOCKER_HOST is read on every call (client.FromEnv; testcontainers itself
+// resolves its engine once per process). The engine must be this machine's:
+// a unix socket, or tcp:// (http://, https://) on a loopback address, where
+// the port is then published and the DSN points; rehearse contacts only
+// loopback addresses, so any other host, ssh:// included, is refused with
+// an error saying so, before anything is sent to it when DOCKER_HOST names
+// it. A loopback address forwarded to another machine's engine (ssh -L)
+// does not work: the port would be published there.
 package container
 
 import (
@@ -124,6 +154,16 @@ type Options struct {
 	// wal_level=minimal, max_wal_senders=0, max_locks_per_transaction=256).
 	// port, listen_addresses and the file locations are rejected.
 	Settings map[string]string
+	// Reuse keeps the container after Close, labelled dev.rehearse.reuse
+	// with a hash of its image and settings, and makes Start use a running
+	// container with the same hash instead of creating one (REHEARSE_REUSE=1
+	// for the providers). Sweep removes such a container once it has been
+	// idle for ReuseIdle, never while a live process holds it.
+	Reuse bool
+	// ReuseKey, with Reuse, is part of what a reusable container must
+	// match: callers that must never share one (tests running at once)
+	// give distinct keys.
+	ReuseKey string
 }
 
 // Server is a running PostgreSQL container. Its methods are safe for
@@ -133,11 +173,15 @@ type Server struct {
 	image    string
 	runID    string
 	password string
+	host     string // where the port is published: 127.0.0.1, or the tcp:// engine's loopback address
 	port     int
 	logf     func(string, ...any)
+	reuse    bool   // kept by Close (Options.Reuse)
+	reused   bool   // found running, not created, by Start
+	lease    string // this Server's row in the container's lease table
 
-	closeOnce sync.Once
-	closeErr  error
+	closeOnce, removeOnce sync.Once
+	closeErr, removeErr   error
 }
 
 // ImageName returns the image Start uses for opts.Image: the argument, else
@@ -179,7 +223,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	defer cli.Close()
-	pgdata, err := checkImage(ctx, cli, image)
+	host, err := publishAddr(cli.DaemonHost())
+	if err != nil {
+		return nil, err
+	}
+	pgdata, imageID, err := checkImage(ctx, cli, image)
 	if err != nil {
 		return nil, err
 	}
@@ -198,15 +246,24 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	labels := ownerLabels(runID, time.Now())
+	if opts.Reuse {
+		hash := configHash(image, imageID, pgdata, opts.ReuseKey, args)
+		if s := findReusable(ctx, cli, hash, host, logf); s != nil {
+			return s, nil
+		}
+		labels[LabelReuse], labels[LabelImage] = hash, image
+	}
 	return run(ctx, runSpec{
-		cli: cli, image: image, pgdata: pgdata, args: args, labels: labels,
-		runID: runID, password: password, logf: logf, t0: t0,
+		cli: cli, image: image, pgdata: pgdata, args: args, labels: labels, host: host,
+		runID: runID, password: password, logf: logf, t0: t0, reuse: opts.Reuse,
 	})
 }
 
 type runSpec struct {
 	cli             *testcontainers.DockerClient
 	image, pgdata   string
+	host            string
+	reuse           bool
 	args            []string
 	labels          map[string]string
 	runID, password string
@@ -221,10 +278,10 @@ func run(ctx context.Context, sp runSpec) (*Server, error) {
 	defer cancel()
 	name := "rehearse-pg-" + sp.runID
 	port := network.MustParsePort(containerPort)
-	s := &Server{image: sp.image, runID: sp.runID, password: sp.password, name: name, logf: sp.logf}
+	s := &Server{image: sp.image, runID: sp.runID, password: sp.password, name: name, logf: sp.logf, host: sp.host}
 	fail := func(err error) (*Server, error) {
 		tail := s.logTail(20)
-		if cerr := s.Close(); cerr != nil {
+		if cerr := s.Remove(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 		if tail != "" {
@@ -243,7 +300,7 @@ func run(ctx context.Context, sp runSpec) (*Server, error) {
 		// be a "smart" shutdown that waits for clients.
 		StopSignal: "SIGINT",
 	}, HostConfig: &container.HostConfig{
-		PortBindings: network.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}},
+		PortBindings: network.PortMap{port: {{HostIP: netip.MustParseAddr(sp.host), HostPort: "0"}}},
 		Tmpfs:        map[string]string{sp.pgdata: "rw"},
 		ShmSize:      shmSize,
 	}})
@@ -258,15 +315,7 @@ func run(ctx context.Context, sp runSpec) (*Server, error) {
 	if err != nil {
 		return fail(fmt.Errorf("pgcontainer: inspect %s: %w", name, err))
 	}
-	if ns := insp.Container.NetworkSettings; ns != nil {
-		for _, b := range ns.Ports[port] {
-			if p, err := strconv.Atoi(b.HostPort); err == nil && p > 0 {
-				s.port = p
-				break
-			}
-		}
-	}
-	if s.port == 0 {
+	if s.port = publishedPort(insp.Container); s.port == 0 {
 		return fail(fmt.Errorf("pgcontainer: %s: no host port published for %s", name, containerPort))
 	}
 	// The login is the readiness check: the official image's temporary
@@ -274,9 +323,28 @@ func run(ctx context.Context, sp runSpec) (*Server, error) {
 	if err := s.ping(ctx); err != nil {
 		return fail(err)
 	}
-	sp.logf("pgcontainer: %s (%s, %.12s) ready in %v on 127.0.0.1:%d",
-		name, sp.image, s.id, time.Since(sp.t0).Round(time.Millisecond), s.port)
+	if sp.reuse {
+		if err := s.takeLease(ctx); err != nil {
+			return fail(err)
+		}
+		s.reuse = true
+	}
+	sp.logf("pgcontainer: %s (%s, %.12s) ready in %v on %s:%d",
+		name, sp.image, s.id, time.Since(sp.t0).Round(time.Millisecond), s.host, s.port)
 	return s, nil
+}
+
+// publishedPort is the host port a container publishes 5432/tcp on (0 if none).
+func publishedPort(c container.InspectResponse) int {
+	if c.NetworkSettings == nil {
+		return 0
+	}
+	for _, b := range c.NetworkSettings.Ports[network.MustParsePort(containerPort)] {
+		if p, err := strconv.Atoi(b.HostPort); err == nil && p > 0 {
+			return p
+		}
+	}
+	return 0
 }
 
 // ping logs in over TCP until it works: the last readiness check, and the
@@ -297,91 +365,115 @@ func (s *Server) ping(ctx context.Context) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pgcontainer: %s: no login over 127.0.0.1:%d: %v (%w)", s.name, s.port, last, ctx.Err())
+			return fmt.Errorf("pgcontainer: %s: no login over %s:%d: %v (%w)", s.name, s.host, s.port, last, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
 // DSN returns a keyword/value connection string for database dbname over
-// 127.0.0.1 and the container's published port, as the superuser "postgres"
-// with its password (which this process alone knows):
+// the container's published port (on 127.0.0.1, or on the loopback address
+// of a tcp:// engine), as the superuser "postgres" with its password (which
+// only this process and the engine know):
 // "host=127.0.0.1 port=<port> user=postgres password=<pw> dbname=<db> sslmode=disable".
 // Do not log it.
 func (s *Server) DSN(dbname string) string {
 	if s == nil {
 		return ""
 	}
-	return fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=%s sslmode=disable",
-		s.port, User, s.password, pgconf.QuoteDSN(dbname))
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable",
+		s.host, s.port, User, s.password, pgconf.QuoteDSN(dbname))
 }
 
 // TCPDSN is DSN (a container is only reachable over TCP); it exists so that
 // a Server and a pglocal.Cluster can be used through the same interface.
 func (s *Server) TCPDSN(dbname string) string { return s.DSN(dbname) }
 
-// Port returns the host port on 127.0.0.1 that reaches the server.
-func (s *Server) Port() int {
+// Host returns the address the port is published on (127.0.0.1 unless the
+// engine is a tcp:// one on another loopback address).
+func (s *Server) Host() string { return s.or().host }
+
+// Reused reports whether Start found this container running (Options.Reuse)
+// instead of creating it.
+func (s *Server) Reused() bool { return s.or().reused }
+
+// or is s, or a zero Server for a nil one: the getters answer zero values
+// on a Server that failed to start.
+func (s *Server) or() *Server {
 	if s == nil {
-		return 0
+		return &Server{}
 	}
-	return s.port
+	return s
 }
+
+// Port returns the host port on Host that reaches the server.
+func (s *Server) Port() int { return s.or().port }
 
 // ContainerID returns the Docker container id.
-func (s *Server) ContainerID() string {
-	if s == nil {
-		return ""
-	}
-	return s.id
-}
+func (s *Server) ContainerID() string { return s.or().id }
 
 // Name returns the container name, "rehearse-pg-<run id>".
-func (s *Server) Name() string {
-	if s == nil {
-		return ""
-	}
-	return s.name
-}
+func (s *Server) Name() string { return s.or().name }
 
 // RunID returns the value of the container's dev.rehearse.run label.
-func (s *Server) RunID() string {
-	if s == nil {
-		return ""
-	}
-	return s.runID
-}
+func (s *Server) RunID() string { return s.or().runID }
 
 // Image returns the image the container runs.
-func (s *Server) Image() string {
-	if s == nil {
-		return ""
-	}
-	return s.image
-}
+func (s *Server) Image() string { return s.or().image }
 
 // Close stops (SIGINT = fast shutdown, SIGKILL after 2 s) and removes the
-// container with its tmpfs. It is idempotent and safe to call from several
-// goroutines; all calls return the first call's result. A container that is
-// already gone counts as removed.
+// container with its tmpfs; a reusable one (Options.Reuse) is kept running
+// and released: its lease says when it was last used. It is idempotent and
+// safe to call from several goroutines; all calls return the first call's
+// result. A container that is already gone counts as removed.
 func (s *Server) Close() error {
 	if s == nil {
 		return nil
 	}
-	s.closeOnce.Do(func() {
+	if s.reuse {
+		s.closeOnce.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.releaseLease(ctx); err != nil {
+				s.closeErr = fmt.Errorf("pgcontainer: release reusable container %s: %w", s.name, err)
+				return
+			}
+			s.logf("pgcontainer: kept %s for the next run (%s=1)", s.name, ReuseEnv)
+		})
+		return s.closeErr
+	}
+	return s.Remove()
+}
+
+// Remove stops and removes the container, reusable or not, as Close does
+// for a throwaway one; a reusable container another live process holds is
+// only released and stays. It is idempotent; all calls return the first
+// call's result.
+func (s *Server) Remove() error {
+	if s == nil {
+		return nil
+	}
+	s.removeOnce.Do(func() {
 		if s.id == "" {
 			return
 		}
 		t0 := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		if s.reuse {
+			// One that does not answer holds no lease anyone could use: removed.
+			if retired, _, err := s.retireIf(ctx, s.lease, 0, 0); err == nil && !retired {
+				s.logf("pgcontainer: kept %s: another process holds it", s.name)
+				return
+			}
+		}
 		if err := stopAndRemove(ctx, s.id); err != nil {
-			s.closeErr = fmt.Errorf("pgcontainer: remove container %s (%.12s): %w; remove it by hand: docker rm -f %s", s.name, s.id, err, s.id)
+			s.removeErr = fmt.Errorf("pgcontainer: remove container %s (%.12s): %w; remove it by hand: docker rm -f %s", s.name, s.id, err, s.id)
 			return
 		}
 		s.logf("pgcontainer: removed %s in %v", s.name, time.Since(t0).Round(time.Millisecond))
 	})
-	return s.closeErr
+	return s.removeErr
 }
 
 // logTail returns the last n lines of the container's log ("" if none),

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/rehearse-dev/rehearse/internal/procowner"
 	"github.com/testcontainers/testcontainers-go"
@@ -22,8 +23,9 @@ const StaleAfter = 24 * time.Hour
 // Sweep removes containers labelled dev.rehearse.run whose owner process is
 // gone (package procowner's rule: pid, process start time, boot id, machine
 // and PID namespace), and those whose owner cannot be checked once they are
-// older than StaleAfter.
-// Containers of live owners are never touched. It returns how many it
+// older than StaleAfter. A running reusable container (Options.Reuse) is
+// removed when no live process holds it and it has not been used for
+// ReuseIdle (one that is not running goes by its creator, as any other). Containers in use are never touched. It returns how many it
 // removed. logf may be nil. Start calls it.
 func Sweep(ctx context.Context, logf func(string, ...any)) (int, error) {
 	if ctx == nil {
@@ -50,6 +52,10 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, logf func(stri
 	if err != nil {
 		return 0, fmt.Errorf("pgcontainer: list containers: %w", err)
 	}
+	host, err := publishAddr(cli.DaemonHost())
+	if err != nil {
+		return 0, err
+	}
 	here := procowner.Here()
 	now := time.Now()
 	n := 0
@@ -59,7 +65,14 @@ func sweep(ctx context.Context, cli *testcontainers.DockerClient, logf func(stri
 		if v, err := strconv.ParseInt(c.Labels[LabelCreated], 10, 64); err == nil {
 			created = time.Unix(v, 0)
 		}
-		stale, why := staleOwner(c.Labels, created, now, here)
+		stale, why := false, ""
+		// A reusable container that is not running (being created, or
+		// stopped) goes by its creator, as any other.
+		if reuseLabelled(c.Labels) && c.State == container.StateRunning {
+			stale, why = reusableStale(ctx, cli, c, host, created, now)
+		} else {
+			stale, why = staleOwner(c.Labels, created, now, here)
+		}
 		if !stale {
 			continue
 		}

@@ -511,27 +511,21 @@ func (c *Cluster) TCPDSN(dbname string) string {
 }
 
 // Port returns the TCP port on 127.0.0.1 (also the unix socket's port number).
-func (c *Cluster) Port() int {
-	if c == nil {
-		return 0
-	}
-	return c.port
-}
+func (c *Cluster) Port() int { return c.or().port }
 
 // Version returns the server version, e.g. "15.18".
-func (c *Cluster) Version() string {
-	if c == nil {
-		return ""
-	}
-	return c.version
-}
+func (c *Cluster) Version() string { return c.or().version }
 
 // DataDir returns the cluster's data directory (removed by Close).
-func (c *Cluster) DataDir() string {
+func (c *Cluster) DataDir() string { return c.or().dataDir }
+
+// or is c, or a zero Cluster for a nil one: the getters answer zero
+// values on a Cluster that failed to start.
+func (c *Cluster) or() *Cluster {
 	if c == nil {
-		return ""
+		return &Cluster{}
 	}
-	return c.dataDir
+	return c
 }
 
 // PID returns the postmaster's process id (e.g. for a scenario that kills

@@ -38,14 +38,27 @@ type Config struct {
 	DSN string
 	// Image for kind container; "" means $REHEARSE_PG_IMAGE or rehearse/postgres:15.
 	Image string
+	// Reuse (kind container) keeps the container between runs and uses the
+	// one an earlier run kept (pgcontainer.Options.Reuse). The databases
+	// stay this run's own: they carry owner comments, as on a dsn server,
+	// and those of runs that are gone are dropped on Open. REHEARSE_REUSE=1
+	// in the environment turns it on too, for every caller of Open (the
+	// CLI's flags have no switch for it).
+	Reuse bool
+	// ReuseKey (with reuse) must match too for a kept container to be
+	// used (pgcontainer.Options.ReuseKey): tests give distinct keys.
+	ReuseKey string
 	// Logf receives progress lines; nil discards them.
 	Logf func(string, ...any)
 }
 
-// ConfigFromEnv reads REHEARSE_PROVIDER, REHEARSE_DSN and REHEARSE_PG_IMAGE,
-// so that `go test` can be pointed at another provider.
+// ConfigFromEnv reads REHEARSE_PROVIDER, REHEARSE_DSN, REHEARSE_PG_IMAGE and
+// REHEARSE_REUSE (=1), so that `go test` can be pointed at another provider.
 func ConfigFromEnv() Config {
-	return Config{Kind: os.Getenv("REHEARSE_PROVIDER"), DSN: os.Getenv("REHEARSE_DSN"), Image: os.Getenv(pgcontainer.ImageEnv)}
+	return Config{
+		Kind: os.Getenv("REHEARSE_PROVIDER"), DSN: os.Getenv("REHEARSE_DSN"),
+		Image: os.Getenv(pgcontainer.ImageEnv), Reuse: os.Getenv(pgcontainer.ReuseEnv) == "1",
+	}
 }
 
 // ResolvedKind is the kind Open will start: Kind, else dsn when a DSN is
@@ -76,11 +89,15 @@ func Open(ctx context.Context, cfg Config) (*TemplateProvider, error) {
 		}
 		return newTemplateProvider(ctx, kind, c)
 	case Container:
-		s, err := pgcontainer.Start(ctx, pgcontainer.Options{Image: cfg.Image, Logf: cfg.Logf})
+		reuse := cfg.Reuse || os.Getenv(pgcontainer.ReuseEnv) == "1"
+		s, err := pgcontainer.Start(ctx, pgcontainer.Options{Image: cfg.Image, Logf: cfg.Logf, Reuse: reuse, ReuseKey: cfg.ReuseKey})
 		if err != nil {
 			return nil, err
 		}
-		return newTemplateProvider(ctx, kind, s)
+		if !reuse {
+			return newTemplateProvider(ctx, kind, s)
+		}
+		return openShared(ctx, kind, s, logf)
 	case DSN:
 		return openDSN(ctx, cfg.DSN, logf)
 	}
@@ -98,10 +115,18 @@ func openDSN(ctx context.Context, dsn string, logf func(string, ...any)) (*Templ
 	if err != nil {
 		return nil, err
 	}
-	p, err := newTemplateProvider(ctx, DSN, s)
+	return openShared(ctx, DSN, s, logf)
+}
+
+// openShared opens a provider on a server other runs use too (dsn, a
+// reusable container): its databases carry owner comments, and those of
+// runs that are gone are dropped first.
+func openShared(ctx context.Context, kind string, s server, logf func(string, ...any)) (*TemplateProvider, error) {
+	p, err := newTemplateProvider(ctx, kind, s)
 	if err != nil {
 		return nil, err
 	}
+	p.shared = true
 	if err := p.sweepStale(ctx, logf); err != nil {
 		logf("sweeping databases of dead rehearse runs: %v", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/rehearse-dev/rehearse/internal/procowner"
 )
 
-// On a server rehearse does not own (provider dsn), every database it
+// On a server other runs use too (provider dsn, a reusable container), every database it
 // creates carries a comment naming its owner process. A run killed before
 // it could drop them leaves them behind; the next run drops those whose
 // owner is gone by procowner's rule. An owner it cannot check (another
@@ -21,7 +21,7 @@ const ownerCommentPrefix = "rehearse owner "
 // server it does not own, so that a later run can sweep it if this process
 // dies before dropping it.
 func (p *TemplateProvider) claim(ctx context.Context, db string) error {
-	if p.kind != DSN {
+	if !p.shared {
 		return nil
 	}
 	self, err := procowner.Self()

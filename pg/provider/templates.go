@@ -34,6 +34,7 @@ type server interface {
 type TemplateProvider struct {
 	kind     string
 	srv      server
+	shared   bool // other runs use the server too: claim databases (sweep.go)
 	run      string
 	strategy string // " STRATEGY FILE_COPY" on PostgreSQL 15+, where it is faster for small databases
 	mu       sync.Mutex
