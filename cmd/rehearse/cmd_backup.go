@@ -13,10 +13,6 @@ import (
 	"github.com/rehearse-dev/rehearse/restore"
 )
 
-func init() {
-	register("backup", "write the database's application tables as a Django dumpdata backup", cmdBackup)
-}
-
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("backup", stderr)
 	dsnFlag := addDSNFlag(fs, "to back up")

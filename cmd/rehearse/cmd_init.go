@@ -12,10 +12,6 @@ import (
 	"github.com/rehearse-dev/rehearse/pg/guard"
 )
 
-func init() {
-	register("init", "create the reference schema in an empty database and seed a fixture", cmdInit)
-}
-
 func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("init", stderr, "{fixtures}", fmt.Sprint(fixtures.Names()))
 	dsnFlag := addDSNFlag(fs, "to initialise")

@@ -8,10 +8,6 @@ import (
 	"github.com/rehearse-dev/rehearse/pg/guard"
 )
 
-func init() {
-	register("mark", "mark a database as a rehearsal target, allowing destructive steps on it", cmdMark)
-}
-
 func cmdMark(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("mark", stderr, "{marker}", guard.DefaultSchema+"."+guard.Table)
 	dsnFlag := addDSNFlag(fs, "to mark")

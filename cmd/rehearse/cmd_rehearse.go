@@ -11,10 +11,6 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	register("rehearse", "rehearse restore_from_file with reinit against a running system and report its auth impact", cmdRehearse)
-}
-
 func cmdRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("rehearse", stderr)
 	target := fs.String("target", "", "base URL of the running system (loopback only), e.g. http://127.0.0.1:8000")

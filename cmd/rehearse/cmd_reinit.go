@@ -11,10 +11,6 @@ import (
 	"github.com/rehearse-dev/rehearse/reinit"
 )
 
-func init() {
-	register("reinit", "empty the system down to admin (dry run, or for real with --confirm)", cmdReinit)
-}
-
 func cmdReinit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("reinit", stderr)
 	dsnFlag := addDSNFlag(fs, "to reinitialise")

@@ -13,10 +13,6 @@ import (
 	"github.com/rehearse-dev/rehearse/reports"
 )
 
-func init() {
-	register("report", "turn a results file (run --out) into Markdown, JSON, JUnit XML or HTML", cmdReport)
-}
-
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("report", stderr)
 	format := fs.String("format", "", "md, json, junit or html")

@@ -20,10 +20,6 @@ import (
 	"github.com/rehearse-dev/rehearse/restore"
 )
 
-func init() {
-	register("restore", "restore a dumpdata backup, optionally into a clean system (--with-reinit)", cmdRestore)
-}
-
 func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("restore", stderr)
 	dsnFlag := addDSNFlag(fs, "to restore into")

@@ -16,11 +16,6 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-func init() {
-	register("run", "run YAML scenarios (files or folders; default ./scenarios, else the built-in ones) and report", cmdRun)
-	register("validate", "check scenario files without running them", cmdValidate)
-}
-
 // runFlags are the flags of rehearse run.
 type runFlags struct {
 	out, reportDir, shard *string

@@ -12,10 +12,6 @@ import (
 	"github.com/rehearse-dev/rehearse/reports"
 )
 
-func init() {
-	register("schema", "print the JSON Schema of scenario files, target files or results files", cmdSchema)
-}
-
 // schemas are what rehearse schema prints, by name.
 var schemas = map[string]func() []byte{
 	"scenario": harness.JSONSchema,

@@ -21,10 +21,6 @@ import (
 	"github.com/rehearse-dev/rehearse/restore"
 )
 
-func init() {
-	register("serve", "run the reference system's HTTP API on loopback (embedded PostgreSQL by default)", cmdServe)
-}
-
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("serve", stderr)
 	addr := fs.String("addr", "127.0.0.1:8000", "loopback address to listen on (port 0 picks a free one)")

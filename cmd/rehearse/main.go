@@ -30,10 +30,20 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
-var commands = map[string]command{}
-
-func register(name, summary string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
-	commands[name] = command{summary: summary, run: run}
+// commands holds every subcommand: its one-line summary and the function
+// (in cmd_NAME.go) that runs it. usage lists them by name.
+var commands = map[string]command{
+	"backup":   {"write the database's application tables as a Django dumpdata backup", cmdBackup},
+	"init":     {"create the reference schema in an empty database and seed a fixture", cmdInit},
+	"mark":     {"mark a database as a rehearsal target, allowing destructive steps on it", cmdMark},
+	"rehearse": {"rehearse restore_from_file with reinit against a running system and report its auth impact", cmdRehearse},
+	"reinit":   {"empty the system down to admin (dry run, or for real with --confirm)", cmdReinit},
+	"report":   {"turn a results file (run --out) into Markdown, JSON, JUnit XML or HTML", cmdReport},
+	"restore":  {"restore a dumpdata backup, optionally into a clean system (--with-reinit)", cmdRestore},
+	"run":      {"run YAML scenarios (files or folders; default ./scenarios, else the built-in ones) and report", cmdRun},
+	"schema":   {"print the JSON Schema of scenario files, target files or results files", cmdSchema},
+	"serve":    {"run the reference system's HTTP API on loopback (embedded PostgreSQL by default)", cmdServe},
+	"validate": {"check scenario files without running them", cmdValidate},
 }
 
 func usage(w io.Writer) {
