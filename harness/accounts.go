@@ -191,7 +191,7 @@ func removeAccounts(sys System, names []string) *results.AccountsRemoval {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out := &results.AccountsRemoval{}
-	conn, err := pgx.Connect(ctx, sys.dsn)
+	conn, err := connectDB(ctx, sys.dsn)
 	if err != nil {
 		out.Error = provider.Redact(err.Error(), sys.dsn)
 		return out

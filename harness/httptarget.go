@@ -52,7 +52,7 @@ func (ru *run) connectHTTP(ctx context.Context, allowUnmarked bool) (func(), err
 	if err := loopback.DSN(sys.dsn); err != nil {
 		return nil, err
 	}
-	conn, err := pgx.Connect(ctx, sys.dsn)
+	conn, err := connectDB(ctx, sys.dsn)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the target's database: %v", provider.Redact(err.Error(), sys.dsn))
 	}
@@ -120,7 +120,7 @@ func (ru *run) watch(ctx context.Context, before int, errs chan<- error) {
 			mu.Unlock()
 		}
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := connectDBConfig(ctx, cfg)
 	if err != nil {
 		errs <- fmt.Errorf("watch the target's database: %v", provider.Redact(err.Error(), ru.win.dsn))
 		return

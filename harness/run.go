@@ -292,7 +292,7 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 			stop()
 		}
 	}()
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := connectDB(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the scenario database: %w", err)
 	}
