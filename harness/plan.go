@@ -96,6 +96,11 @@ type PlannedAccount struct {
 	password string
 }
 
+// Password is the account's plain password, for a caller that logs in as
+// it (a test checking the system's own answer); the plan's JSON never
+// holds it.
+func (a PlannedAccount) Password() string { return a.password }
+
 // PlannedToken is obtained before the operation.
 type PlannedToken struct {
 	Pos  Pos    `json:"-"`

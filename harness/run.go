@@ -897,8 +897,14 @@ func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
 			return err
 		}
 		ru.win.ownTxs.Store(txid, struct{}{}) // before the commit the watcher hears of
-		return tx.QueryRow(ctx, `INSERT INTO `+table+` (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
-VALUES ($1, false, $2, '', '', $3, false, true, now()) RETURNING id`, hash, c.Username, c.Username+"@example.org").Scan(&id)
+		// The target's login column (email for a model that logs in by
+		// email), as the accounts rehearse creates.
+		sys := ru.plan.System
+		ids, err := reinit.CreateUsers(ctx, tx, sys.reinitConfig(), []map[string]any{sys.accountRow(c.Username, hash, false)})
+		if err == nil {
+			id = ids[0]
+		}
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create user %s in the window: %w", c.Username, err)
