@@ -224,7 +224,7 @@ func (p *Plan) resolveSystem(s *Scenario, o Overrides) error {
 			return &InputError{Pos: s.at("defects"), Message: "defects: " + err.Error()}
 		}
 		p.defects = d
-		p.Auth, p.auth = s.Auth, s.Auth.mode()
+		p.Auth, p.auth = s.Auth, s.Auth.Mode()
 	}
 	p.System = sys
 	return nil
