@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
 )
@@ -37,15 +39,7 @@ func TestServeAuthModes(t *testing.T) {
 			if s := profileWith(t, srv.url, func(r *http.Request) { r.AddCookie(cookie) }); s != 200 {
 				t.Fatalf("profile with the session cookie before the restore: %d\n%s", s, srv.logs())
 			}
-			body, _ := json.Marshal(map[string]string{"username": "author01", "password": "author01_pw"})
-			resp, err := http.Post(srv.url+"/api/v1/auth/token/", "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Errorf("DRF token login: %d, want 200\n%s", resp.StatusCode, srv.logs())
-			}
+			drfToken(t, srv.url, "author01", "author01_pw")
 
 			code, admin := loginAs(t, srv.url, "admin", "admin_secure_password_123")
 			if code != 200 {
@@ -59,6 +53,50 @@ func TestServeAuthModes(t *testing.T) {
 			}
 			if !strings.Contains(srv.logs(), c.banner) {
 				t.Errorf("serve does not say %q:\n%s", c.banner, srv.logs())
+			}
+		})
+	}
+	// The backup: block serve prints makes rehearse's backup the system's:
+	// with --drf-tokens-in-backup=false the restore does not bring back a
+	// DRF token, and rehearse measures what the system answers.
+	for _, c := range []struct {
+		inBackup string
+		after    int
+	}{{"true", 200}, {"false", 401}} {
+		t.Run("drf tokens in backup "+c.inBackup, func(t *testing.T) {
+			srv := startServeDSN(t, bin, pgtest.SeededDB(t), "--drf-tokens-in-backup="+c.inBackup, "--quiet")
+			// serve prints it right after the address startServeDSN waits for.
+			var backupKey string
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !strings.HasSuffix(backupKey, "]}"); time.Sleep(10 * time.Millisecond) {
+				_, backupKey, _ = strings.Cut(srv.logs(), "this system's backup (target file): ")
+				backupKey, _, _ = strings.Cut(backupKey, "\n")
+			}
+			if !strings.HasPrefix(backupKey, "backup: ") || !strings.HasSuffix(backupKey, "]}") {
+				t.Fatalf("serve prints no backup: for its target file:\n%s", srv.logs())
+			}
+			tf := filepath.Join(t.TempDir(), "target.yaml")
+			drf := "drf_token: {path: /api/v1/auth/token/, token_field: token, auth_scheme: Token}\n"
+			if err := os.WriteFile(tf, []byte(drf+backupKey+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			key := drfToken(t, srv.url, "author01", "author01_pw")
+			out := filepath.Join(t.TempDir(), "results.json")
+			code, stdout, stderr := rehearse(t, "rehearse", "--target", srv.url, "--dsn", srv.dsnArg, "--target-file", tf, "--out", out, "--report-dir", "")
+			if code == exitError {
+				t.Fatalf("rehearse: exit 2\n%s\n%s", stdout, stderr)
+			}
+			truth := profileWith(t, srv.url, func(r *http.Request) { r.Header.Set("Authorization", "Token "+key) })
+			if truth != c.after {
+				t.Errorf("a DRF token from before the run on a serve with --drf-tokens-in-backup=%s: %d after, want %d", c.inBackup, truth, c.after)
+			}
+			measured := -1
+			for _, tok := range readResults(t, out).Results[0].Tokens {
+				if tok.Name == "author-drf-token" {
+					measured = tok.After
+				}
+			}
+			if measured != truth {
+				t.Errorf("rehearse measured %d for its DRF token afterwards (-1: none); the system answers %d", measured, truth)
 			}
 		})
 	}
@@ -104,4 +142,21 @@ func profileWith(t *testing.T, url string, set func(*http.Request)) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// drfToken obtains a DRF token from the reference system.
+func drfToken(t *testing.T, url, user, password string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	resp, err := http.Post(url+"/api/v1/auth/token/", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&tok)
+	if resp.StatusCode != 200 || tok.Token == "" {
+		t.Fatalf("DRF token login: %d", resp.StatusCode)
+	}
+	return tok.Token
 }
