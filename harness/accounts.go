@@ -168,11 +168,7 @@ func (ru *run) createAccounts(ctx context.Context) (remove func(), err error) {
 		if err != nil {
 			return nil, err
 		}
-		name, _, _ := strings.Cut(a.Username, "@")
-		row := map[string]any{"username": name, "email": name + "@" + accountEmailDomain, "is_superuser": false, "is_active": true,
-			"date_joined": time.Now().UTC(), sys.StaffColumn: a.Username == ru.plan.Call.user(),
-			sys.LoginColumn: a.Username, sys.PasswordColumn: hash}
-		rows = append(rows, row)
+		rows = append(rows, sys.accountRow(a.Username, hash, a.Username == ru.plan.Call.user()))
 		names = append(names, a.Username)
 	}
 	err = pgx.BeginFunc(ctx, ru.conn, func(tx pgx.Tx) error {
@@ -183,6 +179,16 @@ func (ru *run) createAccounts(ctx context.Context) (remove func(), err error) {
 		return nil, fmt.Errorf("create the rehearsal's accounts in %s: %w (or give the accounts to log in as under users: of a scenario, --scenario)", sys.UsersTable, err)
 	}
 	return func() { ru.res.Accounts.Removal = removeAccounts(sys, names) }, nil
+}
+
+// accountRow is the users-table row of an account whose login (the value of
+// the login column) is login: Django's AbstractUser columns a user model
+// usually keeps, then the target's login, password and staff columns over
+// them. CreateUsers leaves out the columns the table lacks.
+func (s System) accountRow(login, hash string, staff bool) map[string]any {
+	name, _, _ := strings.Cut(login, "@")
+	return map[string]any{"username": name, "email": name + "@" + accountEmailDomain, "is_superuser": false, "is_active": true,
+		"date_joined": time.Now().UTC(), s.StaffColumn: staff, s.LoginColumn: login, s.PasswordColumn: hash}
 }
 
 // removeAccounts deletes the accounts rehearse created and the rows that

@@ -96,6 +96,11 @@ type PlannedAccount struct {
 	password string
 }
 
+// Password is the account's plain password, for a caller that logs in as
+// it (a test checking the system's own answer); the plan's JSON never
+// holds it.
+func (a PlannedAccount) Password() string { return a.password }
+
 // PlannedToken is obtained before the operation.
 type PlannedToken struct {
 	Pos  Pos    `json:"-"`
@@ -219,7 +224,7 @@ func (p *Plan) resolveSystem(s *Scenario, o Overrides) error {
 			return &InputError{Pos: s.at("defects"), Message: "defects: " + err.Error()}
 		}
 		p.defects = d
-		p.Auth, p.auth = s.Auth, s.Auth.mode()
+		p.Auth, p.auth = s.Auth, s.Auth.Mode()
 	}
 	p.System = sys
 	return nil

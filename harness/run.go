@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -709,13 +710,31 @@ func (ru *run) awaitWatcher(watched chan struct{}, stop func()) {
 
 // call makes the restore_from_file API call.
 func (ru *run) call(ctx context.Context, token string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("restore_from_file not sent: %w", context.Cause(ctx))
+	}
 	c := ru.plan.Call
 	sent := time.Now()
-	rep := ru.cl.restoreFromFile(ctx, token, ru.backupFile, c.WithReinit, c.Confirm)
+	// An interrupt does not abandon a restore in flight: the system would
+	// finish it anyway, and bring the accounts rehearse created back from
+	// the backup after their removal. The call ends with the system's
+	// answer, or at the run's deadline.
+	octx, cancel := context.WithoutCancel(ctx), func() {}
+	if d, ok := ctx.Deadline(); ok {
+		octx, cancel = context.WithDeadline(octx, d)
+	}
+	defer cancel()
+	rep := ru.cl.restoreFromFile(octx, token, ru.backupFile, c.WithReinit, c.Confirm)
 	f := &ru.res.Facts
 	f.OperationStatus = rep.Status
 	switch {
-	case rep.Err != nil && ctx.Err() != nil:
+	case ctx.Err() != nil:
+		end := "status " + strconv.Itoa(rep.Status)
+		if rep.Err != nil {
+			end = rep.Err.Error()
+		}
+		return fmt.Errorf("interrupted during the operation: rehearse waited for restore_from_file to end (%s) so that none of it happens after the run, and measured nothing more", end)
+	case rep.Err != nil && octx.Err() != nil:
 		return fmt.Errorf("restore_from_file: %w", rep.Err)
 	case rep.Err != nil:
 		f.OperationBody = rep.Err.Error()
@@ -897,8 +916,14 @@ func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
 			return err
 		}
 		ru.win.ownTxs.Store(txid, struct{}{}) // before the commit the watcher hears of
-		return tx.QueryRow(ctx, `INSERT INTO `+table+` (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
-VALUES ($1, false, $2, '', '', $3, false, true, now()) RETURNING id`, hash, c.Username, c.Username+"@example.org").Scan(&id)
+		// The target's login column (email for a model that logs in by
+		// email), as the accounts rehearse creates.
+		sys := ru.plan.System
+		ids, err := reinit.CreateUsers(ctx, tx, sys.reinitConfig(), []map[string]any{sys.accountRow(c.Username, hash, false)})
+		if err == nil {
+			id = ids[0]
+		}
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create user %s in the window: %w", c.Username, err)

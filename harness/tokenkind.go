@@ -39,8 +39,9 @@ type EmbeddedAuth struct {
 	JWT string `yaml:"jwt" json:"jwt,omitempty" enum:"stateful,stateless"`
 }
 
-// mode is the server's AuthMode (nil: the defaults).
-func (a *EmbeddedAuth) mode() server.AuthMode {
+// Mode is the server's AuthMode (nil: the defaults); rehearse serve's
+// flags make one too, so that both run the same system.
+func (a *EmbeddedAuth) Mode() server.AuthMode {
 	if a == nil {
 		return server.AuthMode{}
 	}

@@ -11,6 +11,11 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
+// planned, when set (by tests in this package), sees the rehearsal's plan
+// before it runs: the accounts it will create and their passwords, to log
+// in as them from outside and to look for the passwords in every output.
+var planned func(*harness.Plan)
+
 func cmdRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("rehearse", stderr)
 	target := fs.String("target", "", "base URL of the running system (loopback only), e.g. http://127.0.0.1:8000")
@@ -34,6 +39,9 @@ func cmdRehearse(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		BaseURL: *target, DSN: *dsn, AllowUnmarked: *allow})
 	if err != nil {
 		return fail(stderr, "rehearse", err)
+	}
+	if planned != nil {
+		planned(p)
 	}
 	pr := newProgress(stdout, false)
 	runner := &harness.Runner{AllowUnmarked: *allow, Logf: func(format string, a ...any) { pr.printf("  "+format+"\n", a...) }}

@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	limits := limitFlags(fs)
 	maxUpload := byteSize(server.DefaultMaxUploadBytes)
 	fs.Var(&maxUpload, "max-upload-size", "largest restore_from_file request body, as a `size` such as 2GiB")
+	auth := authFlags(fs)
 	var defects stringList
 	fs.Var(&defects, "defect", "start with a named defect (repeatable): "+strings.Join(server.DefectNames(), ", "))
 	if code, ok := parseNoArgs(fs, args); !ok {
@@ -52,6 +55,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, "serve", err)
 	}
 	if cfg.Defects, err = server.ParseDefects(defects); err != nil {
+		return fail(stderr, "serve", err)
+	}
+	if cfg.Auth, err = auth(); err != nil {
 		return fail(stderr, "serve", err)
 	}
 	if err := checkLoopbackAddr(*addr); err != nil {
@@ -83,6 +89,24 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintln(stdout, "stopped")
 	return exitOK
+}
+
+// authFlags are the auth: block of an embedded scenario as flags; the
+// returned func checks them and gives the server's AuthMode.
+func authFlags(fs *flag.FlagSet) func() (server.AuthMode, error) {
+	sessions := fs.String("sessions", "keep", "what the reinit does with django_session: keep (the rows stay) or flush (it deletes them all)")
+	tokens := fs.Bool("drf-tokens-in-backup", true, "whether the system's backup holds authtoken.token (false: the restore does not bring DRF tokens back; serve prints the target file's backup: for it)")
+	jwt := fs.String("jwt", "stateful", "how profile authenticates access tokens: stateful (the user is looked up) or stateless (no database lookup)")
+	return func() (server.AuthMode, error) {
+		if *sessions != "keep" && *sessions != "flush" {
+			return server.AuthMode{}, fmt.Errorf("--sessions %q: use keep or flush", *sessions)
+		}
+		if *jwt != "stateful" && *jwt != "stateless" {
+			return server.AuthMode{}, fmt.Errorf("--jwt %q: use stateful or stateless", *jwt)
+		}
+		a := &harness.EmbeddedAuth{Sessions: *sessions, DRFTokensInBackup: tokens, JWT: *jwt}
+		return a.Mode(), nil
+	}
 }
 
 // checkLoopbackAddr refuses an --addr that is not host:port on loopback.
@@ -154,6 +178,10 @@ func serve(ctx context.Context, dsn, addr string, allowUnmarked bool, cfg server
 		return err
 	}
 	err = checkTarget(ctx, conn, "serve restore_from_file on", allowUnmarked)
+	if err == nil {
+		// Session and DRF token logins need their tables, in every mode.
+		err = server.InstallAuthTables(ctx, conn)
+	}
 	conn.Close(context.Background())
 	if err != nil {
 		return err
@@ -175,7 +203,29 @@ func serve(ctx context.Context, dsn, addr string, allowUnmarked bool, cfg server
 	r := srv.Routes()
 	fmt.Fprintf(stdout, "serving http://%s (strategy %s%s); Ctrl-C stops\n", ln.Addr(), srv.Strategy(), defectNote(cfg.Defects))
 	fmt.Fprintf(stdout, "  login    POST %s\n  profile  GET  %s\n  restore  POST %s\n", r.Login, r.Profile, r.Restore)
+	fmt.Fprintf(stdout, "  session  POST %s (cookie %s)\n  token    POST %s\n", r.SessionLogin, r.SessionCookie, r.TokenLogin)
+	printAuthMode(stdout, cfg.Auth)
 	return srv.Serve(ctx, ln)
+}
+
+// printAuthMode says how the credentials behave and, since the backup is
+// taken by whoever restores (rehearse with --dsn, or rehearse backup), the
+// target file's backup: that makes it this system's.
+func printAuthMode(w io.Writer, m server.AuthMode) {
+	sessions, jwt := "kept", "stateful"
+	if m.FlushSessions {
+		sessions = "flushed"
+	}
+	if m.Stateless {
+		jwt = "stateless"
+	}
+	fmt.Fprintf(w, "auth: sessions %s by the reinit, access tokens %s\n", sessions, jwt)
+	var models []string
+	for table, label := range m.BackupModels() {
+		models = append(models, table+": "+label)
+	}
+	slices.Sort(models)
+	fmt.Fprintf(w, "  this system's backup (target file): backup: {models: {%s}, exclude: [%s]}\n", strings.Join(models, ", "), strings.Join(m.BackupExclude(), ", "))
 }
 
 func defectNote(d server.Defects) string {

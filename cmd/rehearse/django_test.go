@@ -53,12 +53,17 @@ type djangoApp struct {
 	dsn  string
 	env  []string
 	dir  string // scratch folder
-	base string // http://127.0.0.1:port once started
-	log  func() string
+	// users is the AUTH_USER_MODEL table and loginCol its USERNAME_FIELD:
+	// users_user and username, or emailusers_user and email with
+	// REHEARSE_DJANGO_LOGIN=email.
+	users, loginCol string
+	base            string // http://127.0.0.1:port once started
+	log             func() string
 }
 
-// newDjangoApp migrates a fresh database for the app in mode.
-func newDjangoApp(t *testing.T, mode string) *djangoApp {
+// newDjangoApp migrates a fresh database for the app in mode, with env
+// (KEY=value) selecting other variants from the start.
+func newDjangoApp(t *testing.T, mode string, env ...string) *djangoApp {
 	t.Helper()
 	needDjango(t)
 	dsn := pgtest.NewDB(t)
@@ -70,11 +75,12 @@ func newDjangoApp(t *testing.T, mode string) *djangoApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &djangoApp{t: t, app: app, mode: mode, dsn: dsn, dir: t.TempDir(), log: func() string { return "" }}
+	a := &djangoApp{t: t, app: app, mode: mode, dsn: dsn, dir: t.TempDir(), users: "users_user", loginCol: "username", log: func() string { return "" }}
 	a.env = append(os.Environ(), "REHEARSE_DJANGO_MODE="+mode,
 		"DJANGO_SECRET_KEY=rehearse-django-test-key-0123456789abcdef",
 		"PGHOST="+cfg.Host, "PGPORT="+strconv.Itoa(int(cfg.Port)), "PGUSER="+cfg.User, "PGDATABASE="+cfg.Database,
 		"PYTHONDONTWRITEBYTECODE=1")
+	a.env = append(a.env, env...)
 	a.mustManage("migrate", "-v0")
 	return a
 }
@@ -190,11 +196,11 @@ type userRow struct {
 	Active             bool
 }
 
-func (a *djangoApp) users() []userRow {
+func (a *djangoApp) userRows() []userRow {
 	a.t.Helper()
 	conn := pgtest.Connect(a.t, a.dsn)
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(context.Background(), `SELECT id, username, password, is_active FROM users_user ORDER BY id`)
+	rows, err := conn.Query(context.Background(), `SELECT id, `+a.loginCol+`, password, is_active FROM `+a.users+` ORDER BY id`)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -326,7 +332,7 @@ func TestRehearseRealDjangoApp(t *testing.T) {
 				t.Fatal(stderr)
 			}
 			a.start()
-			usersBefore := a.users()
+			usersBefore := a.userRows()
 			access, refresh := a.login("author01")
 			if p := a.profile(access); p.status != 200 || p.body["username"] != "author01" {
 				t.Fatalf("old access token before the run: %d %v", p.status, p.body)
@@ -357,7 +363,7 @@ func TestRehearseRealDjangoApp(t *testing.T) {
 				t.Errorf("the app failed while the old tokens were used: %s", w.first5xx)
 			}
 			// The restore really happened: every user is back with its pk and hash.
-			if after := a.users(); !reflect.DeepEqual(after, usersBefore) {
+			if after := a.userRows(); !reflect.DeepEqual(after, usersBefore) {
 				t.Errorf("users after the run = %v\nwant %v (the app's restore did not bring them back)\nserver:\n%s", after, usersBefore, a.log())
 			}
 			pAfter, rAfter := a.profile(access), a.refresh(refresh)

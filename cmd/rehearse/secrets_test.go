@@ -8,11 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/harness"
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
+	"github.com/rehearse-dev/rehearse/results"
 )
 
 // outputs collects everything rehearse showed anyone: stdout and stderr of
@@ -66,7 +69,8 @@ func (o *outputs) check(secrets []string) {
 // any message, log or report, on every error path the CLI has: failing
 // expectations of each kind (in-process and over HTTP), refused and failed
 // restores, a DSN with a password, wrong credentials, a wrong signing key,
-// and the request log of rehearse serve.
+// the random passwords of the accounts a rehearsal with --dsn creates, and
+// the request log of rehearse serve.
 func TestNoSecretInAnyOutput(t *testing.T) {
 	o := &outputs{t: t, texts: map[string]string{}}
 	f, err := fixtures.Get("edms-small")
@@ -210,6 +214,29 @@ ALTER TABLE auth_group ENABLE ALWAYS TRIGGER refuse`); err != nil {
 			t.Errorf("wrong signing key: exit %d, want 2", code)
 		}
 		o.dir(filepath.Join(dir, "wrong-key"))
+
+		// The built-in rehearsal with --dsn creates its accounts, with random
+		// passwords: the plan hands them over here, and none may show.
+		created := startServeDSN(t, bin, pgtest.SeededDB(t))
+		defer func() { o.add("serve log (created accounts)", created.logs()) }()
+		var passwords []string
+		planned = func(p *harness.Plan) {
+			for _, a := range p.Accounts {
+				passwords = append(passwords, a.Password())
+			}
+		}
+		reports := filepath.Join(dir, "created")
+		code := o.cli("created accounts", "rehearse", "--target", created.url, "--dsn", created.dsnArg, "-v", "--report-dir", reports)
+		planned = nil
+		o.dir(reports)
+		r := readResults(t, filepath.Join(reports, "results.json")).Results[0]
+		if code == exitError || r.Accounts == nil || r.Accounts.Source != results.AccountsCreated || r.Accounts.Removal == nil || r.Accounts.Removal.Removed != 2 {
+			t.Errorf("built-in rehearsal creating accounts: exit %d, accounts %+v\n%s", code, r.Accounts, o.texts["created accounts stdout"])
+		}
+		if len(passwords) != 2 || slices.ContainsFunc(passwords, func(pw string) bool { return len(pw) < 20 }) {
+			t.Fatalf("the plan's passwords of its created accounts: %d, want 2 random ones", len(passwords))
+		}
+		secrets = append(secrets, passwords...)
 	})
 
 	o.t = t

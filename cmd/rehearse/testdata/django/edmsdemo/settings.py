@@ -32,7 +32,6 @@ DATABASES = {
         "USER": os.environ["PGUSER"],
     }
 }
-AUTH_USER_MODEL = "users.User"
 # The fixture's hashes use 1000 iterations; the same here, so that a login
 # does not re-hash (and probes every 10 ms stay cheap).
 PASSWORD_HASHERS = ["users.hashers.FixturePBKDF2"]
@@ -86,3 +85,16 @@ if DRF_TOKENS:
 if AUTH == "stateless":
     REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = ["rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication"]
 # --- REHEARSE_DJANGO_AUTH (end) ---
+
+# --- REHEARSE_DJANGO_LOGIN: what a login names (begin) ---
+# username (default): users.User, Django's AbstractUser as it comes. email:
+# emailusers.User (table emailusers_user): USERNAME_FIELD = "email", unique,
+# and no username column; simplejwt's login then takes {"email", "password"}.
+LOGIN = os.environ.get("REHEARSE_DJANGO_LOGIN", "username")
+if LOGIN not in ("username", "email"):
+    raise ImproperlyConfigured(f"REHEARSE_DJANGO_LOGIN={LOGIN!r}: use username or email")
+USERS_APP = "emailusers" if LOGIN == "email" else "users"
+# One user app only: two AbstractUser models would clash on groups' user_set.
+INSTALLED_APPS = [USERS_APP if app == "users" else app for app in INSTALLED_APPS]
+AUTH_USER_MODEL = USERS_APP + ".User"
+# --- REHEARSE_DJANGO_LOGIN (end) ---

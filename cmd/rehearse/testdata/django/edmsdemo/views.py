@@ -10,7 +10,7 @@ from io import StringIO
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.contrib.auth import authenticate, login
+from django.contrib.auth import authenticate, get_user_model, login
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.decorators import api_view, authentication_classes, parser_classes, permission_classes
 from rest_framework.parsers import MultiPartParser
@@ -18,14 +18,18 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from users.models import User
+# users.User or emailusers.User (REHEARSE_DJANGO_LOGIN), and how the reinit
+# finds the admin it keeps: by its login.
+User = get_user_model()
+ADMIN = {"email": "admin@edms.local"} if settings.LOGIN == "email" else {"username": "admin"}
 
 
 @api_view(["GET"])
 def profile(request):
     u = request.user
-    # A stateless TokenUser has no email.
-    return Response({"id": u.id, "username": u.username, "email": getattr(u, "email", ""), "is_staff": u.is_staff})
+    # A stateless TokenUser has no email; emailusers.User has no username.
+    email = getattr(u, "email", "")
+    return Response({"id": u.id, "username": getattr(u, "username", email), "email": email, "is_staff": u.is_staff})
 
 
 @csrf_exempt
@@ -35,7 +39,8 @@ def profile(request):
 def session_login(request):
     """A JSON login view: django.contrib.auth.login stores the session and
     sets its cookie (REHEARSE_DJANGO_AUTH=session, session_flush)."""
-    user = authenticate(request, username=request.data.get("username"), password=request.data.get("password"))
+    field = User.USERNAME_FIELD  # username, or email with REHEARSE_DJANGO_LOGIN=email
+    user = authenticate(request, password=request.data.get("password"), **{field: request.data.get(field)})
     if user is None:
         return Response({"non_field_errors": ["Unable to log in with provided credentials."]}, status=400)
     login(request._request, user)
@@ -85,10 +90,10 @@ def system_reinit():
             from django.contrib.sessions.models import Session
 
             Session.objects.all().delete()
-        User.objects.exclude(username="admin").delete()
-        admin = User.objects.filter(username="admin").first()
+        User.objects.exclude(**ADMIN).delete()
+        admin = User.objects.filter(**ADMIN).first()
         if admin is None:
-            admin = User(username="admin", email="admin@edms.local", is_staff=True, is_superuser=True)
+            admin = User(**{"email": "admin@edms.local", **ADMIN}, is_staff=True, is_superuser=True)
         admin.set_password("test123")
         admin.save()
         reset_sequences()
@@ -109,7 +114,7 @@ def blacklist_outstanding():
 
 def reset_sequences():
     out = StringIO()
-    call_command("sqlsequencereset", "users", "auth", stdout=out, no_color=True)
+    call_command("sqlsequencereset", settings.USERS_APP, "auth", stdout=out, no_color=True)
     with connection.cursor() as cur:
         for stmt in out.getvalue().split(";"):
             stmt = stmt.strip()
