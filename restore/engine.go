@@ -76,7 +76,14 @@ type Options struct {
 	Reinit func(ctx context.Context, tx pgx.Tx) ([]ReinitEffect, error)
 	// Protected tables are never written: a backup naming them is refused.
 	Protected []string
-	Progress  func(Event)
+	// KeepReadable are tables other sessions must be able to read while
+	// the restore runs (the ones logins and profile calls read): the
+	// restore never takes a lock on them that blocks readers. Other tables
+	// whose every row the backup replaces may be emptied with TRUNCATE,
+	// whose lock makes their readers wait until the restore commits. nil
+	// means DefaultKeepReadable.
+	KeepReadable []string
+	Progress     func(Event)
 	// BetweenPhases, when set, runs after the reinit committed and before the
 	// restore starts (TwoPhase only): the harness uses it to act in the window.
 	BetweenPhases func(ctx context.Context) error
@@ -122,6 +129,18 @@ type Result struct {
 // (the whole backup loaded once in a savepoint that is rolled back).
 type Timings struct {
 	Validate, Reinit, Load, Total time.Duration
+}
+
+func (o *Options) keepReadable() map[string]bool {
+	list := o.KeepReadable
+	if list == nil {
+		list = DefaultKeepReadable
+	}
+	out := map[string]bool{}
+	for _, t := range list {
+		out[t] = true
+	}
+	return out
 }
 
 func (o *Options) emit(phase, table string, rows int64) {

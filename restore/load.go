@@ -62,6 +62,7 @@ type loader struct {
 	skip    map[string]bool // Defects.SkipTables
 	touched map[string]bool // tables written
 	copied  map[string]bool // tables whose indexes were looked at
+	fresh   map[string]bool // tables truncateReplaced emptied
 	dropped []droppedIndex
 	m2m     map[*m2mPlan]*pairList
 	objects int
@@ -86,6 +87,15 @@ func (l *loader) prepare() error {
 	}
 	ctx, tx, cat, sm := l.ctx, l.tx, l.cat, l.sm
 	if !l.inline {
+		if l.super {
+			var err error
+			if l.fresh, err = truncateReplaced(ctx, tx, cat, sm, l.opts.keepReadable(), l.skip); err != nil {
+				return err
+			}
+			for t := range l.fresh {
+				l.touched[t] = true
+			}
+		}
 		if err := replaceExisting(ctx, tx, cat, sm, l.super, l.touched); err != nil {
 			return err
 		}
@@ -150,7 +160,7 @@ func (l *loader) run(p *modelPlan, src *runSource, closeBackup func() error) (in
 	}
 	if l.super && !l.copied[p.table.Name] {
 		l.copied[p.table.Name] = true
-		d, err := dropSecondaryIndexes(l.ctx, l.tx, l.cat, p.table.Name)
+		d, err := dropSecondaryIndexes(l.ctx, l.tx, l.cat, p.table.Name, l.fresh[p.table.Name])
 		if err != nil {
 			return 0, err
 		}

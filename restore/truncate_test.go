@@ -1,0 +1,172 @@
+package restore_test
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rehearse-dev/rehearse/edms"
+	"github.com/rehearse-dev/rehearse/fixtures"
+	"github.com/rehearse-dev/rehearse/internal/pgtest"
+	"github.com/rehearse-dev/rehearse/restore"
+)
+
+// populatedDB is a database holding a generated backup of users users (ten
+// documents each), and the backup.
+func populatedDB(t *testing.T, users int) (string, []byte) {
+	t.Helper()
+	spec := fixtures.LargeSpec
+	spec.BulkUsers = users
+	var buf bytes.Buffer
+	if err := fixtures.Generate(&buf, spec); err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, dsn)
+	if err := edms.Install(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(buf.Bytes()), Strategy: restore.Atomic, Protected: edms.Protected()}); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, buf.Bytes()
+}
+
+// loginProbe runs, from another session, the query a login runs, with a
+// short lock timeout: it fails when the restore holds a lock that blocks
+// readers of the user table. It also reports whether the restore holds an
+// ACCESS EXCLUSIVE lock on documents_document (the table was truncated).
+func loginProbe(t *testing.T, dsn string) func() (loginErr error, docsLocked bool) {
+	probe := pgtest.Connect(t, dsn)
+	if _, err := probe.Exec(ctx, "SET lock_timeout = '300ms'"); err != nil {
+		t.Fatal(err)
+	}
+	return func() (error, bool) {
+		var id int64
+		err := probe.QueryRow(ctx, "SELECT id FROM users_user WHERE username = 'admin'").Scan(&id)
+		var locked bool
+		if qerr := probe.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			WHERE c.relname = 'documents_document' AND l.mode = 'AccessExclusiveLock' AND l.granted AND l.pid <> pg_backend_pid())`).Scan(&locked); qerr != nil {
+			t.Fatal(qerr)
+		}
+		return err, locked
+	}
+}
+
+// An atomic restore with reinit over a populated database empties the
+// tables the backup replaces with TRUNCATE, which locks them until commit,
+// but never the user table: a login's query is answered while the restore
+// loads. With the user table not kept readable, the same query times out
+// on the lock, which shows the probe can fail.
+func TestAtomicRestoreKeepsUserTableReadable(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		keep      []string
+		wantLogin bool
+	}{{"default", nil, true}, {"nothing kept readable", []string{}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dsn, data := populatedDB(t, 40)
+			want := rowCounts(t, pgtest.Connect(t, dsn))
+			probe := loginProbe(t, dsn)
+			var mu sync.Mutex
+			var logins, blocked, truncated int
+			opts := restore.Options{Open: bytesOpener(data), Strategy: restore.Atomic, Reinit: withReinit(true), Protected: edms.Protected(), KeepReadable: tc.keep,
+				Progress: func(e restore.Event) {
+					if e.Phase != restore.PhaseTableLoaded {
+						return
+					}
+					err, locked := probe()
+					mu.Lock()
+					defer mu.Unlock()
+					var pgErr *pgconn.PgError
+					switch {
+					case err == nil:
+						logins++
+					case errors.As(err, &pgErr) && pgErr.Code == "55P03":
+						blocked++
+					default:
+						t.Errorf("login query: %v", err)
+					}
+					if locked {
+						truncated++
+					}
+				}}
+			res, err := restore.Restore(ctx, pgtest.Connect(t, dsn), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.FastPath || truncated == 0 {
+				t.Fatalf("fast path %v, documents_document locked in %d of the table loads: the truncation did not run", res.FastPath, truncated)
+			}
+			if tc.wantLogin && (blocked > 0 || logins == 0) {
+				t.Errorf("login query answered %d times, blocked %d times while the restore loaded; want never blocked", logins, blocked)
+			}
+			if !tc.wantLogin && blocked == 0 {
+				t.Errorf("login query never blocked with the user table not kept readable (%d answered): the probe cannot fail", logins)
+			}
+			if got := rowCounts(t, pgtest.Connect(t, dsn)); !equalCounts(got, want) {
+				t.Errorf("rows after the restore %v, want the backup's %v", got, want)
+			}
+		})
+	}
+}
+
+// A table the backup does not wholly replace keeps the rows whose keys the
+// backup lacks: it is not truncated, for both strategies.
+func TestRestoreKeepsRowsTheBackupLacks(t *testing.T) {
+	for _, s := range strategies() {
+		t.Run(string(s), func(t *testing.T) {
+			t.Parallel()
+			dsn, data := populatedDB(t, 10)
+			conn := pgtest.Connect(t, dsn)
+			if _, err := conn.Exec(ctx, `INSERT INTO audit_auditevent (id, actor_id, action, object_repr, details, created_at) VALUES (900001, 5, 'LOGIN', 'kept', '{}', now())`); err != nil {
+				t.Fatal(err)
+			}
+			before := rowCounts(t, conn)
+			if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(data), Strategy: s, Protected: edms.Protected()}); err != nil {
+				t.Fatal(err)
+			}
+			var repr string
+			if err := conn.QueryRow(ctx, "SELECT object_repr FROM audit_auditevent WHERE id = 900001").Scan(&repr); err != nil {
+				t.Fatalf("the row the backup lacks: %v", err)
+			}
+			if after := rowCounts(t, conn); after["audit_auditevent"] != before["audit_auditevent"] || after["documents_document"] != before["documents_document"] {
+				t.Errorf("rows before %v, after %v", before, after)
+			}
+		})
+	}
+}
+
+// A reinit that ran with its triggers on (a user trigger anywhere it
+// deletes) leaves foreign-key trigger events pending, which TRUNCATE
+// refuses: the restore falls back to deleting the rows, and succeeds.
+func TestRestoreWithPendingTriggerEvents(t *testing.T) {
+	dsn, data := populatedDB(t, 10)
+	conn := pgtest.Connect(t, dsn)
+	if _, err := conn.Exec(ctx, `CREATE FUNCTION keep_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+		CREATE TRIGGER keep_row BEFORE UPDATE ON users_user FOR EACH ROW EXECUTE FUNCTION keep_row()`); err != nil {
+		t.Fatal(err)
+	}
+	want := rowCounts(t, conn)
+	if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(data), Strategy: restore.Atomic, Reinit: withReinit(true), Protected: edms.Protected()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowCounts(t, conn); !equalCounts(got, want) {
+		t.Errorf("rows after the restore %v, want the backup's %v", got, want)
+	}
+}
+
+func equalCounts(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
