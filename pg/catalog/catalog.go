@@ -59,8 +59,23 @@ type Table struct {
 	ForeignKeys []ForeignKey
 	Sequences   []Sequence
 	// Unique lists single-column UNIQUE constraints and indexes (not the primary key).
-	Unique   []string
-	colIndex map[string]int
+	Unique []string
+	// UniqueSets lists every UNIQUE constraint and index but the primary
+	// key, one or more columns each, in index order. Partial and
+	// expression indexes are left out: which rows they cover, or what they
+	// compare, is decided by PostgreSQL alone.
+	UniqueSets []UniqueSet
+	colIndex   map[string]int
+}
+
+// UniqueSet is one unique index: the key columns (INCLUDE columns are not
+// part of it) whose values no two rows may share.
+type UniqueSet struct {
+	Name    string // the index
+	Columns []string
+	// NullsNotDistinct: NULLs are equal here (PostgreSQL 15's NULLS NOT
+	// DISTINCT); otherwise a row with a NULL in a key column never clashes.
+	NullsNotDistinct bool
 }
 
 // Column returns the named column.
@@ -338,6 +353,9 @@ func (c *Catalog) ManyToManyOf(t *Table) (ManyToMany, bool) {
 }
 
 func loadUnique(ctx context.Context, q Querier, cat *Catalog) error {
+	if err := loadUniqueSets(ctx, q, cat); err != nil {
+		return err
+	}
 	return loadIndexColumns(ctx, q, cat, "unique indexes", `
 SELECT c.relname, a.attname
 FROM pg_index i
@@ -347,4 +365,37 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
 WHERE n.nspname = $1 AND i.indisunique AND NOT i.indisprimary AND i.indnatts = 1
   AND i.indpred IS NULL AND i.indexprs IS NULL
 ORDER BY c.relname, a.attname`, func(t *Table, col string) { t.Unique = append(t.Unique, col) })
+}
+
+// loadUniqueSets reads the unique indexes with their key columns in order.
+// indnullsnotdistinct is read through to_jsonb, so that servers before
+// PostgreSQL 15, which lack the column, read as "NULLs are distinct".
+func loadUniqueSets(ctx context.Context, q Querier, cat *Catalog) error {
+	rows, err := q.Query(ctx, `
+SELECT c.relname, ic.relname, COALESCE((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false),
+       ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.n
+             WHERE k.o <= i.indnkeyatts ORDER BY k.o)::text[]
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND i.indisunique AND NOT i.indisprimary
+  AND i.indpred IS NULL AND i.indexprs IS NULL
+ORDER BY c.relname, ic.relname`, cat.Schema)
+	if err != nil {
+		return fmt.Errorf("read unique indexes from pg_index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table string
+		var u UniqueSet
+		if err := rows.Scan(&table, &u.Name, &u.NullsNotDistinct, &u.Columns); err != nil {
+			return err
+		}
+		if t := cat.Tables[table]; t != nil {
+			t.UniqueSets = append(t.UniqueSets, u)
+		}
+	}
+	return rows.Err()
 }
