@@ -265,6 +265,7 @@ func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Opti
 	if inline {
 		sm := newSchemaMap(cat, opts.Protected)
 		sm.columnFrom = opts.Defects.ColumnFrom
+		sm.open = opts.Open
 		return load(ctx, tx, cat, sm, opts, res, true)
 	}
 	sm, err := validate(ctx, tx, cat, opts, res)
