@@ -50,6 +50,33 @@ type Config struct {
 	// leaves its settings alone.
 	StatementTimeout time.Duration
 	LockTimeout      time.Duration
+	// Progress, when set, is called after each table's rows are deleted
+	// and after each foreign key is set to NULL, in the reinit's order.
+	Progress func(Progress)
+}
+
+// Progress steps reported through Config.Progress.
+const (
+	StepDeleted = "deleted" // Rows rows of Table deleted
+	StepNulled  = "nulled"  // Rows rows of Table had Column set to NULL
+)
+
+// Progress is one step of a reinit: what it did to one table, and how long
+// it took.
+type Progress struct {
+	Step   string
+	Table  string
+	Column string // StepNulled: the foreign key column
+	Rows   int64
+	Took   time.Duration
+}
+
+// RowsPerSecond is the step's rate (0 when it took no measurable time).
+func (p Progress) RowsPerSecond() float64 {
+	if p.Took <= 0 {
+		return 0
+	}
+	return float64(p.Rows) / p.Took.Seconds()
 }
 
 func (c Config) withDefaults() Config {
@@ -152,6 +179,7 @@ func Apply(ctx context.Context, tx pgx.Tx, cfg Config) (*Plan, error) {
 		return nil, err
 	}
 	w := newWalker(ctx, tx, cat, cfg.Protected)
+	w.progress = cfg.Progress
 	if plan.Tables, err = deleteAllBut(w, users, cfg); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
@@ -42,6 +43,13 @@ type walker struct {
 	sets      map[string]*keySet
 	order     []string // tables in the order their keys were first looked for
 	temps     []string // temporary tables to drop at the end
+	progress  func(Progress)
+}
+
+func (w *walker) report(step, table, column string, rows int64, start time.Time) {
+	if w.progress != nil {
+		w.progress(Progress{Step: step, Table: table, Column: column, Rows: rows, Took: time.Since(start)})
+	}
 }
 
 func newWalker(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected []string) *walker {
@@ -307,20 +315,28 @@ func (w *walker) delete(s *keySet, effects map[string]*TableEffect) error {
 		}
 	} else if s.found > 0 {
 		for _, fk := range w.nullable(s.table.Name) {
+			start := time.Now()
 			n, err := w.setNull(fk, s)
 			if err != nil {
 				return err
 			}
 			effects[fk.Table].Nulled += n
+			w.report(StepNulled, fk.Table, fk.Column, n, start)
 		}
 		deletes = append(deletes, fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT k FROM %s)", table, pgcatalog.Ident(s.table.PK()), s.all))
 	}
+	start := time.Now()
+	var n int64
 	for _, sql := range deletes {
 		tag, err := w.tx.Exec(w.ctx, sql)
 		if err != nil {
 			return fmt.Errorf("reinit: delete from %s: %w", s.table.Name, err)
 		}
-		effects[s.table.Name].Deleted += tag.RowsAffected()
+		n += tag.RowsAffected()
+	}
+	effects[s.table.Name].Deleted += n
+	if len(deletes) > 0 {
+		w.report(StepDeleted, s.table.Name, "", n, start)
 	}
 	return nil
 }
