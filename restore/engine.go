@@ -57,6 +57,9 @@ type Event struct {
 	At    time.Time
 	Table string
 	Rows  int64
+	// Took, on PhaseTableLoaded, is how long the run of Rows rows took to
+	// load (see RowsPerSecond).
+	Took time.Duration
 	// Window, on PhaseValidated (two-phase with a reinit: the reinit
 	// commits next) and PhaseReinitCommitted, is what the system is
 	// without until PhaseRestoreCommitted.
@@ -146,6 +149,21 @@ func (o *Options) keepReadable() map[string]bool {
 func (o *Options) emit(phase, table string, rows int64) {
 	if o.Progress != nil {
 		o.Progress(Event{Phase: phase, At: time.Now(), Table: table, Rows: rows})
+	}
+}
+
+// RowsPerSecond is a PhaseTableLoaded event's load rate (0 for other
+// phases, or when no time was measured).
+func (e Event) RowsPerSecond() float64 {
+	if e.Took <= 0 {
+		return 0
+	}
+	return float64(e.Rows) / e.Took.Seconds()
+}
+
+func (o *Options) emitLoaded(table string, rows int64, took time.Duration) {
+	if o.Progress != nil {
+		o.Progress(Event{Phase: PhaseTableLoaded, At: time.Now(), Table: table, Rows: rows, Took: took})
 	}
 }
 

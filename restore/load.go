@@ -132,12 +132,13 @@ func (l *loader) stream() error {
 				return err
 			}
 		}
+		t0 := time.Now()
 		n, rerr := l.run(p, src, closeBackup)
 		if rerr != nil {
 			return rerr
 		}
 		l.res.Rows[p.table.Name] += n
-		l.opts.emit(PhaseTableLoaded, p.table.Name, n)
+		l.opts.emitLoaded(p.table.Name, n, time.Since(t0))
 		o, err = src.pending, src.err
 		if o == nil && err == nil {
 			err = io.EOF
