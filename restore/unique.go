@@ -342,6 +342,10 @@ func (u *uniqueCheck) keptClash(ctx context.Context, q pgcatalog.Querier, cat *p
 		if err := rows.Scan(dest...); err != nil {
 			return key{}, key{}, false, err
 		}
+		pk := scannedKey(vals[0])
+		if p.keys.has(pk) {
+			continue // the backup replaces the row
+		}
 		for j := range cells {
 			cells[j] = keptCell(vals[j+1])
 		}
@@ -349,12 +353,11 @@ func (u *uniqueCheck) keptClash(ctx context.Context, q pgcatalog.Querier, cat *p
 		if !ok {
 			continue
 		}
-		in, err := u.seen.has(v, all)
-		if err != nil {
-			return key{}, key{}, false, err
-		}
-		if pk := scannedKey(vals[0]); in && !p.keys.has(pk) {
-			return pk, v, true, nil
+		// A hash the backup has too makes has read the backup again: only
+		// for a row that is kept, where it is a clash (or, rarely, two
+		// values with one hash).
+		if in, err := u.seen.has(v, all); err != nil || in {
+			return pk, v, in, err
 		}
 	}
 	return key{}, key{}, false, rows.Err()
