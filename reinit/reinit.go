@@ -1,5 +1,5 @@
-// Package reinit empties a system down to its admin user, as the seed's
-// `system_reinit --confirm` does: keep (or recreate) the admin with a default
+// Package reinit empties a system down to its admin user, as the original
+// system's `system_reinit --confirm` does: keep (or recreate) the admin with a default
 // password, delete every other user and every row that hangs off them, and
 // reset the sequences of the emptied tables.
 //
@@ -34,7 +34,7 @@ type Config struct {
 	DefaultPassword string // default "test123"
 	// Hash turns the default password into what the password column stores.
 	Hash func(plain string) (string, error)
-	// KeepSequences leaves sequences where they are. The seed's reinit resets
+	// KeepSequences leaves sequences where they are. The original reinit resets
 	// them (the default), which lets the next new row reuse a deleted id.
 	KeepSequences bool
 	// Protected tables are never touched (token bookkeeping).
@@ -226,19 +226,24 @@ func deleteAllBut(w *walker, users *pgcatalog.Table, cfg Config) ([]TableEffect,
 	if err != nil {
 		return nil, err
 	}
-	if off {
-		if _, err := w.tx.Exec(w.ctx, "SET LOCAL session_replication_role = replica"); err != nil {
-			return nil, err
+	// With the triggers off, the deletes fire no per-row foreign-key
+	// trigger; checkLeftovers then checks the foreign keys set-wise.
+	role := func(r string) error {
+		if !off {
+			return nil
 		}
+		_, err := w.tx.Exec(w.ctx, "SET LOCAL session_replication_role = "+r)
+		return err
 	}
-	effects, err := w.apply()
-	if err != nil {
+	if err := role("replica"); err != nil {
 		return nil, err
 	}
-	if off {
-		if _, err := w.tx.Exec(w.ctx, "SET LOCAL session_replication_role = origin"); err != nil {
-			return nil, err
-		}
+	effects, err := w.apply()
+	if err == nil {
+		err = role("origin")
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := w.checkLeftovers(off); err != nil {
 		return nil, err
@@ -262,20 +267,16 @@ func keepAdmin(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *pg
 }
 
 // resetSequences moves each sequence of the emptied tables back to
-// max(id)+1, as the seed's reinit does ("Database sequence was reset!").
+// max(id)+1, as the original reinit does ("Database sequence was reset!").
 func resetSequences(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, tables []string) ([]SequenceReset, error) {
 	var out []SequenceReset
 	sorted := append([]string(nil), tables...)
 	sort.Strings(sorted)
 	for _, table := range sorted {
 		for _, s := range cat.Tables[table].Sequences {
-			var r SequenceReset
-			r.Sequence = s.Name
-			err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s`, s.Name)).Scan(&r.Before)
-			if err != nil {
-				return nil, err
-			}
-			err = tx.QueryRow(ctx, fmt.Sprintf(`SELECT COALESCE(max(%s)::bigint, 0) + 1 FROM %s`, pgcatalog.Ident(s.Column), cat.QualifiedIdent(table))).Scan(&r.After)
+			r := SequenceReset{Sequence: s.Name}
+			err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s), (SELECT COALESCE(max(%s)::bigint, 0) + 1 FROM %s)`,
+				s.Name, pgcatalog.Ident(s.Column), cat.QualifiedIdent(table))).Scan(&r.Before, &r.After)
 			if err != nil {
 				return nil, err
 			}

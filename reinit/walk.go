@@ -63,27 +63,20 @@ func newWalker(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected
 // cascades lists the foreign keys whose rows are deleted with the rows they
 // point at: NOT NULL ones from unprotected tables (a nullable one is set to
 // NULL instead, as Django's SET_NULL).
-func (w *walker) cascades(table string) []pgcatalog.ForeignKey {
-	var out []pgcatalog.ForeignKey
-	for _, fk := range w.cat.Referencing(table) {
-		if w.protected[fk.Table] {
-			continue
-		}
-		if col, _ := w.cat.Tables[fk.Table].Column(fk.Column); col.NotNull {
-			out = append(out, fk)
-		}
-	}
-	return out
-}
+func (w *walker) cascades(table string) []pgcatalog.ForeignKey { return w.referencing(table, true) }
 
 // nullable lists the foreign keys set to NULL when the rows they point at go.
-func (w *walker) nullable(table string) []pgcatalog.ForeignKey {
+func (w *walker) nullable(table string) []pgcatalog.ForeignKey { return w.referencing(table, false) }
+
+// referencing lists the foreign keys from unprotected tables that point at
+// table, whose column is NOT NULL as notNull says.
+func (w *walker) referencing(table string, notNull bool) []pgcatalog.ForeignKey {
 	var out []pgcatalog.ForeignKey
 	for _, fk := range w.cat.Referencing(table) {
 		if w.protected[fk.Table] {
 			continue
 		}
-		if col, _ := w.cat.Tables[fk.Table].Column(fk.Column); !col.NotNull {
+		if col, _ := w.cat.Tables[fk.Table].Column(fk.Column); col.NotNull == notNull {
 			out = append(out, fk)
 		}
 	}
