@@ -7,7 +7,7 @@
 // already exist (as Django's loaddata does), and moves every sequence past
 // max(id). Two strategies:
 //
-//   - TwoPhase reproduces the seed system: the reinit commits, then the restore
+//   - TwoPhase reproduces the original system's flow: the reinit commits, then the restore
 //     commits, so other sessions see the emptied database in between.
 //   - Atomic runs reinit and restore in one transaction: nobody sees the
 //     in-between state, and any failure rolls all of it back.
@@ -40,7 +40,7 @@ func ParseStrategy(s string) (Strategy, error) {
 	case "":
 		return TwoPhase, nil
 	}
-	return "", fmt.Errorf("unknown strategy %q: use %q (reinit commits, then restore: the seed's behaviour) or %q (one transaction, no window)", s, TwoPhase, Atomic)
+	return "", fmt.Errorf("unknown strategy %q: use %q (reinit commits, then restore: the original system's behaviour) or %q (one transaction, no window)", s, TwoPhase, Atomic)
 }
 
 // Phase names reported through Options.Progress.
