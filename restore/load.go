@@ -86,15 +86,20 @@ func (l *loader) prepare() error {
 		return err
 	}
 	ctx, tx, cat, sm := l.ctx, l.tx, l.cat, l.sm
+	l.fresh = map[string]bool{}
+	fresh := func(set map[string]bool) {
+		for t := range set {
+			l.fresh[t], l.touched[t] = true, true
+		}
+	}
+	fresh(sm.truncated)
 	if !l.inline {
 		if l.super {
-			var err error
-			if l.fresh, err = truncateReplaced(ctx, tx, cat, sm, l.opts.keepReadable(), l.skip); err != nil {
+			more, err := truncateReplaced(ctx, tx, cat, sm, l.opts.keepReadable(), l.skip)
+			if err != nil {
 				return err
 			}
-			for t := range l.fresh {
-				l.touched[t] = true
-			}
+			fresh(more)
 		}
 		if err := replaceExisting(ctx, tx, cat, sm, l.super, l.touched); err != nil {
 			return err

@@ -25,6 +25,7 @@ type schemaMap struct {
 	cat          *pgcatalog.Catalog
 	columnFrom   map[string]string // defect: "table.column" → field to read instead
 	open         Opener            // the backup, read again to tell a hash clash from a duplicate
+	truncated    map[string]bool   // tables emptied with TRUNCATE before the reinit (replaceThenReinit)
 	protected    map[string]bool
 	models       map[string]*modelPlan
 }

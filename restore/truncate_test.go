@@ -3,13 +3,16 @@ package restore_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/fixtures"
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
+	"github.com/rehearse-dev/rehearse/pg/integrity"
 	"github.com/rehearse-dev/rehearse/restore"
 )
 
@@ -69,7 +72,14 @@ func TestAtomicRestoreKeepsUserTableReadable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dsn, data := populatedDB(t, 40)
-			want := rowCounts(t, pgtest.Connect(t, dsn))
+			conn := pgtest.Connect(t, dsn)
+			want := rowCounts(t, conn)
+			// Without group rows (the backup brings them back) nothing
+			// that is not replaced refers to the user table: it could be
+			// truncated too.
+			if _, err := conn.Exec(ctx, "DELETE FROM users_user_groups"); err != nil {
+				t.Fatal(err)
+			}
 			probe := loginProbe(t, dsn)
 			var mu sync.Mutex
 			var logins, blocked, truncated int
@@ -94,7 +104,7 @@ func TestAtomicRestoreKeepsUserTableReadable(t *testing.T) {
 						truncated++
 					}
 				}}
-			res, err := restore.Restore(ctx, pgtest.Connect(t, dsn), opts)
+			res, err := restore.Restore(ctx, conn, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +117,7 @@ func TestAtomicRestoreKeepsUserTableReadable(t *testing.T) {
 			if !tc.wantLogin && blocked == 0 {
 				t.Errorf("login query never blocked with the user table not kept readable (%d answered): the probe cannot fail", logins)
 			}
-			if got := rowCounts(t, pgtest.Connect(t, dsn)); !equalCounts(got, want) {
+			if got := rowCounts(t, conn); !equalCounts(got, want) {
 				t.Errorf("rows after the restore %v, want the backup's %v", got, want)
 			}
 		})
@@ -142,15 +152,19 @@ func TestRestoreKeepsRowsTheBackupLacks(t *testing.T) {
 
 // A reinit that ran with its triggers on (a user trigger anywhere it
 // deletes) leaves foreign-key trigger events pending, which TRUNCATE
-// refuses: the restore falls back to deleting the rows, and succeeds.
+// refuses: the restore falls back to deleting the rows, and succeeds. (A
+// document the backup lacks keeps its table from being emptied before the
+// reinit; the reinit deletes it, with its author.)
 func TestRestoreWithPendingTriggerEvents(t *testing.T) {
 	dsn, data := populatedDB(t, 10)
 	conn := pgtest.Connect(t, dsn)
+	want := rowCounts(t, conn)
 	if _, err := conn.Exec(ctx, `CREATE FUNCTION keep_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
-		CREATE TRIGGER keep_row BEFORE UPDATE ON users_user FOR EACH ROW EXECUTE FUNCTION keep_row()`); err != nil {
+		CREATE TRIGGER keep_row BEFORE UPDATE ON users_user FOR EACH ROW EXECUTE FUNCTION keep_row();
+		INSERT INTO documents_document (id, document_number, title, status, author_id, created_at, updated_at)
+		VALUES (900001, 'DOC-EXTRA', 'extra', 'DRAFT', 1, now(), now())`); err != nil {
 		t.Fatal(err)
 	}
-	want := rowCounts(t, conn)
 	if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(data), Strategy: restore.Atomic, Reinit: withReinit(true), Protected: edms.Protected()}); err != nil {
 		t.Fatal(err)
 	}
@@ -169,4 +183,53 @@ func equalCounts(a, b map[string]int64) bool {
 		}
 	}
 	return true
+}
+
+// Over a populated database, an atomic restore (which empties the tables
+// the backup wholly replaces before its reinit) leaves exactly what a
+// two-phase one (whose reinit deletes row by row and commits) leaves:
+// the same rows, checksums and sequences; with rows the backup lacks too
+// (a document of a user the reinit deletes, an audit event of admin's it
+// keeps). Restoring a database's own backup gives it back unchanged.
+func TestAtomicOverPopulatedMatchesTwoPhase(t *testing.T) {
+	for _, extra := range []bool{false, true} {
+		sums := map[restore.Strategy]map[string]integrity.Checksum{}
+		var before map[string]integrity.Checksum
+		for _, s := range strategies() {
+			dsn, data := populatedDB(t, 20)
+			conn := pgtest.Connect(t, dsn)
+			before = checksums(t, conn)
+			if extra {
+				if _, err := conn.Exec(ctx, `INSERT INTO documents_document (id, document_number, title, status, author_id, created_at, updated_at)
+					VALUES (900001, 'DOC-EXTRA', 'extra', 'DRAFT', 1, now(), now());
+					INSERT INTO audit_auditevent (id, actor_id, action, object_repr, details, created_at) VALUES (900001, 5, 'LOGIN', 'kept', '{}', '2025-01-01')`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(data), Strategy: s, Reinit: withReinit(true), Protected: edms.Protected()}); err != nil {
+				t.Fatal(err)
+			}
+			sums[s] = checksums(t, conn)
+			if extra {
+				kept := count(t, conn, "SELECT count(*) FROM audit_auditevent WHERE id = 900001")
+				gone := count(t, conn, "SELECT count(*) FROM documents_document WHERE id = 900001")
+				if kept != 1 || gone != 0 {
+					t.Errorf("%s: admin's audit event the backup lacks: %d rows, want 1 (kept); the deleted user's document: %d rows, want 0", s, kept, gone)
+				}
+			}
+		}
+		sameSums(t, fmt.Sprintf("atomic vs two-phase (rows the backup lacks: %v)", extra), sums[restore.TwoPhase], sums[restore.Atomic])
+		if !extra {
+			sameSums(t, "own backup restored", before, sums[restore.Atomic])
+		}
+	}
+}
+
+func count(t *testing.T, conn *pgx.Conn, sql string) int64 {
+	t.Helper()
+	var n int64
+	if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
 }

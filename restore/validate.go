@@ -17,6 +17,16 @@ import (
 // in the backup or kept in the database (as q sees it, after any reinit).
 func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, opts *Options, res *Result) (*schemaMap, error) {
 	start := time.Now()
+	sm, err := readBackup(ctx, cat, opts, res)
+	if err != nil {
+		return nil, err
+	}
+	return sm, checkAgainst(ctx, q, sm, opts, res, start)
+}
+
+// readBackup reads the whole backup once and checks every object on its
+// own: the first half of validate, which needs no database.
+func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res *Result) (*schemaMap, error) {
 	sm := newSchemaMap(cat, opts.Protected)
 	sm.columnFrom = opts.Defects.ColumnFrom
 	sm.open = opts.Open
@@ -47,8 +57,14 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 		}
 	}
 	res.Objects = n
+	return sm, nil
+}
+
+// checkAgainst is the second half of validate, begun at start: the
+// backup's unique values and foreign keys against the rows q sees.
+func checkAgainst(ctx context.Context, q pgcatalog.Querier, sm *schemaMap, opts *Options, res *Result, start time.Time) error {
 	if err := checkKeptUnique(ctx, q, sm); err != nil {
-		return nil, err
+		return err
 	}
 	if !opts.Defects.SkipFKCheck {
 		kept := map[string]*keySet{}
@@ -65,12 +81,12 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 			return ks, err
 		}
 		if err := checkReferences(ctx, sm, opts, keptKeys); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	res.Timings.Validate = time.Since(start)
-	opts.emit(PhaseValidated, "", int64(n))
-	return sm, nil
+	opts.emit(PhaseValidated, "", int64(res.Objects))
+	return nil
 }
 
 // checkReferences compares the keys every FK column refers to with the keys of
