@@ -238,9 +238,9 @@ var DefaultKeepReadable = []string{"users_user", "auth_user"}
 // so readers of these tables wait for the restore instead of seeing the
 // old rows. The tables are locked and checked again before the TRUNCATE,
 // so that a row another session committed meanwhile is never lost; a
-// table with trigger events still pending in this transaction (a reinit
-// that ran with its triggers on) makes TRUNCATE refuse, and the deletes
-// do the work instead.
+// table another session holds a lock on, or with trigger events still
+// pending in this transaction (a reinit that ran with its triggers on),
+// leaves the work to the deletes instead.
 func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, keep, skip map[string]bool) (map[string]bool, error) {
 	byTable := map[string]*modelPlan{}
 	for _, p := range sm.models {
@@ -306,7 +306,14 @@ func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm
 	}
 	defer sp.Rollback(context.Background())
 	// Lock, then check again: a row committed in between must not be lost.
-	if _, err := sp.Exec(ctx, "LOCK TABLE "+list+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+	// NOWAIT: a session reading one of the tables (or holding any lock on
+	// it) makes the deletes do the work, rather than the restore wait for
+	// it while every later reader of the table queues behind the restore.
+	if _, err := sp.Exec(ctx, "LOCK TABLE "+list+" IN ACCESS EXCLUSIVE MODE NOWAIT"); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+			return nil, sp.Rollback(ctx)
+		}
 		return nil, err
 	}
 	if err := check(set); err != nil || len(set) == 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -232,4 +233,37 @@ func count(t *testing.T, conn *pgx.Conn, sql string) int64 {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// A session reading a table the backup wholly replaces (a lock TRUNCATE
+// would wait for) makes the restore delete the rows instead: it neither
+// waits for the reader (here up to a 20 s lock timeout) nor fails.
+func TestRestoreDoesNotWaitForReaders(t *testing.T) {
+	for _, s := range strategies() {
+		t.Run(string(s), func(t *testing.T) {
+			t.Parallel()
+			dsn, data := populatedDB(t, 10)
+			conn := pgtest.Connect(t, dsn)
+			want := rowCounts(t, conn)
+			reader, err := pgtest.Connect(t, dsn).Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reader.Rollback(ctx)
+			if _, err := reader.Exec(ctx, "SELECT count(*) FROM documents_document"); err != nil {
+				t.Fatal(err)
+			}
+			opts := restore.Options{Open: bytesOpener(data), Strategy: s, Reinit: withReinit(true), Protected: edms.Protected(), LockTimeout: 20 * time.Second}
+			t0 := time.Now()
+			if _, err := restore.Restore(ctx, conn, opts); err != nil {
+				t.Fatalf("with a reader on documents_document: %v", err)
+			}
+			if took := time.Since(t0); took > 10*time.Second {
+				t.Errorf("the restore took %s with a reader on documents_document: it waited for the reader's lock", took)
+			}
+			if got := rowCounts(t, conn); !equalCounts(got, want) {
+				t.Errorf("rows after the restore %v, want the backup's %v", got, want)
+			}
+		})
+	}
 }
