@@ -224,12 +224,12 @@ func (u *uniqueCheck) valuesWithHash(h uint64, upto int) ([]string, error) {
 // small.
 type valueSet struct {
 	ints   *keySet
-	hashes map[uint64]struct{}
+	hashes *hashSet
 	exact  map[uint64][]string
 }
 
 func newValueSet() *valueSet {
-	return &valueSet{ints: newKeySet(), hashes: map[uint64]struct{}{}, exact: map[uint64][]string{}}
+	return &valueSet{ints: newKeySet(), hashes: newHashSet(), exact: map[uint64][]string{}}
 }
 
 var hashSeed = maphash.MakeSeed()
@@ -248,7 +248,7 @@ func (s *valueSet) add(k key, earlier func(h uint64) ([]string, error)) (bool, e
 		return false, err
 	}
 	if vals == nil {
-		s.hashes[h] = struct{}{}
+		s.hashes.add(h)
 		return false, nil
 	}
 	if slices.Contains(vals, k.s) {
@@ -273,16 +273,70 @@ func (s *valueSet) exactly(h uint64, read func(h uint64) ([]string, error)) ([]s
 	if vals, ok := s.exact[h]; ok {
 		return vals, nil
 	}
-	if _, ok := s.hashes[h]; !ok {
+	if !s.hashes.has(h) {
 		return nil, nil
 	}
 	vals, err := read(h)
 	if err != nil {
 		return nil, err
 	}
-	delete(s.hashes, h)
-	s.exact[h] = vals
+	s.exact[h] = vals // (and in hashes, where it stays: nothing is removed)
 	return vals, nil
+}
+
+// hashSet is a set of 64-bit hashes in about 9 bytes each, where a Go map
+// takes about 29: sorted buckets, chosen by the hash's top bits, each split
+// in two when the set outgrows them. Hashes are uniform, so the buckets
+// stay even; an insertion moves at most a bucket's worth of memory.
+type hashSet struct {
+	shift   uint // a hash's bucket is h >> shift
+	buckets [][]uint64
+	n       int
+}
+
+const hashBucket = 128 // mean entries per bucket before the buckets split
+
+func newHashSet() *hashSet { return &hashSet{shift: 60, buckets: make([][]uint64, 16)} }
+
+func (s *hashSet) has(h uint64) bool {
+	_, ok := slices.BinarySearch(s.buckets[h>>s.shift], h)
+	return ok
+}
+
+// add adds h and reports whether it was new.
+func (s *hashSet) add(h uint64) bool {
+	i := h >> s.shift
+	b := s.buckets[i]
+	j, ok := slices.BinarySearch(b, h)
+	if ok {
+		return false
+	}
+	if len(b) == cap(b) { // grow by a quarter, not double: memory is the point
+		nb := make([]uint64, len(b), len(b)+len(b)/4+4)
+		copy(nb, b)
+		b = nb
+	}
+	b = b[:len(b)+1]
+	copy(b[j+1:], b[j:])
+	b[j] = h
+	s.buckets[i] = b
+	if s.n++; s.n > len(s.buckets)*hashBucket && s.shift > 0 {
+		s.split()
+	}
+	return true
+}
+
+// split doubles the buckets: each sorted bucket splits where the next bit
+// of its hashes turns to 1, and is freed as soon as it is copied.
+func (s *hashSet) split() {
+	old := s.buckets
+	s.shift--
+	s.buckets = make([][]uint64, 2*len(old))
+	for i, b := range old {
+		k, _ := slices.BinarySearch(b, uint64(2*i+1)<<s.shift)
+		s.buckets[2*i], s.buckets[2*i+1] = slices.Clone(b[:k]), slices.Clone(b[k:])
+		old[i] = nil
+	}
 }
 
 // checkKeptUnique refuses a backup object whose values in a unique index
