@@ -538,7 +538,8 @@ func inlineFits(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protecte
 	return !blocked, nil
 }
 
-// existingRows counts the rows of every table a backup may write.
+// existingRows counts the rows of every table a backup may write, up to
+// inlineLimit+1 each: enough for inlineFits, without counting a million.
 func existingRows(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected []string) (map[string]int64, error) {
 	skip := map[string]bool{}
 	for _, t := range protected {
@@ -548,7 +549,7 @@ func existingRows(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protec
 	for _, name := range cat.TableNames() {
 		if !skip[name] {
 			names = append(names, name)
-			parts = append(parts, "(SELECT count(*) FROM "+cat.QualifiedIdent(name)+")")
+			parts = append(parts, fmt.Sprintf("(SELECT count(*) FROM (SELECT FROM %s LIMIT %d) l)", cat.QualifiedIdent(name), inlineLimit+1))
 		}
 	}
 	counts := map[string]int64{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -126,28 +127,34 @@ func TestAtomicRestoreKeepsUserTableReadable(t *testing.T) {
 }
 
 // A table the backup does not wholly replace keeps the rows whose keys the
-// backup lacks: it is not truncated, for both strategies.
+// backup lacks: it is not truncated, for both strategies, whether the
+// missing key lies past the backup's keys or in a gap between them.
 func TestRestoreKeepsRowsTheBackupLacks(t *testing.T) {
 	for _, s := range strategies() {
-		t.Run(string(s), func(t *testing.T) {
-			t.Parallel()
-			dsn, data := populatedDB(t, 10)
-			conn := pgtest.Connect(t, dsn)
-			if _, err := conn.Exec(ctx, `INSERT INTO audit_auditevent (id, actor_id, action, object_repr, details, created_at) VALUES (900001, 5, 'LOGIN', 'kept', '{}', now())`); err != nil {
-				t.Fatal(err)
-			}
-			before := rowCounts(t, conn)
-			if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(data), Strategy: s, Protected: edms.Protected()}); err != nil {
-				t.Fatal(err)
-			}
-			var repr string
-			if err := conn.QueryRow(ctx, "SELECT object_repr FROM audit_auditevent WHERE id = 900001").Scan(&repr); err != nil {
-				t.Fatalf("the row the backup lacks: %v", err)
-			}
-			if after := rowCounts(t, conn); after["audit_auditevent"] != before["audit_auditevent"] || after["documents_document"] != before["documents_document"] {
-				t.Errorf("rows before %v, after %v", before, after)
-			}
-		})
+		for _, gap := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/gap=%v", s, gap), func(t *testing.T) {
+				t.Parallel()
+				dsn, data := populatedDB(t, 10)
+				conn := pgtest.Connect(t, dsn)
+				kept := int64(900001)
+				if gap { // the backup without audit event 3, which the database keeps
+					kept = 3
+					data = regexp.MustCompile(`(?m)^\{"model": "audit.auditevent", "pk": 3, .*\n`).ReplaceAll(data, nil)
+				} else if _, err := conn.Exec(ctx, `INSERT INTO audit_auditevent (id, actor_id, action, object_repr, details, created_at) VALUES (900001, 5, 'LOGIN', 'kept', '{}', now())`); err != nil {
+					t.Fatal(err)
+				}
+				before := rowCounts(t, conn)
+				if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(data), Strategy: s, Protected: edms.Protected()}); err != nil {
+					t.Fatal(err)
+				}
+				if n := count(t, conn, fmt.Sprintf("SELECT count(*) FROM audit_auditevent WHERE id = %d", kept)); n != 1 {
+					t.Fatalf("the row %d the backup lacks: %d rows, want 1", kept, n)
+				}
+				if after := rowCounts(t, conn); after["audit_auditevent"] != before["audit_auditevent"] || after["documents_document"] != before["documents_document"] {
+					t.Errorf("rows before %v, after %v", before, after)
+				}
+			})
+		}
 	}
 }
 
