@@ -323,10 +323,13 @@ func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm
 		}
 		return nil, err
 	}
-	if err := check(set); err != nil || len(set) == 0 {
-		return nil, err
+	locked := len(set)
+	if err := check(set); err != nil || len(set) != locked {
+		// A row came meanwhile: give the locks back (the savepoint's
+		// rollback does) rather than hold tables not truncated.
+		return nil, errors.Join(err, sp.Rollback(ctx))
 	}
-	if _, err := sp.Exec(ctx, "TRUNCATE "+tableList(cat, set)); err != nil {
+	if _, err := sp.Exec(ctx, "TRUNCATE "+list); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "55006" { // pending trigger events
 			return nil, sp.Rollback(ctx)
