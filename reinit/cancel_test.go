@@ -38,22 +38,7 @@ const (
 // condition) runs the reinit's DELETE.
 func activeDelete(t *testing.T, mon *pgx.Conn, where string, args ...any) bool {
 	t.Helper()
-	var n int
-	err := mon.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'DELETE FROM%task%' AND `+where, args...).Scan(&n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n > 0
-}
-
-// waitFor polls cond every 20 ms until it holds or d has passed.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
+	return pgtest.Active(t, mon, "DELETE FROM%task%", where, args...)
 }
 
 // A cancelled context (Ctrl-C and scenario timeouts cancel one) ends the
@@ -96,7 +81,7 @@ func TestCancelEndsStatementOnServer(t *testing.T) {
 			pid := conn.PgConn().PID()
 			started := make(chan struct{})
 			go func() {
-				waitFor(10*time.Second, func() bool { return activeDelete(t, mon, "pid = $1", pid) })
+				pgtest.WaitFor(10*time.Second, func() bool { return activeDelete(t, mon, "pid = $1", pid) })
 				close(started)
 			}()
 			err := c.run(conn, started)
@@ -104,7 +89,7 @@ func TestCancelEndsStatementOnServer(t *testing.T) {
 				t.Fatalf("reinit returned %v, want an error with %q", err, c.want)
 			}
 			t0 := time.Now()
-			if !waitFor(gone, func() bool { return !activeDelete(t, mon, "pid = $1", pid) }) {
+			if !pgtest.WaitFor(gone, func() bool { return !activeDelete(t, mon, "pid = $1", pid) }) {
 				t.Fatalf("the reinit's DELETE still runs on the server %s after it was stopped", gone)
 			}
 			t.Logf("the server's statement ended %s after Run returned: %v", time.Since(t0).Round(time.Millisecond), err)
@@ -209,7 +194,7 @@ func TestSignalEndsStatementOnServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer setup.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, app)
-			if !waitFor(10*time.Second, func() bool { return activeDelete(t, setup, "application_name = $1", app) }) {
+			if !pgtest.WaitFor(10*time.Second, func() bool { return activeDelete(t, setup, "application_name = $1", app) }) {
 				cmd.Process.Kill()
 				cmd.Wait()
 				t.Fatalf("the helper's DELETE never started: %s", stderr.String())
@@ -227,7 +212,7 @@ func TestSignalEndsStatementOnServer(t *testing.T) {
 				}
 				return
 			}
-			if !waitFor(gone, func() bool { return !still() }) {
+			if !pgtest.WaitFor(gone, func() bool { return !still() }) {
 				t.Fatalf("the DELETE still runs on the server %s after %s (%s)", gone, c.sig, stderr.String())
 			}
 			t.Logf("statement ended %s after %s; helper said: %s", time.Since(t0).Round(time.Millisecond), c.sig, strings.TrimSpace(stderr.String()))

@@ -2,13 +2,9 @@ package reinit
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rehearse-dev/rehearse/internal/pgguard"
 )
 
@@ -60,19 +56,7 @@ func cancelOnDone(ctx context.Context, conn *pgx.Conn) (stop func()) {
 // explainLimit says what to do when the server ended a statement because
 // of a guard rail (and not because ctx was cancelled).
 func explainLimit(ctx context.Context, err error, statement, lock time.Duration) error {
-	var pgErr *pgconn.PgError
-	if err == nil || ctx.Err() != nil || !errors.As(err, &pgErr) {
-		return err
-	}
-	switch pgErr.Code {
-	case "57014": // query_canceled: statement_timeout
-		if strings.Contains(pgErr.Message, "statement timeout") {
-			return fmt.Errorf("%w (a statement ran longer than the statement timeout, %s: raise Config.StatementTimeout if the data is that large)", err, orDefault(statement, DefaultStatementTimeout))
-		}
-	case "55P03": // lock_not_available: lock_timeout
-		return fmt.Errorf("%w (another session held a lock the reinit needs for longer than the lock timeout, %s: retry when it is done, or raise Config.LockTimeout)", err, orDefault(lock, DefaultLockTimeout))
-	}
-	return err
+	return pgguard.Explain(ctx, err, orDefault(statement, DefaultStatementTimeout), orDefault(lock, DefaultLockTimeout), "reinit", "Config", "the data")
 }
 
 func orDefault(d, def time.Duration) time.Duration {

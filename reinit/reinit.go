@@ -1,5 +1,5 @@
-// Package reinit empties a system down to its admin user, as the seed's
-// `system_reinit --confirm` does: keep (or recreate) the admin with a default
+// Package reinit empties a system down to its admin user, as the original
+// system's `system_reinit --confirm` does: keep (or recreate) the admin with a default
 // password, delete every other user and every row that hangs off them, and
 // reset the sequences of the emptied tables.
 //
@@ -34,7 +34,7 @@ type Config struct {
 	DefaultPassword string // default "test123"
 	// Hash turns the default password into what the password column stores.
 	Hash func(plain string) (string, error)
-	// KeepSequences leaves sequences where they are. The seed's reinit resets
+	// KeepSequences leaves sequences where they are. The original reinit resets
 	// them (the default), which lets the next new row reuse a deleted id.
 	KeepSequences bool
 	// Protected tables are never touched (token bookkeeping).
@@ -50,6 +50,33 @@ type Config struct {
 	// leaves its settings alone.
 	StatementTimeout time.Duration
 	LockTimeout      time.Duration
+	// Progress, when set, is called after each table's rows are deleted
+	// and after each foreign key is set to NULL, in the reinit's order.
+	Progress func(Progress)
+}
+
+// Progress steps reported through Config.Progress.
+const (
+	StepDeleted = "deleted" // Rows rows of Table deleted
+	StepNulled  = "nulled"  // Rows rows of Table had Column set to NULL
+)
+
+// Progress is one step of a reinit: what it did to one table, and how long
+// it took.
+type Progress struct {
+	Step   string
+	Table  string
+	Column string // StepNulled: the foreign key column
+	Rows   int64
+	Took   time.Duration
+}
+
+// RowsPerSecond is the step's rate (0 when it took no measurable time).
+func (p Progress) RowsPerSecond() float64 {
+	if p.Took <= 0 {
+		return 0
+	}
+	return float64(p.Rows) / p.Took.Seconds()
 }
 
 func (c Config) withDefaults() Config {
@@ -152,6 +179,7 @@ func Apply(ctx context.Context, tx pgx.Tx, cfg Config) (*Plan, error) {
 		return nil, err
 	}
 	w := newWalker(ctx, tx, cat, cfg.Protected)
+	w.progress = cfg.Progress
 	if plan.Tables, err = deleteAllBut(w, users, cfg); err != nil {
 		return nil, err
 	}
@@ -204,19 +232,24 @@ func deleteCollected(w *walker, table, seed string, args ...any) ([]TableEffect,
 	if err != nil {
 		return nil, err
 	}
-	if off {
-		if _, err := w.tx.Exec(w.ctx, "SET LOCAL session_replication_role = replica"); err != nil {
-			return nil, err
+	// With the triggers off, the deletes fire no per-row foreign-key
+	// trigger; checkLeftovers then checks the foreign keys set-wise.
+	role := func(r string) error {
+		if !off {
+			return nil
 		}
+		_, err := w.tx.Exec(w.ctx, "SET LOCAL session_replication_role = "+r)
+		return err
 	}
-	effects, err := w.apply()
-	if err != nil {
+	if err := role("replica"); err != nil {
 		return nil, err
 	}
-	if off {
-		if _, err := w.tx.Exec(w.ctx, "SET LOCAL session_replication_role = origin"); err != nil {
-			return nil, err
-		}
+	effects, err := w.apply()
+	if err == nil {
+		err = role("origin")
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := w.checkLeftovers(off); err != nil {
 		return nil, err
@@ -240,20 +273,16 @@ func keepAdmin(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, users *pg
 }
 
 // resetSequences moves each sequence of the emptied tables back to
-// max(id)+1, as the seed's reinit does ("Database sequence was reset!").
+// max(id)+1, as the original reinit does ("Database sequence was reset!").
 func resetSequences(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, tables []string) ([]SequenceReset, error) {
 	var out []SequenceReset
 	sorted := append([]string(nil), tables...)
 	sort.Strings(sorted)
 	for _, table := range sorted {
 		for _, s := range cat.Tables[table].Sequences {
-			var r SequenceReset
-			r.Sequence = s.Name
-			err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s`, s.Name)).Scan(&r.Before)
-			if err != nil {
-				return nil, err
-			}
-			err = tx.QueryRow(ctx, fmt.Sprintf(`SELECT COALESCE(max(%s)::bigint, 0) + 1 FROM %s`, pgcatalog.Ident(s.Column), cat.QualifiedIdent(table))).Scan(&r.After)
+			r := SequenceReset{Sequence: s.Name}
+			err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s), (SELECT COALESCE(max(%s)::bigint, 0) + 1 FROM %s)`,
+				s.Name, pgcatalog.Ident(s.Column), cat.QualifiedIdent(table))).Scan(&r.Before, &r.After)
 			if err != nil {
 				return nil, err
 			}

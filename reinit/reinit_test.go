@@ -88,7 +88,7 @@ func TestReinitKeepsAdminAndResetsSequences(t *testing.T) {
 	if bad := integrity.Broken(fks); len(bad) > 0 {
 		t.Errorf("orphans after reinit: %+v", bad)
 	}
-	// The seed's reinit resets sequences: the next user reuses author02's id 6.
+	// The original reinit resets sequences: the next user reuses author02's id 6.
 	if next := count(t, conn, `SELECT nextval(pg_get_serial_sequence('users_user','id'))`); next != 6 {
 		t.Errorf("next user id after reinit = %d, want 6 (recycled)", next)
 	}

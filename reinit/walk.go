@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
@@ -42,6 +43,13 @@ type walker struct {
 	sets      map[string]*keySet
 	order     []string // tables in the order their keys were first looked for
 	temps     []string // temporary tables to drop at the end
+	progress  func(Progress)
+}
+
+func (w *walker) report(step, table, column string, rows int64, start time.Time) {
+	if w.progress != nil {
+		w.progress(Progress{Step: step, Table: table, Column: column, Rows: rows, Took: time.Since(start)})
+	}
 }
 
 func newWalker(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected []string) *walker {
@@ -55,27 +63,20 @@ func newWalker(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected
 // cascades lists the foreign keys whose rows are deleted with the rows they
 // point at: NOT NULL ones from unprotected tables (a nullable one is set to
 // NULL instead, as Django's SET_NULL).
-func (w *walker) cascades(table string) []pgcatalog.ForeignKey {
-	var out []pgcatalog.ForeignKey
-	for _, fk := range w.cat.Referencing(table) {
-		if w.protected[fk.Table] {
-			continue
-		}
-		if col, _ := w.cat.Tables[fk.Table].Column(fk.Column); col.NotNull {
-			out = append(out, fk)
-		}
-	}
-	return out
-}
+func (w *walker) cascades(table string) []pgcatalog.ForeignKey { return w.referencing(table, true) }
 
 // nullable lists the foreign keys set to NULL when the rows they point at go.
-func (w *walker) nullable(table string) []pgcatalog.ForeignKey {
+func (w *walker) nullable(table string) []pgcatalog.ForeignKey { return w.referencing(table, false) }
+
+// referencing lists the foreign keys from unprotected tables that point at
+// table, whose column is NOT NULL as notNull says.
+func (w *walker) referencing(table string, notNull bool) []pgcatalog.ForeignKey {
 	var out []pgcatalog.ForeignKey
 	for _, fk := range w.cat.Referencing(table) {
 		if w.protected[fk.Table] {
 			continue
 		}
-		if col, _ := w.cat.Tables[fk.Table].Column(fk.Column); !col.NotNull {
+		if col, _ := w.cat.Tables[fk.Table].Column(fk.Column); col.NotNull == notNull {
 			out = append(out, fk)
 		}
 	}
@@ -307,20 +308,28 @@ func (w *walker) delete(s *keySet, effects map[string]*TableEffect) error {
 		}
 	} else if s.found > 0 {
 		for _, fk := range w.nullable(s.table.Name) {
+			start := time.Now()
 			n, err := w.setNull(fk, s)
 			if err != nil {
 				return err
 			}
 			effects[fk.Table].Nulled += n
+			w.report(StepNulled, fk.Table, fk.Column, n, start)
 		}
 		deletes = append(deletes, fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT k FROM %s)", table, pgcatalog.Ident(s.table.PK()), s.all))
 	}
+	start := time.Now()
+	var n int64
 	for _, sql := range deletes {
 		tag, err := w.tx.Exec(w.ctx, sql)
 		if err != nil {
 			return fmt.Errorf("reinit: delete from %s: %w", s.table.Name, err)
 		}
-		effects[s.table.Name].Deleted += tag.RowsAffected()
+		n += tag.RowsAffected()
+	}
+	effects[s.table.Name].Deleted += n
+	if len(deletes) > 0 {
+		w.report(StepDeleted, s.table.Name, "", n, start)
 	}
 	return nil
 }

@@ -31,27 +31,6 @@ const (
 	stays = 1500 * time.Millisecond
 )
 
-// active reports whether a backend matching where (a pg_stat_activity
-// condition) runs a statement like like.
-func active(t *testing.T, mon *pgx.Conn, like, where string, args ...any) bool {
-	t.Helper()
-	var n int
-	err := mon.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '`+like+`' AND `+where, args...).Scan(&n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n > 0
-}
-
-func waitFor(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}
-
 // stalling serves the first half of a backup, then blocks (a stalled
 // upload or network share) until it is closed.
 type stalling struct {
@@ -146,7 +125,7 @@ func TestStoppedRestoreEndsOnServer(t *testing.T) {
 			rctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			go func() {
-				if waitFor(10*time.Second, func() bool { return active(t, mon, c.like, "pid = $1", pid) }) {
+				if pgtest.WaitFor(10*time.Second, func() bool { return pgtest.Active(t, mon, c.like, "pid = $1", pid) }) {
 					c.stop(cancel)
 				}
 			}()
@@ -162,7 +141,7 @@ func TestStoppedRestoreEndsOnServer(t *testing.T) {
 				t.Fatalf("restore returned %v, want an error with %q", err, c.want)
 			}
 			t0 := time.Now()
-			if !waitFor(gone, func() bool { return !active(t, mon, "%", "pid = $1", pid) }) {
+			if !pgtest.WaitFor(gone, func() bool { return !pgtest.Active(t, mon, "%", "pid = $1", pid) }) {
 				t.Fatalf("the restore's statement still runs on the server %s after it was stopped", gone)
 			}
 			t.Logf("the server's statement ended %s after Restore returned: %v", time.Since(t0).Round(time.Millisecond), err)
@@ -239,10 +218,10 @@ func TestIdleTransactionEndsOnServer(t *testing.T) {
 				}
 				return n > 0
 			}
-			if !waitFor(time.Second, idle) && !c.ends {
+			if !pgtest.WaitFor(time.Second, idle) && !c.ends {
 				t.Fatal("the stopped client's transaction is not idle: this case no longer shows what the timeout ends")
 			}
-			if c.ends && !waitFor(gone, func() bool { return !idle() }) {
+			if c.ends && !pgtest.WaitFor(gone, func() bool { return !idle() }) {
 				t.Fatalf("the idle transaction still holds its locks %s after the client stopped", gone)
 			}
 			if !c.ends {
@@ -319,8 +298,8 @@ func TestSignalEndsRestoreOnServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer mon.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, app)
-			still := func() bool { return active(t, mon, "SELECT pg_sleep%", "application_name = $1", app) }
-			if !waitFor(10*time.Second, still) {
+			still := func() bool { return pgtest.Active(t, mon, "SELECT pg_sleep%", "application_name = $1", app) }
+			if !pgtest.WaitFor(10*time.Second, still) {
 				cmd.Process.Kill()
 				cmd.Wait()
 				t.Fatalf("the helper's restore never started: %s", stderr.String())
@@ -337,7 +316,7 @@ func TestSignalEndsRestoreOnServer(t *testing.T) {
 				}
 				return
 			}
-			if !waitFor(gone, func() bool { return !still() }) {
+			if !pgtest.WaitFor(gone, func() bool { return !still() }) {
 				t.Fatalf("the restore's statement still runs on the server %s after %s (%s)", gone, c.sig, stderr.String())
 			}
 			t.Logf("statement ended %s after %s; helper said: %s", time.Since(t0).Round(time.Millisecond), c.sig, strings.TrimSpace(stderr.String()))

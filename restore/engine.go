@@ -7,7 +7,7 @@
 // already exist (as Django's loaddata does), and moves every sequence past
 // max(id). Two strategies:
 //
-//   - TwoPhase reproduces the seed system: the reinit commits, then the restore
+//   - TwoPhase reproduces the original system's flow: the reinit commits, then the restore
 //     commits, so other sessions see the emptied database in between.
 //   - Atomic runs reinit and restore in one transaction: nobody sees the
 //     in-between state, and any failure rolls all of it back.
@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func ParseStrategy(s string) (Strategy, error) {
 	case "":
 		return TwoPhase, nil
 	}
-	return "", fmt.Errorf("unknown strategy %q: use %q (reinit commits, then restore: the seed's behaviour) or %q (one transaction, no window)", s, TwoPhase, Atomic)
+	return "", fmt.Errorf("unknown strategy %q: use %q (reinit commits, then restore: the original system's behaviour) or %q (one transaction, no window)", s, TwoPhase, Atomic)
 }
 
 // Phase names reported through Options.Progress.
@@ -57,6 +58,9 @@ type Event struct {
 	At    time.Time
 	Table string
 	Rows  int64
+	// Took, on PhaseTableLoaded, is how long the run of Rows rows took to
+	// load (see RowsPerSecond).
+	Took time.Duration
 	// Window, on PhaseValidated (two-phase with a reinit: the reinit
 	// commits next) and PhaseReinitCommitted, is what the system is
 	// without until PhaseRestoreCommitted.
@@ -76,7 +80,14 @@ type Options struct {
 	Reinit func(ctx context.Context, tx pgx.Tx) ([]ReinitEffect, error)
 	// Protected tables are never written: a backup naming them is refused.
 	Protected []string
-	Progress  func(Event)
+	// KeepReadable are tables other sessions must be able to read while
+	// the restore runs (the ones logins and profile calls read): the
+	// restore never takes a lock on them that blocks readers. Other tables
+	// whose every row the backup replaces may be emptied with TRUNCATE,
+	// whose lock makes their readers wait until the restore commits. nil
+	// means DefaultKeepReadable.
+	KeepReadable []string
+	Progress     func(Event)
 	// BetweenPhases, when set, runs after the reinit committed and before the
 	// restore starts (TwoPhase only): the harness uses it to act in the window.
 	BetweenPhases func(ctx context.Context) error
@@ -124,9 +135,36 @@ type Timings struct {
 	Validate, Reinit, Load, Total time.Duration
 }
 
+func (o *Options) keepReadable() map[string]bool {
+	list := o.KeepReadable
+	if list == nil {
+		list = DefaultKeepReadable
+	}
+	out := map[string]bool{}
+	for _, t := range list {
+		out[t] = true
+	}
+	return out
+}
+
 func (o *Options) emit(phase, table string, rows int64) {
 	if o.Progress != nil {
 		o.Progress(Event{Phase: phase, At: time.Now(), Table: table, Rows: rows})
+	}
+}
+
+// RowsPerSecond is a PhaseTableLoaded event's load rate (0 for other
+// phases, or when no time was measured).
+func (e Event) RowsPerSecond() float64 {
+	if e.Took <= 0 {
+		return 0
+	}
+	return float64(e.Rows) / e.Took.Seconds()
+}
+
+func (o *Options) emitLoaded(table string, rows int64, took time.Duration) {
+	if o.Progress != nil {
+		o.Progress(Event{Phase: PhaseTableLoaded, At: time.Now(), Table: table, Rows: rows, Took: took})
 	}
 }
 
@@ -207,13 +245,102 @@ func restoreAtomic(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, 
 // a reinit) one pass validates and loads; otherwise the backup is validated
 // first, then loaded.
 func reinitAndLoad(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
+	if done, err := replaceThenReinit(ctx, tx, cat, opts, res); done || err != nil {
+		return err
+	}
 	if _, err := runReinit(ctx, tx, opts, res); err != nil {
 		return err
 	}
-	if err := loadInTx(ctx, tx, cat, opts, res); err != nil {
+	if err := loadInTx(ctx, tx, cat, opts, res, nil); err != nil {
 		return err
 	}
 	return refuseEmpty(opts, res)
+}
+
+// replaceThenReinit is the atomic restore with a reinit over a populated
+// database, on the fast path: the backup's primary keys are read first,
+// the tables it wholly replaces are emptied with TRUNCATE
+// (truncateReplaced) before the reinit runs, so that the reinit does not
+// delete and update row by row the rows the load replaces anyway (at a
+// million rows that was most of the restore's time), then the reinit runs
+// and the backup is validated and loaded as usual (in one pass, as over an
+// emptied system, when few rows are left). The committed result is the
+// same: every row of such a table is one the backup brings again, whatever
+// the reinit would have done to it, and TRUNCATE takes every table that
+// refers to it, so the reinit's cascades into them have nothing left to
+// do. The reinit's own report counts no rows for those tables (an atomic
+// restore does not report it). done is false, and nothing was done,
+// without a reinit or superuser rights, or with few existing rows.
+func replaceThenReinit(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) (done bool, err error) {
+	if opts.Reinit == nil {
+		return false, nil
+	}
+	var super bool
+	if err := tx.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+		return false, fmt.Errorf("read role attributes: %w", err)
+	}
+	if !super {
+		return false, nil
+	}
+	if inline, err := inlineFits(ctx, tx, cat, opts.Protected); err != nil || inline {
+		return false, err
+	}
+	sm, err := readKeys(ctx, cat, opts)
+	if err != nil {
+		return true, err
+	}
+	skip := map[string]bool{}
+	for _, t := range opts.Defects.SkipTables {
+		skip[t] = true
+	}
+	truncated, err := truncateReplaced(ctx, tx, cat, sm, opts.keepReadable(), skip)
+	if err != nil {
+		return true, err
+	}
+	if _, err := runReinit(ctx, tx, opts, res); err != nil {
+		return true, err
+	}
+	if err := loadInTx(ctx, tx, cat, opts, res, truncated); err != nil {
+		return true, err
+	}
+	return true, refuseEmpty(opts, res)
+}
+
+// readKeys reads the backup once for each model's primary keys; the load's
+// pass checks everything else.
+func readKeys(ctx context.Context, cat *pgcatalog.Catalog, opts *Options) (*schemaMap, error) {
+	sm := newSchemaMap(cat, opts.Protected)
+	r, err := newDumpReader(opts.Open)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var c cell
+	for n := 1; ; n++ {
+		o, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return sm, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p, err := sm.model(o)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.pkConv.convert(o.PK, &c); err != nil {
+			return nil, objErr(o, "pk", "%v", err)
+		}
+		if c.null {
+			return nil, objErr(o, "pk", "expected a pk, got null")
+		}
+		if !p.keys.add(p.pkConv.key(&c)) {
+			return nil, objErr(o, "pk", "duplicate primary key: another %s object in this backup has pk %s", o.Model, o.pkText())
+		}
+		if n%65536 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func runReinit(ctx context.Context, tx pgx.Tx, opts *Options, res *Result) ([]ReinitEffect, error) {
@@ -238,7 +365,9 @@ func refuseEmpty(opts *Options, res *Result) error {
 	return nil
 }
 
-func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
+// loadInTx validates and loads the backup in tx; truncated are the tables
+// emptied with TRUNCATE in tx already (their indexes may be rebuilt).
+func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result, truncated map[string]bool) error {
 	inline, err := inlineFits(ctx, tx, cat, opts.Protected)
 	if err != nil {
 		return err
@@ -246,12 +375,15 @@ func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Opti
 	if inline {
 		sm := newSchemaMap(cat, opts.Protected)
 		sm.columnFrom = opts.Defects.ColumnFrom
+		sm.open = opts.Open
+		sm.truncated = truncated
 		return load(ctx, tx, cat, sm, opts, res, true)
 	}
 	sm, err := validate(ctx, tx, cat, opts, res)
 	if err != nil {
 		return err
 	}
+	sm.truncated = truncated
 	return load(ctx, tx, cat, sm, opts, res, false)
 }
 
@@ -349,7 +481,7 @@ func loadAndCommit(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, 
 			opts.Progress(e)
 		}
 	}
-	if err := loadInTx(ctx, tx, cat, &quiet, res); err != nil {
+	if err := loadInTx(ctx, tx, cat, &quiet, res, nil); err != nil {
 		return false, err
 	}
 	return commitRestore(ctx, tx, opts)
@@ -406,7 +538,8 @@ func inlineFits(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protecte
 	return !blocked, nil
 }
 
-// existingRows counts the rows of every table a backup may write.
+// existingRows counts the rows of every table a backup may write, up to
+// inlineLimit+1 each: enough for inlineFits, without counting a million.
 func existingRows(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected []string) (map[string]int64, error) {
 	skip := map[string]bool{}
 	for _, t := range protected {
@@ -416,7 +549,7 @@ func existingRows(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protec
 	for _, name := range cat.TableNames() {
 		if !skip[name] {
 			names = append(names, name)
-			parts = append(parts, "(SELECT count(*) FROM "+cat.QualifiedIdent(name)+")")
+			parts = append(parts, fmt.Sprintf("(SELECT count(*) FROM (SELECT FROM %s LIMIT %d) l)", cat.QualifiedIdent(name), inlineLimit+1))
 		}
 	}
 	counts := map[string]int64{}

@@ -7,3 +7,11 @@ func WithoutClientCheck() (restore func()) {
 	clientCheckInterval = 0
 	return func() { clientCheckInterval = was }
 }
+
+// ClashAllHashes gives every unique value the same hash until the returned
+// function runs: only the exact comparison tells values apart then.
+func ClashAllHashes() (restore func()) {
+	was := hashString
+	hashString = func(string) uint64 { return 42 }
+	return func() { hashString = was }
+}

@@ -2,10 +2,12 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 )
 
@@ -39,58 +41,22 @@ func truncateUntouched(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, p
 	if len(names) == 0 {
 		return nil, nil
 	}
-	empty := func() (map[string]bool, error) {
-		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c
-			WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY($2) AND c.relkind = 'r' AND NOT c.relispartition
-			  AND has_table_privilege(c.oid, 'TRUNCATE') AND pg_relation_size(c.oid) = 0`, cat.Schema, names)
-		if err != nil {
-			return nil, err
-		}
-		out := map[string]bool{}
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[n] = true
-		}
-		rows.Close()
-		return out, rows.Err()
-	}
-	closeSet := func(set map[string]bool) {
-		for changed := true; changed; {
-			changed = false
-			for _, c := range cat.AllForeignKeys {
-				if set[c.RefTable] && !set[c.Table] {
-					delete(set, c.RefTable)
-					changed = true
-				}
-			}
-		}
-	}
-	set, err := empty()
+	const emptySQL = `SELECT c.relname FROM pg_class c
+		WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY($2) AND c.relkind = 'r' AND NOT c.relispartition
+		  AND has_table_privilege(c.oid, 'TRUNCATE') AND pg_relation_size(c.oid) = 0`
+	set, err := queryNames(ctx, tx, emptySQL, cat.Schema, names)
 	if err != nil {
 		return nil, err
 	}
-	closeSet(set)
+	closeOverReferences(cat, set)
 	if len(set) == 0 {
 		return nil, nil
 	}
-	list := func() string {
-		var q []string
-		for _, n := range cat.TableNames() {
-			if set[n] {
-				q = append(q, cat.QualifiedIdent(n))
-			}
-		}
-		return strings.Join(q, ", ")
-	}
 	// Lock, then check again: a row committed in between must not be truncated.
-	if _, err := tx.Exec(ctx, "LOCK TABLE "+list()+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+tableList(cat, set)+" IN ACCESS EXCLUSIVE MODE"); err != nil {
 		return nil, err
 	}
-	still, err := empty()
+	still, err := queryNames(ctx, tx, emptySQL, cat.Schema, names)
 	if err != nil {
 		return nil, err
 	}
@@ -99,11 +65,11 @@ func truncateUntouched(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, p
 			delete(set, n)
 		}
 	}
-	closeSet(set)
+	closeOverReferences(cat, set)
 	if len(set) == 0 {
 		return nil, nil
 	}
-	if _, err := tx.Exec(ctx, "TRUNCATE "+list()); err != nil {
+	if _, err := tx.Exec(ctx, "TRUNCATE "+tableList(cat, set)); err != nil {
 		return nil, fmt.Errorf("give empty tables a fresh relation: %w", err)
 	}
 	var out []string
@@ -127,8 +93,10 @@ type droppedIndex struct {
 // for the fast path (FK triggers off while loading) and for tables that have
 // no user trigger and no insert, update or delete yet in this transaction (a
 // reinit's deletes queue deferred FK checks, which must keep running at
-// commit, or never in a rolled-back rehearsal, as before).
-func dropSecondaryIndexes(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, table string) ([]droppedIndex, error) {
+// commit, or never in a rolled-back rehearsal, as before), or that are
+// fresh: truncated in this transaction by truncateReplaced, which TRUNCATE
+// only allows without pending trigger events.
+func dropSecondaryIndexes(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, table string, fresh bool) ([]droppedIndex, error) {
 	var empty bool
 	if err := tx.QueryRow(ctx, "SELECT NOT EXISTS (SELECT 1 FROM "+cat.QualifiedIdent(table)+")").Scan(&empty); err != nil {
 		return nil, err
@@ -145,13 +113,13 @@ func dropSecondaryIndexes(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog
 		  AND pg_has_role(c.relowner, 'USAGE') -- DROP INDEX needs ownership
 		  AND current_setting('track_counts') = 'on'
 		  AND NOT EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal)
-		  AND COALESCE((SELECT s.n_tup_ins + s.n_tup_upd + s.n_tup_del FROM pg_stat_xact_user_tables s WHERE s.relid = c.oid), 0) = 0
+		  AND ($3 OR COALESCE((SELECT s.n_tup_ins + s.n_tup_upd + s.n_tup_del FROM pg_stat_xact_user_tables s WHERE s.relid = c.oid), 0) = 0)
 		  AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion AND NOT i.indisclustered
 		  AND i.indisvalid AND i.indisready AND i.indislive
 		  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
 		  AND NOT EXISTS (SELECT 1 FROM pg_description d WHERE d.objoid = i.indexrelid)
 		  AND NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.refclassid = 'pg_class'::regclass AND dep.refobjid = i.indexrelid AND dep.deptype <> 'a')
-		ORDER BY 1`, cat.Schema, table)
+		ORDER BY 1`, cat.Schema, table, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -248,4 +216,170 @@ func withoutProven(cat *pgcatalog.Catalog, sm *schemaMap) *pgcatalog.Catalog {
 		}
 	}
 	return &out
+}
+
+// DefaultKeepReadable are the tables a restore never locks against
+// readers when Options.KeepReadable is nil: Django's user tables, which
+// logins and profile calls read while the restore runs.
+var DefaultKeepReadable = []string{"users_user", "auth_user"}
+
+// truncateReplaced empties with TRUNCATE, before the load, the tables
+// whose every row the backup replaces (every existing key is in the
+// backup, or the table holds no row), instead of deleting their rows one
+// by one: the load then writes a fresh relation, without dead tuples, and
+// its secondary indexes are built once after it (as pg_restore --clean
+// does). The committed result is the same as with DELETE: the rows the
+// deletes would remove are all the table holds.
+//
+// Only on the fast path (superuser, FK triggers off: no trigger event is
+// queued by the load), for plain tables without user triggers (TRUNCATE
+// fires no delete trigger) or inheritance children, and never for the
+// tables in keep: TRUNCATE holds an ACCESS EXCLUSIVE lock until commit,
+// so readers of these tables wait for the restore instead of seeing the
+// old rows. The tables are locked and checked again before the TRUNCATE,
+// so that a row another session committed meanwhile is never lost; a
+// table another session holds a lock on, or with trigger events still
+// pending in this transaction (a reinit that ran with its triggers on),
+// leaves the work to the deletes instead.
+func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, keep, skip map[string]bool) (map[string]bool, error) {
+	byTable := map[string]*modelPlan{}
+	for _, p := range sm.models {
+		byTable[p.table.Name] = p
+	}
+	var names []string
+	for _, name := range cat.TableNames() {
+		if !sm.protected[name] && !skip[name] && !keep[name] {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	plain, err := queryNames(ctx, tx, `SELECT c.relname FROM pg_class c
+		WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY($2) AND c.relkind = 'r' AND NOT c.relispartition
+		  AND has_table_privilege(c.oid, 'TRUNCATE')
+		  AND NOT EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal)
+		  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = c.oid)`, cat.Schema, names)
+	if err != nil {
+		return nil, err
+	}
+	// replaced says whether every row of table is one the backup brings again.
+	replaced := func(table string) (bool, error) {
+		p := byTable[table]
+		if p == nil {
+			var empty bool
+			err := tx.QueryRow(ctx, "SELECT NOT EXISTS (SELECT 1 FROM "+cat.QualifiedIdent(table)+")").Scan(&empty)
+			return empty, err
+		}
+		if lo, hi, ok := p.keys.intRange(); ok && int64(p.keys.len()) == hi-lo+1 {
+			// The backup's keys are one dense range (ids 1..n, the usual
+			// case): the index answers without reading the keys.
+			var outside bool
+			err := tx.QueryRow(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE %s < $1 OR %s > $2)", cat.QualifiedIdent(table), pgcatalog.Ident(p.pk.Name), pgcatalog.Ident(p.pk.Name)), lo, hi).Scan(&outside)
+			return !outside, err
+		}
+		existing, err := existingKeys(ctx, tx, cat, p.table, p.pk.Name)
+		if err != nil {
+			return false, err
+		}
+		all := true
+		existing.each(func(k key) bool {
+			all = p.keys.has(k)
+			return all
+		})
+		return all, nil
+	}
+	check := func(set map[string]bool) error {
+		for name := range set {
+			ok, err := replaced(name)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				delete(set, name)
+			}
+		}
+		closeOverReferences(cat, set)
+		return nil
+	}
+	set := plain
+	if err := check(set); err != nil || len(set) == 0 {
+		return nil, err
+	}
+	list := tableList(cat, set)
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Rollback(context.Background())
+	// Lock, then check again: a row committed in between must not be lost.
+	// NOWAIT: a session reading one of the tables (or holding any lock on
+	// it) makes the deletes do the work, rather than the restore wait for
+	// it while every later reader of the table queues behind the restore.
+	if _, err := sp.Exec(ctx, "LOCK TABLE "+list+" IN ACCESS EXCLUSIVE MODE NOWAIT"); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+			return nil, sp.Rollback(ctx)
+		}
+		return nil, err
+	}
+	locked := len(set)
+	if err := check(set); err != nil || len(set) != locked {
+		// A row came meanwhile: give the locks back (the savepoint's
+		// rollback does) rather than hold tables not truncated.
+		return nil, errors.Join(err, sp.Rollback(ctx))
+	}
+	if _, err := sp.Exec(ctx, "TRUNCATE "+list); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55006" { // pending trigger events
+			return nil, sp.Rollback(ctx)
+		}
+		return nil, fmt.Errorf("empty the tables the backup replaces: %w", err)
+	}
+	return set, sp.Commit(ctx)
+}
+
+// closeOverReferences removes from set every table a foreign key from a
+// table outside it points at (TRUNCATE refuses those), until none is left.
+func closeOverReferences(cat *pgcatalog.Catalog, set map[string]bool) {
+	for changed := true; changed; {
+		changed = false
+		for _, c := range cat.AllForeignKeys {
+			if set[c.RefTable] && !set[c.Table] {
+				delete(set, c.RefTable)
+				changed = true
+			}
+		}
+	}
+}
+
+// tableList is the qualified names of set's tables, comma-separated, in
+// catalog order.
+func tableList(cat *pgcatalog.Catalog, set map[string]bool) string {
+	var q []string
+	for _, n := range cat.TableNames() {
+		if set[n] {
+			q = append(q, cat.QualifiedIdent(n))
+		}
+	}
+	return strings.Join(q, ", ")
+}
+
+// queryNames runs a query that returns one name per row, as a set.
+func queryNames(ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[n] = true
+	}
+	rows.Close()
+	return out, rows.Err()
 }

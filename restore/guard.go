@@ -2,15 +2,11 @@ package restore
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rehearse-dev/rehearse/internal/pgguard"
 )
 
@@ -77,17 +73,7 @@ func cancelOnDone(ctx context.Context, conn *pgx.Conn) (stop func()) {
 // explainLimit says what to do when the server ended a statement because
 // of a guard rail (and not because ctx was cancelled).
 func explainLimit(ctx context.Context, err error, opts *Options) error {
-	var pgErr *pgconn.PgError
-	if err == nil || ctx.Err() != nil || !errors.As(err, &pgErr) {
-		return err
-	}
-	switch {
-	case pgErr.Code == "57014" && strings.Contains(pgErr.Message, "statement timeout"):
-		return fmt.Errorf("%w (a statement ran longer than the statement timeout, %s: raise Options.StatementTimeout if the backup is that large)", err, opts.statementTimeout())
-	case pgErr.Code == "55P03":
-		return fmt.Errorf("%w (another session held a lock the restore needs for longer than the lock timeout, %s: retry when it is done, or raise Options.LockTimeout)", err, opts.lockTimeout())
-	}
-	return err
+	return pgguard.Explain(ctx, err, opts.statementTimeout(), opts.lockTimeout(), "restore", "Options", "the backup")
 }
 
 // closeOnDone wraps open so that every stream it opens is closed as soon as

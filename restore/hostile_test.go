@@ -124,6 +124,9 @@ func TestUniqueViolationsAreCaughtInValidation(t *testing.T) {
 		{"group name", func(t *testing.T, b []byte) []byte {
 			return replaceOnce(t, b, `"name": "Reviewers"`, `"name": "Authors"`)
 		}, true, "auth.group", "2", "name", `duplicate value Authors in unique column "name"`},
+		{"unique_together", func(t *testing.T, b []byte) []byte {
+			return replaceOnce(t, b, `"version_number": 2`, `"version_number": 1`)
+		}, true, "documents.documentversion", "2", "document,version_number", `duplicate values (1, 1) in unique columns (document_id, version_number) (index documents_documentversion_document_id_version_number_key): another documents.documentversion object in this backup has them too`},
 	})
 }
 

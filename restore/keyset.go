@@ -1,5 +1,7 @@
 package restore
 
+import "math/bits"
+
 // keySet remembers primary keys (or referenced keys) seen in a backup. Integer
 // keys, the common case, go into a sparse bitset: one bit per id, in 8 KiB
 // chunks of 65536 ids, so a million dense ids cost 128 KiB and memory stays flat
@@ -117,4 +119,30 @@ func (k key) value() any {
 		return k.i
 	}
 	return k.s
+}
+
+// intRange returns the smallest and largest key of a set of integer keys
+// (ok is false for an empty set or one holding other keys).
+func (s *keySet) intRange() (lo, hi int64, ok bool) {
+	if len(s.strs) > 0 || len(s.chunks) == 0 {
+		return 0, 0, false
+	}
+	first := true
+	for c, ch := range s.chunks {
+		for w, word := range ch {
+			if word == 0 {
+				continue
+			}
+			base := c<<16 | int64(w)<<6
+			l, h := base+int64(bits.TrailingZeros64(word)), base+63-int64(bits.LeadingZeros64(word))
+			if first || l < lo {
+				lo = l
+			}
+			if first || h > hi {
+				hi = h
+			}
+			first = false
+		}
+	}
+	return lo, hi, !first
 }

@@ -62,6 +62,7 @@ type loader struct {
 	skip    map[string]bool // Defects.SkipTables
 	touched map[string]bool // tables written
 	copied  map[string]bool // tables whose indexes were looked at
+	fresh   map[string]bool // tables truncateReplaced emptied
 	dropped []droppedIndex
 	m2m     map[*m2mPlan]*pairList
 	objects int
@@ -85,7 +86,21 @@ func (l *loader) prepare() error {
 		return err
 	}
 	ctx, tx, cat, sm := l.ctx, l.tx, l.cat, l.sm
+	l.fresh = map[string]bool{}
+	fresh := func(set map[string]bool) {
+		for t := range set {
+			l.fresh[t], l.touched[t] = true, true
+		}
+	}
+	fresh(sm.truncated)
 	if !l.inline {
+		if l.super {
+			more, err := truncateReplaced(ctx, tx, cat, sm, l.opts.keepReadable(), l.skip)
+			if err != nil {
+				return err
+			}
+			fresh(more)
+		}
 		if err := replaceExisting(ctx, tx, cat, sm, l.super, l.touched); err != nil {
 			return err
 		}
@@ -122,12 +137,13 @@ func (l *loader) stream() error {
 				return err
 			}
 		}
+		t0 := time.Now()
 		n, rerr := l.run(p, src, closeBackup)
 		if rerr != nil {
 			return rerr
 		}
 		l.res.Rows[p.table.Name] += n
-		l.opts.emit(PhaseTableLoaded, p.table.Name, n)
+		l.opts.emitLoaded(p.table.Name, n, time.Since(t0))
 		o, err = src.pending, src.err
 		if o == nil && err == nil {
 			err = io.EOF
@@ -150,7 +166,7 @@ func (l *loader) run(p *modelPlan, src *runSource, closeBackup func() error) (in
 	}
 	if l.super && !l.copied[p.table.Name] {
 		l.copied[p.table.Name] = true
-		d, err := dropSecondaryIndexes(l.ctx, l.tx, l.cat, p.table.Name)
+		d, err := dropSecondaryIndexes(l.ctx, l.tx, l.cat, p.table.Name, l.fresh[p.table.Name])
 		if err != nil {
 			return 0, err
 		}

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/rehearse-dev/rehearse/internal/suggest"
@@ -25,6 +24,8 @@ type schemaMap struct {
 	readUnique   func(t *pgcatalog.Table) (map[string]map[string]key, error)
 	cat          *pgcatalog.Catalog
 	columnFrom   map[string]string // defect: "table.column" → field to read instead
+	open         Opener            // the backup, read again to tell a hash clash from a duplicate
+	truncated    map[string]bool   // tables emptied with TRUNCATE before the reinit (replaceThenReinit)
 	protected    map[string]bool
 	models       map[string]*modelPlan
 }
@@ -245,7 +246,7 @@ func (m *schemaMap) fix(p *modelPlan, o *object) error {
 	for _, f := range p.colField {
 		p.convs = append(p.convs, f.conv)
 	}
-	p.unique = uniqueChecks(p) // a new pass over the backup starts here
+	p.unique = uniqueChecks(p, m.open) // a new pass over the backup starts here
 	return nil
 }
 
@@ -367,66 +368,6 @@ func (p *modelPlan) manyToMany(o *object, mp *m2mPlan, raw []byte, pk key) error
 		p.pairs = append(p.pairs, m2mPair{plan: mp, src: pk, tgt: tk})
 	}
 	return nil
-}
-
-// uniqueCheck remembers the values one unique column takes in a backup, to
-// refuse a second object with the same value before PostgreSQL's index
-// does, naming the object.
-type uniqueCheck struct {
-	column string
-	cell   int // index in modelPlan.cells
-	field  *fieldPlan
-	fold   bool // citext compares case-insensitively
-	seen   *keySet
-}
-
-// uniqueChecks makes the checks for the unique columns a model's objects
-// write (p.columns must be fixed): one per single-column unique index.
-func uniqueChecks(p *modelPlan) []*uniqueCheck {
-	var out []*uniqueCheck
-	for _, col := range p.table.Unique {
-		for i, f := range p.colField {
-			if f.column.Name == col {
-				out = append(out, &uniqueCheck{column: col, cell: i + 1, field: f, fold: f.column.Type == "citext", seen: newKeySet()})
-			}
-		}
-	}
-	return out
-}
-
-func (p *modelPlan) checkUnique(o *object) error {
-	for _, u := range p.unique {
-		c := &p.cells[u.cell]
-		if c.null {
-			continue // NULLs never clash
-		}
-		if !u.seen.add(u.key(c)) {
-			return objErr(o, u.field.name, "duplicate value %s in unique column %q: another %s object in this backup has it too, and PostgreSQL (like Django's loaddata) refuses the second; fix the backup",
-				describe([]byte(u.field.conv.text(c))), u.column, o.Model)
-		}
-	}
-	return nil
-}
-
-// key is a value's comparable form: equal for the values the column's
-// unique index takes as equal (for the types it can tell; others fall back
-// to PostgreSQL's error).
-func (u *uniqueCheck) key(c *cell) key {
-	switch u.field.conv.kind {
-	case kInt2, kInt4, kInt8:
-		return key{isInt: true, i: c.i}
-	case kDate, kTimestamp, kTimestamptz, kBool:
-		// sparse values: a string key, not the bitset meant for ids
-		return key{s: strconv.FormatInt(c.i, 36)}
-	case kUUID:
-		return key{s: string(c.u[:])}
-	case kFloat4, kFloat8:
-		return key{s: strconv.FormatFloat(c.f, 'g', -1, 64)}
-	}
-	if u.fold {
-		return key{s: strings.ToLower(string(c.b))}
-	}
-	return key{s: string(c.b)}
 }
 
 // encode appends the current row (p.cells) as a binary COPY tuple.

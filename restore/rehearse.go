@@ -30,7 +30,7 @@ func rehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Opti
 	rehearsal := *opts
 	rehearsal.Progress = nil
 	tried := &Result{Rows: map[string]int64{}}
-	err = loadInTx(ctx, sp, cat, &rehearsal, tried)
+	err = loadInTx(ctx, sp, cat, &rehearsal, tried, nil)
 	if rerr := sp.Rollback(ctx); err == nil {
 		err = rerr
 	}

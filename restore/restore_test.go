@@ -279,18 +279,21 @@ func TestBadBackupsAreRefusedAndChangeNothing(t *testing.T) {
 	}
 }
 
-// With atomic, killing the restoring connection midway (from another
-// session) leaves the database exactly as before.
-func TestAtomicSurvivesKilledConnection(t *testing.T) {
+// restoreKilledMidway restores, with reinit and strategy s, a backup of a
+// seeded database and terminates the restoring connection from another
+// session once documents_document is loaded. It returns that session, the
+// checksums from before and the restore's error.
+func restoreKilledMidway(t *testing.T, s restore.Strategy) (*pgx.Conn, map[string]integrity.Checksum, error) {
+	t.Helper()
 	dsn := pgtest.SeededDB(t)
 	conn := pgtest.Connect(t, dsn)
 	killer := pgtest.Connect(t, dsn)
 	before := checksums(t, killer)
 	b := backup(t, conn)
-	var pid uint32 = conn.PgConn().PID()
+	pid := conn.PgConn().PID()
 	killed := false
 	_, err := restore.Restore(ctx, conn, restore.Options{
-		Open: bytesOpener(b), Strategy: restore.Atomic, Reinit: withReinit(true), Protected: edms.Protected(),
+		Open: bytesOpener(b), Strategy: s, Reinit: withReinit(true), Protected: edms.Protected(),
 		Progress: func(e restore.Event) {
 			if e.Phase == restore.PhaseTableLoaded && e.Table == "documents_document" && !killed {
 				killed = true
@@ -306,29 +309,21 @@ func TestAtomicSurvivesKilledConnection(t *testing.T) {
 	if err == nil {
 		t.Fatal("restore succeeded although its connection was killed")
 	}
+	return killer, before, err
+}
+
+// With atomic, killing the restoring connection midway (from another
+// session) leaves the database exactly as before.
+func TestAtomicSurvivesKilledConnection(t *testing.T) {
+	killer, before, _ := restoreKilledMidway(t, restore.Atomic)
 	sameSums(t, "killed atomic restore", before, checksums(t, killer))
 }
 
 // With two-phase, the same kill after the reinit committed loses the data that
-// the reinit deleted: the hazard the seed's flow carries. The test pins it so
+// the reinit deleted: the hazard the original system's flow carries. The test pins it so
 // that reports can say exactly what was lost.
 func TestTwoPhaseKilledAfterReinitLosesUsers(t *testing.T) {
-	dsn := pgtest.SeededDB(t)
-	conn := pgtest.Connect(t, dsn)
-	killer := pgtest.Connect(t, dsn)
-	b := backup(t, conn)
-	pid := conn.PgConn().PID()
-	_, err := restore.Restore(ctx, conn, restore.Options{
-		Open: bytesOpener(b), Strategy: restore.TwoPhase, Reinit: withReinit(true), Protected: edms.Protected(),
-		Progress: func(e restore.Event) {
-			if e.Phase == restore.PhaseTableLoaded && e.Table == "documents_document" {
-				killer.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
-			}
-		},
-	})
-	if err == nil {
-		t.Fatal("restore succeeded although its connection was killed")
-	}
+	killer, _, _ := restoreKilledMidway(t, restore.TwoPhase)
 	var users int
 	killer.QueryRow(ctx, `SELECT count(*) FROM users_user`).Scan(&users)
 	if users != 1 {

@@ -17,8 +17,19 @@ import (
 // in the backup or kept in the database (as q sees it, after any reinit).
 func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, opts *Options, res *Result) (*schemaMap, error) {
 	start := time.Now()
+	sm, err := readBackup(ctx, cat, opts, res)
+	if err != nil {
+		return nil, err
+	}
+	return sm, checkAgainst(ctx, q, sm, opts, res, start)
+}
+
+// readBackup reads the whole backup once and checks every object on its
+// own: the first half of validate, which needs no database.
+func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res *Result) (*schemaMap, error) {
 	sm := newSchemaMap(cat, opts.Protected)
 	sm.columnFrom = opts.Defects.ColumnFrom
+	sm.open = opts.Open
 	r, err := newDumpReader(opts.Open)
 	if err != nil {
 		return nil, err
@@ -46,8 +57,14 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 		}
 	}
 	res.Objects = n
-	if err := checkKeptUnique(ctx, q, sm, opts.Open); err != nil {
-		return nil, err
+	return sm, nil
+}
+
+// checkAgainst is the second half of validate, begun at start: the
+// backup's unique values and foreign keys against the rows q sees.
+func checkAgainst(ctx context.Context, q pgcatalog.Querier, sm *schemaMap, opts *Options, res *Result, start time.Time) error {
+	if err := checkKeptUnique(ctx, q, sm); err != nil {
+		return err
 	}
 	if !opts.Defects.SkipFKCheck {
 		kept := map[string]*keySet{}
@@ -64,12 +81,12 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 			return ks, err
 		}
 		if err := checkReferences(ctx, sm, opts, keptKeys); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	res.Timings.Validate = time.Since(start)
-	opts.emit(PhaseValidated, "", int64(n))
-	return sm, nil
+	opts.emit(PhaseValidated, "", int64(res.Objects))
+	return nil
 }
 
 // checkReferences compares the keys every FK column refers to with the keys of
@@ -125,6 +142,16 @@ func existingKeys(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catal
 	}
 	defer rows.Close()
 	ks := newKeySet()
+	if c, _ := t.Column(col); c.Type == "int2" || c.Type == "int4" || c.Type == "int8" {
+		var i int64 // scanned unboxed: a million keys without a million allocations
+		for rows.Next() {
+			if err := rows.Scan(&i); err != nil {
+				return nil, err
+			}
+			ks.addInt(i)
+		}
+		return ks, rows.Err()
+	}
 	for rows.Next() {
 		var v any
 		if err := rows.Scan(&v); err != nil {
@@ -199,98 +226,4 @@ func refersTo(raw []byte, want string) bool {
 		}
 	}
 	return false
-}
-
-// checkKeptUnique refuses a backup object whose value in a unique column
-// belongs to a row the restore keeps (its pk is not in the backup, so it is
-// not replaced): COPY would fail on the unique index with a bare SQL error.
-func checkKeptUnique(ctx context.Context, q pgcatalog.Querier, sm *schemaMap, open Opener) error {
-	for _, p := range sm.models {
-		for _, u := range p.unique {
-			owner, want, found, err := keptClash(ctx, q, sm.cat, p, u)
-			if err != nil {
-				return err
-			}
-			if found {
-				return findUniqueClash(open, p, u, want, owner)
-			}
-		}
-	}
-	return nil
-}
-
-// keptClash looks for a kept row of p's table whose value in u's column is
-// also in the backup.
-func keptClash(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, p *modelPlan, u *uniqueCheck) (owner, value key, found bool, err error) {
-	rows, err := q.Query(ctx, fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s IS NOT NULL",
-		pgcatalog.Ident(p.pk.Name), pgcatalog.Ident(u.column), cat.QualifiedIdent(p.table.Name), pgcatalog.Ident(u.column)))
-	if err != nil {
-		return key{}, key{}, false, fmt.Errorf("read unique values of %s.%s: %w", p.table.Name, u.column, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var pk, v any
-		if err := rows.Scan(&pk, &v); err != nil {
-			return key{}, key{}, false, err
-		}
-		k, ok := u.keptKey(v)
-		if ok && u.seen.has(k) && !p.keys.has(scannedKey(pk)) {
-			return scannedKey(pk), k, true, nil
-		}
-	}
-	return key{}, key{}, false, rows.Err()
-}
-
-// keptKey is uniqueCheck.key for a value read from the database, or false
-// for types it does not compare (PostgreSQL's error is the fallback).
-func (u *uniqueCheck) keptKey(v any) (key, bool) {
-	var c cell
-	switch x := v.(type) {
-	case int16:
-		c.i = int64(x)
-	case int32:
-		c.i = int64(x)
-	case int64:
-		c.i = x
-	case string:
-		c.b = []byte(x)
-	case [16]byte:
-		c.u = x
-	default:
-		return key{}, false
-	}
-	switch u.field.conv.kind {
-	case kInt2, kInt4, kInt8, kText, kUUID:
-		return u.key(&c), true
-	}
-	return key{}, false
-}
-
-// findUniqueClash reads the backup again to name the object that brings a
-// unique value a kept row holds. It only runs when validation has failed.
-func findUniqueClash(open Opener, p *modelPlan, u *uniqueCheck, want, owner key) error {
-	problem := fmt.Sprintf("its value in unique column %q is already held by the %s row with pk %s, which this restore keeps (its pk is not in the backup); PostgreSQL would refuse the object: restore with the reinit, which empties the table first, or remove that row", u.column, p.table.Name, owner)
-	generic := &BackupError{Index: -1, Model: p.label, Field: u.field.name, Problem: "a " + p.label + " object: " + problem}
-	r, err := newDumpReader(open)
-	if err != nil {
-		return generic
-	}
-	defer r.Close()
-	for {
-		o, err := r.Next()
-		if err != nil {
-			return generic
-		}
-		if o.Model != p.label {
-			continue
-		}
-		raw, ok := o.field(u.field.name)
-		if !ok {
-			raw, ok = o.field(u.column)
-		}
-		var c cell
-		if ok && u.field.conv.convert(raw, &c) == nil && !c.null && u.key(&c) == want {
-			return objErr(o, u.field.name, "%s", problem)
-		}
-	}
 }

@@ -150,7 +150,7 @@ func TestStopDuringTheReinitCommitIsAnswered(t *testing.T) {
 	defer cancel()
 	pid := conn.PgConn().PID()
 	go func() {
-		if waitFor(20*time.Second, func() bool { return active(t, mon, "commit", "pid = $1", pid) }) {
+		if pgtest.WaitFor(20*time.Second, func() bool { return pgtest.Active(t, mon, "commit", "pid = $1", pid) }) {
 			cancel()
 		}
 	}()

@@ -6,10 +6,13 @@ package pgguard
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Limit is one SET LOCAL of a duration setting; zero or negative leaves the
@@ -71,4 +74,21 @@ func CancelOnDone(ctx context.Context, conn *pgx.Conn, send bool) (stop func()) 
 			<-done // already fired: let the request out before the caller goes on
 		}
 	}
+}
+
+// Explain says what to do when the server ended a statement because of a
+// guard rail (and not because ctx was cancelled): what names the engine,
+// knobs its options ("Options", "Config"), data what it works on.
+func Explain(ctx context.Context, err error, statement, lock time.Duration, what, knobs, data string) error {
+	var pgErr *pgconn.PgError
+	if err == nil || ctx.Err() != nil || !errors.As(err, &pgErr) {
+		return err
+	}
+	switch {
+	case pgErr.Code == "57014" && strings.Contains(pgErr.Message, "statement timeout"): // query_canceled
+		return fmt.Errorf("%w (a statement ran longer than the statement timeout, %s: raise %s.StatementTimeout if %s is that large)", err, statement, knobs, data)
+	case pgErr.Code == "55P03": // lock_not_available
+		return fmt.Errorf("%w (another session held a lock the %s needs for longer than the lock timeout, %s: retry when it is done, or raise %s.LockTimeout)", err, what, lock, knobs)
+	}
+	return err
 }

@@ -146,3 +146,27 @@ func Connect(t testing.TB, dsn string) *pgx.Conn {
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }
+
+// WaitFor polls cond every 20 ms until it holds or d has passed, and
+// reports whether it held.
+func WaitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// Active reports, through the monitoring connection mon, whether a backend
+// matching where (a pg_stat_activity condition over args) runs a statement
+// LIKE like.
+func Active(t testing.TB, mon *pgx.Conn, like, where string, args ...any) bool {
+	t.Helper()
+	var n int
+	err := mon.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '`+like+`' AND `+where, args...).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}

@@ -59,8 +59,23 @@ type Table struct {
 	ForeignKeys []ForeignKey
 	Sequences   []Sequence
 	// Unique lists single-column UNIQUE constraints and indexes (not the primary key).
-	Unique   []string
-	colIndex map[string]int
+	Unique []string
+	// UniqueSets lists every UNIQUE constraint and index but the primary
+	// key, one or more columns each, in index order. Partial and
+	// expression indexes are left out: which rows they cover, or what they
+	// compare, is decided by PostgreSQL alone.
+	UniqueSets []UniqueSet
+	colIndex   map[string]int
+}
+
+// UniqueSet is one unique index: the key columns (INCLUDE columns are not
+// part of it) whose values no two rows may share.
+type UniqueSet struct {
+	Name    string // the index
+	Columns []string
+	// NullsNotDistinct: NULLs are equal here (PostgreSQL 15's NULLS NOT
+	// DISTINCT); otherwise a row with a NULL in a key column never clashes.
+	NullsNotDistinct bool
 }
 
 // Column returns the named column.
@@ -162,7 +177,9 @@ func Load(ctx context.Context, q Querier, schema string) (*Catalog, error) {
 }
 
 func loadColumns(ctx context.Context, q Querier, cat *Catalog) error {
-	rows, err := q.Query(ctx, `
+	var table string
+	var col Column
+	return each(ctx, q, cat, "columns from pg_attribute", `
 SELECT c.relname, a.attname,
        COALESCE(bt.typname, t.typname),
        format_type(a.atttypid, a.atttypmod),
@@ -174,17 +191,7 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdroppe
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
 WHERE n.nspname = $1 AND c.relkind IN ('r','p') AND NOT c.relispartition
-ORDER BY c.relname, a.attnum`, cat.Schema)
-	if err != nil {
-		return fmt.Errorf("read columns from pg_attribute: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var table string
-		var col Column
-		if err := rows.Scan(&table, &col.Name, &col.Type, &col.Display, &col.NotNull, &col.HasDefault, &col.Identity, &col.MaxLen); err != nil {
-			return err
-		}
+ORDER BY c.relname, a.attnum`, []any{&table, &col.Name, &col.Type, &col.Display, &col.NotNull, &col.HasDefault, &col.Identity, &col.MaxLen}, func() error {
 		t := cat.Tables[table]
 		if t == nil {
 			t = &Table{Name: table, colIndex: map[string]int{}}
@@ -192,8 +199,8 @@ ORDER BY c.relname, a.attnum`, cat.Schema)
 		}
 		t.colIndex[col.Name] = len(t.Columns)
 		t.Columns = append(t.Columns, col)
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func loadPrimaryKeys(ctx context.Context, q Querier, cat *Catalog) error {
@@ -211,25 +218,31 @@ ORDER BY c.relname, k.ord`, func(t *Table, col string) { t.PrimaryKey = append(t
 // loadIndexColumns runs query (rows of table, column in schema $1) and hands
 // each column to add for its table.
 func loadIndexColumns(ctx context.Context, q Querier, cat *Catalog, what, query string, add func(t *Table, col string)) error {
-	rows, err := q.Query(ctx, query, cat.Schema)
-	if err != nil {
-		return fmt.Errorf("read %s from pg_index: %w", what, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var table, col string
-		if err := rows.Scan(&table, &col); err != nil {
-			return err
-		}
+	var table, col string
+	return each(ctx, q, cat, what+" from pg_index", query, []any{&table, &col}, func() error {
 		if t := cat.Tables[table]; t != nil {
 			add(t, col)
 		}
+		return nil
+	})
+}
+
+// each runs query over schema $1 and calls fn after each row is scanned
+// into dest (pgx.ForEachRow); what names the rows in errors.
+func each(ctx context.Context, q Querier, cat *Catalog, what, query string, dest []any, fn func() error) error {
+	rows, err := q.Query(ctx, query, cat.Schema)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
 	}
-	return rows.Err()
+	_, err = pgx.ForEachRow(rows, dest, fn)
+	return err
 }
 
 func loadForeignKeys(ctx context.Context, q Querier, cat *Catalog) error {
-	rows, err := q.Query(ctx, `
+	var ref ConstraintRef
+	var deferrable bool
+	var onDelete string
+	return each(ctx, q, cat, "foreign keys from pg_constraint", `
 SELECT con.conname, c.relname, rc.relname,
        ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o)::text[],
@@ -241,34 +254,25 @@ JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_class rc ON rc.oid = con.confrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE con.contype = 'f' AND con.conparentid = 0 AND n.nspname = $1
-ORDER BY c.relname, con.conname`, cat.Schema)
-	if err != nil {
-		return fmt.Errorf("read foreign keys from pg_constraint: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var ref ConstraintRef
-		var deferrable bool
-		var onDelete string
-		if err := rows.Scan(&ref.Name, &ref.Table, &ref.RefTable, &ref.Columns, &ref.RefColumns, &deferrable, &ref.Validated, &onDelete); err != nil {
-			return err
-		}
+ORDER BY c.relname, con.conname`, []any{&ref.Name, &ref.Table, &ref.RefTable, &ref.Columns, &ref.RefColumns, &deferrable, &ref.Validated, &onDelete}, func() error {
+		defer func() { ref.Columns, ref.RefColumns = nil, nil }() // the next row's arrays are its own
 		cat.AllForeignKeys = append(cat.AllForeignKeys, ref)
 		t := cat.Tables[ref.Table]
 		if t == nil || len(ref.Columns) != 1 {
-			continue
+			return nil
 		}
 		t.ForeignKeys = append(t.ForeignKeys, ForeignKey{
 			Name: ref.Name, Table: ref.Table, Column: ref.Columns[0],
 			RefTable: ref.RefTable, RefColumn: ref.RefColumns[0],
 			Deferrable: deferrable, Validated: ref.Validated, OnDelete: onDelete,
 		})
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func loadSequences(ctx context.Context, q Querier, cat *Catalog) error {
-	rows, err := q.Query(ctx, `
+	var seq Sequence
+	return each(ctx, q, cat, "owned sequences from pg_depend", `
 SELECT quote_ident(sn.nspname) || '.' || quote_ident(s.relname), c.relname, a.attname, d.deptype = 'i'
 FROM pg_depend d
 JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
@@ -278,21 +282,12 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid
 WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
   AND d.deptype IN ('a','i') AND n.nspname = $1
-ORDER BY c.relname, a.attname`, cat.Schema)
-	if err != nil {
-		return fmt.Errorf("read owned sequences from pg_depend: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var s Sequence
-		if err := rows.Scan(&s.Name, &s.Table, &s.Column, &s.Identity); err != nil {
-			return err
+ORDER BY c.relname, a.attname`, []any{&seq.Name, &seq.Table, &seq.Column, &seq.Identity}, func() error {
+		if t := cat.Tables[seq.Table]; t != nil {
+			t.Sequences = append(t.Sequences, seq)
 		}
-		if t := cat.Tables[s.Table]; t != nil {
-			t.Sequences = append(t.Sequences, s)
-		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // Ident quotes an identifier for SQL text.
@@ -338,6 +333,9 @@ func (c *Catalog) ManyToManyOf(t *Table) (ManyToMany, bool) {
 }
 
 func loadUnique(ctx context.Context, q Querier, cat *Catalog) error {
+	if err := loadUniqueSets(ctx, q, cat); err != nil {
+		return err
+	}
 	return loadIndexColumns(ctx, q, cat, "unique indexes", `
 SELECT c.relname, a.attname
 FROM pg_index i
@@ -347,4 +345,30 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
 WHERE n.nspname = $1 AND i.indisunique AND NOT i.indisprimary AND i.indnatts = 1
   AND i.indpred IS NULL AND i.indexprs IS NULL
 ORDER BY c.relname, a.attname`, func(t *Table, col string) { t.Unique = append(t.Unique, col) })
+}
+
+// loadUniqueSets reads the unique indexes with their key columns in order.
+// indnullsnotdistinct is read through to_jsonb, so that servers before
+// PostgreSQL 15, which lack the column, read as "NULLs are distinct".
+func loadUniqueSets(ctx context.Context, q Querier, cat *Catalog) error {
+	var table string
+	var u UniqueSet
+	return each(ctx, q, cat, "unique indexes from pg_index", `
+SELECT c.relname, ic.relname, COALESCE((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false),
+       ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.n
+             WHERE k.o <= i.indnkeyatts ORDER BY k.o)::text[]
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND i.indisunique AND NOT i.indisprimary
+  AND i.indpred IS NULL AND i.indexprs IS NULL
+ORDER BY c.relname, ic.relname`, []any{&table, &u.Name, &u.NullsNotDistinct, &u.Columns}, func() error {
+		if t := cat.Tables[table]; t != nil {
+			t.UniqueSets = append(t.UniqueSets, u)
+		}
+		u.Columns = nil // the next row's array is its own
+		return nil
+	})
 }
