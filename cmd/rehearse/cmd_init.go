@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/fixtures"
 	"github.com/rehearse-dev/rehearse/pg/guard"
+	"github.com/rehearse-dev/rehearse/restore"
 )
 
 func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -44,7 +46,9 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if f == nil {
 		return exitOK
 	}
-	res, err := edms.Seed(ctx, conn, f)
+	opts := edms.RestoreOptions(f.Open, restore.Atomic, nil)
+	opts.Progress = seedProgress(stdout, time.Now(), isTerminal(stdout))
+	res, err := restore.Restore(ctx, conn, opts)
 	if err != nil {
 		return fail(stderr, "init", fmt.Errorf("seed %s: %w", f.Name, err))
 	}

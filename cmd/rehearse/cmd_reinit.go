@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
@@ -35,6 +36,7 @@ func cmdReinit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	cfg := edms.ReinitConfig(*adminPW, true)
+	cfg.Progress = reinitProgress(stdout, time.Now(), isTerminal(stdout))
 	var plan *reinit.Plan
 	if *dry {
 		plan, err = reinit.DryRun(ctx, conn, cfg)

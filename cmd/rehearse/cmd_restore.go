@@ -62,6 +62,7 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	var withReinitCfg *reinit.Config
 	if *withReinit {
 		cfg := edms.ReinitConfig(*adminPW, true)
+		cfg.Progress = reinitProgress(stdout, time.Now(), isTerminal(stdout))
 		withReinitCfg = &cfg
 	}
 	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(*from) }, st, withReinitCfg)
