@@ -269,9 +269,10 @@ func runLead(rf *results.RunFile, f fmtr) string {
 
 // tokenFates sorts the scenarios that seeded tokens by what became of the
 // tokens after the operation: all refused; some working again (or as
-// another user); some kept working, their users never deleted; some
-// working, whether their users were deleted not observed.
-type tokenFates struct{ refused, working, kept, unseen []string }
+// another user); some accepted throughout, even while their users did not
+// exist (no user lookup); some kept working, their users never deleted;
+// some working, whether their users were deleted not observed.
+type tokenFates struct{ refused, working, throughout, kept, unseen []string }
 
 func oldTokens(rs []*results.Result) tokenFates {
 	var t tokenFates
@@ -284,8 +285,10 @@ func oldTokens(rs []*results.Result) tokenFates {
 		switch {
 		case !m.workAfter():
 			t.refused = append(t.refused, r.Name)
-		case len(m.worksAgain) > 0 || len(m.evenDeleted) > 0 || impostor:
+		case len(m.worksAgain) > 0 || impostor:
 			t.working = append(t.working, r.Name)
+		case len(m.evenDeleted) > 0:
+			t.throughout = append(t.throughout, r.Name)
 		case len(m.keptWorking) > 0:
 			t.kept = append(t.kept, r.Name)
 		default:
@@ -296,10 +299,10 @@ func oldTokens(rs []*results.Result) tokenFates {
 }
 
 func (t tokenFates) seeded() bool {
-	return len(t.refused)+len(t.working)+len(t.kept)+len(t.unseen) > 0
+	return len(t.refused)+len(t.working)+len(t.throughout)+len(t.kept)+len(t.unseen) > 0
 }
 func (t tokenFates) allRefused() bool {
-	return len(t.refused) > 0 && len(t.working)+len(t.kept)+len(t.unseen) == 0
+	return len(t.refused) > 0 && len(t.working)+len(t.throughout)+len(t.kept)+len(t.unseen) == 0
 }
 
 // refusedEverywhere says that every scenario with tokens refused them.
@@ -324,6 +327,9 @@ func (t tokenFates) verdict() string {
 		parts = append(parts, "but work again in "+strings.Join(t.working, ", "))
 	case len(t.working) > 0:
 		parts = append(parts, "old tokens work again afterwards ("+strings.Join(t.working, ", ")+")")
+	}
+	if len(t.throughout) > 0 {
+		parts = append(parts, "old tokens kept working throughout, even while their users did not exist, in "+strings.Join(t.throughout, ", "))
 	}
 	if len(t.kept) > 0 {
 		parts = append(parts, "an old token whose user was never deleted kept working in "+strings.Join(t.kept, ", "))

@@ -319,6 +319,14 @@ func TestTokenFateFollowsItsUser(t *testing.T) {
 	if v := oldTokens(only.Results).verdict(); v != "Old tokens work again afterwards (refresh-plain), an old token whose user was never deleted kept working in kept." {
 		t.Errorf("run verdict %q", v)
 	}
+	// Accepted in the window while its user was deleted (no user lookup):
+	// the run's verdict says it never stopped, not that it works again.
+	stateless := refreshPlainResult()
+	stateless.Name, stateless.Tokens = "stateless", stateless.Tokens[:1]
+	stateless.Tokens[0].UserInWindow, stateless.Tokens[0].During = results.UserDeleted, []int{200}
+	if v := oldTokens([]*results.Result{stateless}).verdict(); v != "Old tokens kept working throughout, even while their users did not exist, in stateless." {
+		t.Errorf("stateless verdict %q", v)
+	}
 }
 
 // Every report's fate of every seeded token shows the access and the
