@@ -70,11 +70,7 @@ func TestCancelEndsStatementOnServer(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			dsn := pgtest.NewDB(t)
-			conn := pgtest.Connect(t, dsn)
-			if _, err := conn.Exec(ctx, chainSchema+slowDelete); err != nil {
-				t.Fatal(err)
-			}
+			dsn, conn := chainDSN(t, slowDelete)
 			mon := pgtest.Connect(t, dsn)
 			pid := conn.PgConn().PID()
 			started := make(chan struct{})
@@ -157,11 +153,7 @@ func TestSignalEndsStatementOnServer(t *testing.T) {
 	t.Parallel()
 	cases := []pgtest.SignalCase{{Sig: syscall.SIGINT}, {Sig: syscall.SIGTERM}, {Sig: syscall.SIGKILL}, {Sig: syscall.SIGKILL, NoGuards: true}}
 	pgtest.SignalCases(t, cases, "without guards", func(t *testing.T, i int, c pgtest.SignalCase) {
-		dsn := pgtest.NewDB(t)
-		setup := pgtest.Connect(t, dsn)
-		if _, err := setup.Exec(ctx, chainSchema+slowDelete); err != nil {
-			t.Fatal(err)
-		}
+		dsn, setup := chainDSN(t, slowDelete)
 		app := fmt.Sprintf("rehearse_reinit_helper_%d_%d", os.Getpid(), i)
 		pgtest.SignalHelper{
 			Args: []string{"-test.run=^$"}, Env: []string{helperEnv + "=" + dsn + " application_name=" + app},

@@ -59,11 +59,20 @@ func chainConfig() reinit.Config {
 
 func chainDB(t *testing.T, extra string) *pgx.Conn {
 	t.Helper()
-	conn := pgtest.Connect(t, pgtest.NewDB(t))
+	_, conn := chainDSN(t, extra)
+	return conn
+}
+
+// chainDSN is a new database holding chainSchema and extra, and a
+// connection to it.
+func chainDSN(t *testing.T, extra string) (string, *pgx.Conn) {
+	t.Helper()
+	dsn := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, dsn)
 	if _, err := conn.Exec(ctx, chainSchema+extra); err != nil {
 		t.Fatal(err)
 	}
-	return conn
+	return dsn, conn
 }
 
 func rows(t *testing.T, conn *pgx.Conn, sql string) string {
