@@ -69,28 +69,27 @@ func withCreatedAccounts(s *Scenario, tf *TargetFile) (staff string, err error) 
 		t.User = rename(t.User)
 		s.Tokens[name] = t
 	}
-	s.Probes = slices.DeleteFunc(s.Probes, func(p Probe) bool {
-		switch k := p.Kind.(type) {
+	// drop renames the user a probe or check logs in as, and reports whether
+	// it uses a token of the admin's (dropped above).
+	drop := func(kind any) bool {
+		switch k := kind.(type) {
 		case *LoginProbe:
+			k.User = rename(k.User)
+		case *ExpectLogin:
 			k.User = rename(k.User)
 		case *ProfileProbe:
 			return dropped[k.Token]
 		case *RefreshProbe:
 			return dropped[k.Token]
-		}
-		return false
-	})
-	s.Expect = slices.DeleteFunc(s.Expect, func(e Expectation) bool {
-		switch c := e.Check.(type) {
-		case *ExpectLogin:
-			c.User = rename(c.User)
 		case *ExpectProfile:
-			return dropped[c.Token]
+			return dropped[k.Token]
 		case *ExpectRefresh:
-			return dropped[c.Token]
+			return dropped[k.Token]
 		}
 		return false
-	})
+	}
+	s.Probes = slices.DeleteFunc(s.Probes, func(p Probe) bool { return drop(p.Kind) })
+	s.Expect = slices.DeleteFunc(s.Expect, func(e Expectation) bool { return drop(e.Check) })
 	s.Users = nil
 	staff = login(staffAccount)
 	for _, n := range append(slices.Sorted(mapValues(names)), staff) {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,11 +70,7 @@ func TestCancelEndsStatementOnServer(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			dsn := pgtest.NewDB(t)
-			conn := pgtest.Connect(t, dsn)
-			if _, err := conn.Exec(ctx, chainSchema+slowDelete); err != nil {
-				t.Fatal(err)
-			}
+			dsn, conn := chainDSN(t, slowDelete)
 			mon := pgtest.Connect(t, dsn)
 			pid := conn.PgConn().PID()
 			started := make(chan struct{})
@@ -141,22 +135,13 @@ const (
 	helperNoGuards = "REHEARSE_REINIT_HELPER_NO_GUARDS"
 )
 
-// helperMain is the program the signal tests start: it wires SIGINT and
-// SIGTERM to a cancelled context, as cmd/rehearse does, and runs a reinit.
+// helperMain is the program the signal tests start: a reinit, which a
+// signal cancels as it does cmd/rehearse's.
 func helperMain(dsn string) int {
-	if os.Getenv(helperNoGuards) != "" {
-		reinit.WithoutServerGuards()
-	}
-	c, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	conn, err := pgx.Connect(c, dsn)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	_, err = reinit.Run(c, conn, chainConfig())
-	fmt.Fprintln(os.Stderr, "reinit:", err)
-	return 1
+	return pgtest.RunHelper(dsn, helperNoGuards, reinit.WithoutServerGuards, "reinit:", func(c context.Context, conn *pgx.Conn) error {
+		_, err := reinit.Run(c, conn, chainConfig())
+		return err
+	})
 }
 
 // Killing a running `rehearse reinit` ends its statement on the server
@@ -166,59 +151,23 @@ func helperMain(dsn string) int {
 // killed client runs on: what the check below would catch.
 func TestSignalEndsStatementOnServer(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		sig      syscall.Signal
-		noGuards bool
-	}{{syscall.SIGINT, false}, {syscall.SIGTERM, false}, {syscall.SIGKILL, false}, {syscall.SIGKILL, true}}
-	for i, c := range cases {
-		name := c.sig.String()
-		if c.noGuards {
-			name += " without guards"
+	cases := []pgtest.SignalCase{{Sig: syscall.SIGINT}, {Sig: syscall.SIGTERM}, {Sig: syscall.SIGKILL}, {Sig: syscall.SIGKILL, NoGuards: true}}
+	pgtest.SignalCases(t, cases, "without guards", func(t *testing.T, i int, c pgtest.SignalCase) {
+		dsn, setup := chainDSN(t, slowDelete)
+		app := fmt.Sprintf("rehearse_reinit_helper_%d_%d", os.Getpid(), i)
+		pgtest.SignalHelper{
+			Args: []string{"-test.run=^$"}, Env: []string{helperEnv + "=" + dsn + " application_name=" + app},
+			Mon: setup, App: app, Running: func() bool { return activeDelete(t, setup, "application_name = $1", app) },
+			NoGuardsEnv: helperNoGuards, Stays: stays, Gone: gone,
+			NeverStarted: "the helper's DELETE never started",
+			EndedAnyway:  "without the guards the statement ended anyway: this case no longer shows what they prevent",
+			StillRuns:    "the DELETE still runs on the server",
+		}.Signal(t, c)
+		if c.NoGuards {
+			return
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			dsn := pgtest.NewDB(t)
-			setup := pgtest.Connect(t, dsn)
-			if _, err := setup.Exec(ctx, chainSchema+slowDelete); err != nil {
-				t.Fatal(err)
-			}
-			app := fmt.Sprintf("rehearse_reinit_helper_%d_%d", os.Getpid(), i)
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), helperEnv+"="+dsn+" application_name="+app)
-			if c.noGuards {
-				cmd.Env = append(cmd.Env, helperNoGuards+"=1")
-			}
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer setup.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, app)
-			if !pgtest.WaitFor(10*time.Second, func() bool { return activeDelete(t, setup, "application_name = $1", app) }) {
-				cmd.Process.Kill()
-				cmd.Wait()
-				t.Fatalf("the helper's DELETE never started: %s", stderr.String())
-			}
-			if err := cmd.Process.Signal(c.sig); err != nil {
-				t.Fatal(err)
-			}
-			t0 := time.Now()
-			cmd.Wait()
-			still := func() bool { return activeDelete(t, setup, "application_name = $1", app) }
-			if c.noGuards {
-				time.Sleep(stays)
-				if !still() {
-					t.Fatalf("without the guards the statement ended anyway: this case no longer shows what they prevent (%s)", stderr.String())
-				}
-				return
-			}
-			if !pgtest.WaitFor(gone, func() bool { return !still() }) {
-				t.Fatalf("the DELETE still runs on the server %s after %s (%s)", gone, c.sig, stderr.String())
-			}
-			t.Logf("statement ended %s after %s; helper said: %s", time.Since(t0).Round(time.Millisecond), c.sig, strings.TrimSpace(stderr.String()))
-			if n := count(t, setup, `SELECT count(*) FROM users`); n != 3 {
-				t.Errorf("users after a killed reinit: %d, want 3", n)
-			}
-		})
-	}
+		if n := count(t, setup, `SELECT count(*) FROM users`); n != 3 {
+			t.Errorf("users after a killed reinit: %d, want 3", n)
+		}
+	})
 }

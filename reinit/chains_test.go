@@ -59,11 +59,20 @@ func chainConfig() reinit.Config {
 
 func chainDB(t *testing.T, extra string) *pgx.Conn {
 	t.Helper()
-	conn := pgtest.Connect(t, pgtest.NewDB(t))
+	_, conn := chainDSN(t, extra)
+	return conn
+}
+
+// chainDSN is a new database holding chainSchema and extra, and a
+// connection to it.
+func chainDSN(t *testing.T, extra string) (string, *pgx.Conn) {
+	t.Helper()
+	dsn := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, dsn)
 	if _, err := conn.Exec(ctx, chainSchema+extra); err != nil {
 		t.Fatal(err)
 	}
-	return conn
+	return dsn, conn
 }
 
 func rows(t *testing.T, conn *pgx.Conn, sql string) string {
@@ -128,10 +137,7 @@ func TestReinitFollowsChains(t *testing.T) {
 			if mode == "owner" {
 				asOwner(t, conn)
 			}
-			plan, err := reinit.Run(ctx, conn, chainConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
+			plan := mustRun(t, conn, chainConfig())
 			want := map[string]string{
 				"SELECT id, username, password FROM users ORDER BY id": "1:admin:hashed:pw",
 				"SELECT id FROM project ORDER BY id":                   "10",
@@ -210,9 +216,7 @@ func TestReinitKeepsUserTriggers(t *testing.T) {
 CREATE TABLE gone (task_id bigint);
 CREATE FUNCTION log_gone() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO gone VALUES (OLD.id); RETURN OLD; END $$;
 CREATE TRIGGER log_gone AFTER DELETE ON task FOR EACH ROW EXECUTE FUNCTION log_gone();`)
-	if _, err := reinit.Run(ctx, conn, chainConfig()); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, conn, chainConfig())
 	if got := rows(t, conn, "SELECT task_id FROM gone ORDER BY 1"); got != "101 103" {
 		t.Errorf("the delete trigger on task logged %q, want 101 103", got)
 	}

@@ -16,10 +16,7 @@ func TestReinitReportsProgress(t *testing.T) {
 	cfg := edms.ReinitConfig("", true)
 	var steps []reinit.Progress
 	cfg.Progress = func(p reinit.Progress) { steps = append(steps, p) }
-	plan, err := reinit.Run(ctx, conn, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := mustRun(t, conn, cfg)
 	deleted, nulled := map[string]int64{}, map[string]int64{}
 	for _, p := range steps {
 		if p.Took <= 0 || p.Table == "" {

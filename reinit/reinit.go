@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/internal/rate"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 )
 
@@ -72,12 +73,7 @@ type Progress struct {
 }
 
 // RowsPerSecond is the step's rate (0 when it took no measurable time).
-func (p Progress) RowsPerSecond() float64 {
-	if p.Took <= 0 {
-		return 0
-	}
-	return float64(p.Rows) / p.Took.Seconds()
-}
+func (p Progress) RowsPerSecond() float64 { return rate.PerSecond(p.Rows, p.Took) }
 
 func (c Config) withDefaults() Config {
 	def := func(s *string, v string) {

@@ -24,6 +24,16 @@ func count(t testing.TB, conn *pgx.Conn, sql string) int64 {
 	return n
 }
 
+// mustRun is reinit.Run, which must succeed.
+func mustRun(t *testing.T, conn *pgx.Conn, cfg reinit.Config) *reinit.Plan {
+	t.Helper()
+	plan, err := reinit.Run(ctx, conn, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
 func effects(p *reinit.Plan) map[string]reinit.TableEffect {
 	m := map[string]reinit.TableEffect{}
 	for _, e := range p.Tables {
@@ -62,10 +72,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 func TestReinitKeepsAdminAndResetsSequences(t *testing.T) {
 	conn := pgtest.Connect(t, pgtest.SeededDB(t))
 	adminDocs := count(t, conn, `SELECT count(*) FROM documents_document WHERE author_id = 5`)
-	plan, err := reinit.Run(ctx, conn, edms.ReinitConfig("", true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := mustRun(t, conn, edms.ReinitConfig("", true))
 	if plan.AdminAction != "kept" || plan.AdminID != 5 {
 		t.Errorf("admin: %s id %d, want kept id 5", plan.AdminAction, plan.AdminID)
 	}
@@ -102,10 +109,7 @@ func TestReinitRecreatesMissingAdmin(t *testing.T) {
 	if _, err := conn.Exec(ctx, `UPDATE users_user SET username = 'root' WHERE username = 'admin'`); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := reinit.Run(ctx, conn, edms.ReinitConfig("", true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := mustRun(t, conn, edms.ReinitConfig("", true))
 	if plan.AdminAction != "recreated" || plan.AdminID != 1 {
 		t.Errorf("admin: %s id %d, want recreated with id 1 (sequence reset)", plan.AdminAction, plan.AdminID)
 	}

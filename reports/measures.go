@@ -164,16 +164,16 @@ func (m measures) unseen() bool {
 }
 
 // noWindow says why there is no observed window to look into: the
-// operation did not happen, nobody could look, or there was none; false
-// when the window was observed.
-func (m measures) noWindow() (string, bool) {
+// operation did not happen, nobody could look, or there was none (said as
+// none, "no window" in most cells); false when the window was observed.
+func (m measures) noWindow(none string) (string, bool) {
 	switch {
 	case m.notPerformed:
 		return "not measured", true
 	case m.windowUnknown:
 		return "not observed", true
 	case !m.window:
-		return "no window", true
+		return none, true
 	}
 	return "", false
 }

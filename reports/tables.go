@@ -153,7 +153,7 @@ func stretchesText(p results.ProbeSummary, f fmtr) string {
 
 // inWindowText is what a probe saw between the reinit and restore commits.
 func (m measures) inWindowText(p results.ProbeSummary, f fmtr) string {
-	if none, ok := m.noWindow(); ok {
+	if none, ok := m.noWindow("no window"); ok {
 		return none
 	}
 	var s string
@@ -208,7 +208,7 @@ func tokenTable(r *results.Result, f fmtr) table {
 
 // duringText is what a token's probes saw in the window.
 func (m measures) duringText(probed bool, during []int, f fmtr) string {
-	none, ok := m.noWindow()
+	none, ok := m.noWindow("no window")
 	switch {
 	case !probed:
 		return "not probed"
@@ -432,33 +432,23 @@ func outageMetrics(f fmtr) []metric {
 func windowMetrics(f fmtr) []metric {
 	return []metric{
 		{"reinit commit → restore commit", func(r *results.Result, m measures) string {
-			if m.notPerformed {
-				return "not measured"
-			}
-			if m.windowUnknown {
-				return "not observed"
-			}
-			if !m.window {
-				return "one transaction"
+			if none, ok := m.noWindow("one transaction"); ok {
+				return none
 			}
 			return f.ms(r.Facts.WindowMS)
 		}},
 		{"users visible in the window", func(r *results.Result, m measures) string {
+			if none, ok := m.noWindow("never visible"); ok {
+				return none
+			}
 			n, counted := m.usersInWindow()
-			switch {
-			case m.notPerformed:
-				return "not measured"
-			case m.windowUnknown:
-				return "not observed"
-			case !m.window:
-				return "never visible"
-			case !counted:
+			if !counted {
 				return "not counted"
 			}
 			return fmt.Sprintf("%d of %d", n, r.Facts.UsersBefore)
 		}},
 		{"admin, default password, in the window", func(r *results.Result, m measures) string {
-			none, ok := m.noWindow()
+			none, ok := m.noWindow("no window")
 			switch {
 			case ok:
 				return none

@@ -9,11 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -265,7 +263,7 @@ func timeEngine(b *testing.B, dsn, path string, strategy restore.Strategy) (time
 	}
 	defer conn.Close(ctx)
 	runtime.GC()
-	stop := sampleHeap()
+	stop := restore.HeapPeak(5 * time.Millisecond)
 	t0 := time.Now()
 	res, err := restore.Restore(context.Background(), conn, restore.Options{
 		Open:      func() (io.ReadCloser, error) { return os.Open(path) },
@@ -279,37 +277,6 @@ func timeEngine(b *testing.B, dsn, path string, strategy restore.Strategy) (time
 		b.Fatal(err)
 	}
 	return d, peak, res.Timings
-}
-
-// sampleHeap polls the live heap every 5 ms until stopped and returns its peak.
-func sampleHeap() func() uint64 {
-	var mu sync.Mutex
-	var peak uint64
-	done := make(chan struct{})
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	go func() {
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			mu.Lock()
-			if v := sample[0].Value.Uint64(); v > peak {
-				peak = v
-			}
-			mu.Unlock()
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		mu.Lock()
-		defer mu.Unlock()
-		return peak
-	}
 }
 
 // timeNaive loads the backup the way a naive loader does: one statement per

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,9 +65,9 @@ func (s *stalling) Close() error {
 	return nil
 }
 
-func generated(t *testing.T, users int) []byte {
+// generated is the dumpdata backup of spec with users bulk users.
+func generated(t *testing.T, spec fixtures.Spec, users int) []byte {
 	t.Helper()
-	spec := fixtures.SmallSpec
 	spec.BulkUsers = users
 	var buf bytes.Buffer
 	if err := fixtures.Generate(&buf, spec); err != nil {
@@ -82,7 +80,7 @@ func generated(t *testing.T, users int) []byte {
 // while a statement of its transaction runs (here the reinit's), ends on
 // the server at once, returns instead of hanging, and changes nothing.
 func TestStoppedRestoreEndsOnServer(t *testing.T) {
-	b := generated(t, 300)
+	b := generated(t, fixtures.SmallSpec, 300)
 	sleepingReinit := func(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
 		_, err := tx.Exec(ctx, `SELECT pg_sleep(30)`)
 		return nil, err
@@ -160,7 +158,7 @@ func TestStoppedValidationReturns(t *testing.T) {
 		SELECT NULL, 'SYSTEM', 'x', '{}', now() FROM generate_series(1, 120000)`); err != nil {
 		t.Fatal(err)
 	}
-	s := newStalling(generated(t, 300))
+	s := newStalling(generated(t, fixtures.SmallSpec, 300))
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { <-s.stalled; cancel() }()
@@ -197,7 +195,7 @@ func TestIdleTransactionEndsOnServer(t *testing.T) {
 			dsn := pgtest.SeededDB(t)
 			conn, mon := pgtest.Connect(t, dsn), pgtest.Connect(t, dsn)
 			pid := conn.PgConn().PID()
-			s := newStalling(generated(t, 300))
+			s := newStalling(generated(t, fixtures.SmallSpec, 300))
 			rctx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() {
@@ -240,86 +238,42 @@ const (
 )
 
 // TestRestoreHelper is not a test: it is the program the signal test
-// starts (the test binary again). It wires SIGINT and SIGTERM to a
-// cancelled context, as cmd/rehearse does, and runs a restore whose reinit
-// sleeps on the server.
+// starts (the test binary again): a restore whose reinit sleeps on the
+// server, which a signal cancels as it does cmd/rehearse's.
 func TestRestoreHelper(t *testing.T) {
 	dsn := os.Getenv(restoreHelperEnv)
 	if dsn == "" {
 		t.Skip("run by TestSignalEndsRestoreOnServer")
 	}
-	if os.Getenv(restoreHelperNoGuards) != "" {
-		restore.WithoutClientCheck()
-	}
-	c, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	conn, err := pgx.Connect(c, dsn)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	_, err = restore.Restore(c, conn, restore.Options{
-		Open: bytesOpener([]byte("[]")), Strategy: restore.Atomic, AllowEmpty: true, Protected: edms.Protected(),
-		Reinit: func(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
-			_, err := tx.Exec(ctx, `SELECT pg_sleep(30)`)
-			return nil, err
-		},
-	})
-	fmt.Fprintln(os.Stderr, "restore:", err)
-	os.Exit(1)
+	os.Exit(pgtest.RunHelper(dsn, restoreHelperNoGuards, restore.WithoutClientCheck, "restore:", func(c context.Context, conn *pgx.Conn) error {
+		_, err := restore.Restore(c, conn, restore.Options{
+			Open: bytesOpener([]byte("[]")), Strategy: restore.Atomic, AllowEmpty: true, Protected: edms.Protected(),
+			Reinit: func(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
+				_, err := tx.Exec(ctx, `SELECT pg_sleep(30)`)
+				return nil, err
+			},
+		})
+		return err
+	}))
 }
 
 // Killing a running `rehearse restore` ends its statement on the server
 // within seconds: SIGTERM through the cancelled context, SIGKILL through
 // the server's client check; without the check, it runs on.
 func TestSignalEndsRestoreOnServer(t *testing.T) {
-	cases := []struct {
-		sig      syscall.Signal
-		noGuards bool
-	}{{syscall.SIGTERM, false}, {syscall.SIGKILL, false}, {syscall.SIGKILL, true}}
-	for i, c := range cases {
-		name := c.sig.String()
-		if c.noGuards {
-			name += " without client check"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			dsn := pgtest.SeededDB(t)
-			mon := pgtest.Connect(t, dsn)
-			app := fmt.Sprintf("rehearse_restore_helper_%d_%d", os.Getpid(), i)
-			cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreHelper$")
-			cmd.Env = append(os.Environ(), restoreHelperEnv+"="+dsn+" application_name="+app, "REHEARSE_TEST_DSN="+pgtest.AdminDSN())
-			if c.noGuards {
-				cmd.Env = append(cmd.Env, restoreHelperNoGuards+"=1")
-			}
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer mon.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, app)
-			still := func() bool { return pgtest.Active(t, mon, "SELECT pg_sleep%", "application_name = $1", app) }
-			if !pgtest.WaitFor(10*time.Second, still) {
-				cmd.Process.Kill()
-				cmd.Wait()
-				t.Fatalf("the helper's restore never started: %s", stderr.String())
-			}
-			if err := cmd.Process.Signal(c.sig); err != nil {
-				t.Fatal(err)
-			}
-			cmd.Wait()
-			t0 := time.Now()
-			if c.noGuards {
-				time.Sleep(stays)
-				if !still() {
-					t.Fatalf("without the client check the statement ended anyway: this case no longer shows what it prevents (%s)", stderr.String())
-				}
-				return
-			}
-			if !pgtest.WaitFor(gone, func() bool { return !still() }) {
-				t.Fatalf("the restore's statement still runs on the server %s after %s (%s)", gone, c.sig, stderr.String())
-			}
-			t.Logf("statement ended %s after %s; helper said: %s", time.Since(t0).Round(time.Millisecond), c.sig, strings.TrimSpace(stderr.String()))
-		})
-	}
+	cases := []pgtest.SignalCase{{Sig: syscall.SIGTERM}, {Sig: syscall.SIGKILL}, {Sig: syscall.SIGKILL, NoGuards: true}}
+	pgtest.SignalCases(t, cases, "without client check", func(t *testing.T, i int, c pgtest.SignalCase) {
+		dsn := pgtest.SeededDB(t)
+		mon := pgtest.Connect(t, dsn)
+		app := fmt.Sprintf("rehearse_restore_helper_%d_%d", os.Getpid(), i)
+		pgtest.SignalHelper{
+			Args: []string{"-test.run=^TestRestoreHelper$"},
+			Env:  []string{restoreHelperEnv + "=" + dsn + " application_name=" + app, "REHEARSE_TEST_DSN=" + pgtest.AdminDSN()},
+			Mon:  mon, App: app, Running: func() bool { return pgtest.Active(t, mon, "SELECT pg_sleep%", "application_name = $1", app) },
+			NoGuardsEnv: restoreHelperNoGuards, Stays: stays, Gone: gone,
+			NeverStarted: "the helper's restore never started",
+			EndedAnyway:  "without the client check the statement ended anyway: this case no longer shows what it prevents",
+			StillRuns:    "the restore's statement still runs on the server",
+		}.Signal(t, c)
+	})
 }

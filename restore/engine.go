@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rehearse-dev/rehearse/internal/rate"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
 )
 
@@ -155,12 +156,7 @@ func (o *Options) emit(phase, table string, rows int64) {
 
 // RowsPerSecond is a PhaseTableLoaded event's load rate (0 for other
 // phases, or when no time was measured).
-func (e Event) RowsPerSecond() float64 {
-	if e.Took <= 0 {
-		return 0
-	}
-	return float64(e.Rows) / e.Took.Seconds()
-}
+func (e Event) RowsPerSecond() float64 { return rate.PerSecond(e.Rows, e.Took) }
 
 func (o *Options) emitLoaded(table string, rows int64, took time.Duration) {
 	if o.Progress != nil {

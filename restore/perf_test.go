@@ -50,7 +50,7 @@ func BenchmarkRestoreBreakdown(b *testing.B) {
 		runtime.GC()
 		b.StartTimer()
 		last := time.Now()
-		stop := sampleHeap()
+		stop := restore.HeapPeak(5 * time.Millisecond)
 		res, err := restore.Restore(ctx, conn, restore.Options{
 			Open:      func() (io.ReadCloser, error) { return os.Open(path) },
 			Strategy:  restore.Atomic,

@@ -1,7 +1,6 @@
 package restore_test
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -17,13 +16,7 @@ import (
 // (document, version) pair an existing row holds until the backup replaces
 // that row too. Both strategies must restore it, leaving the backup's rows.
 func TestRestoreOtherBackupOverPopulated(t *testing.T) {
-	spec := fixtures.LargeSpec // 10 documents a user where edms-small has 1
-	spec.BulkUsers = 30
-	var buf bytes.Buffer
-	if err := fixtures.Generate(&buf, spec); err != nil {
-		t.Fatal(err)
-	}
-	other := buf.Bytes()
+	other := generated(t, fixtures.LargeSpec, 30) // 10 documents a user where edms-small has 1
 	want := func() map[string]int64 {
 		conn := pgtest.Connect(t, pgtest.NewDB(t))
 		if err := edms.Install(ctx, conn); err != nil {
@@ -34,21 +27,17 @@ func TestRestoreOtherBackupOverPopulated(t *testing.T) {
 		}
 		return rowCounts(t, conn)
 	}()
-	for _, s := range strategies() {
-		t.Run(string(s), func(t *testing.T) {
-			t.Parallel()
-			conn := pgtest.Connect(t, pgtest.SeededDB(t))
-			if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(other), Strategy: s, Reinit: withReinit(true), Protected: edms.Protected()}); err != nil {
-				t.Fatal(err)
+	eachSeeded(t, func(t *testing.T, s restore.Strategy, conn *pgx.Conn) {
+		if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(other), Strategy: s, Reinit: withReinit(true), Protected: edms.Protected()}); err != nil {
+			t.Fatal(err)
+		}
+		got := rowCounts(t, conn)
+		for table, n := range want {
+			if got[table] != n {
+				t.Errorf("%s: %d rows, want the backup's %d", table, got[table], n)
 			}
-			got := rowCounts(t, conn)
-			for table, n := range want {
-				if got[table] != n {
-					t.Errorf("%s: %d rows, want the backup's %d", table, got[table], n)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func rowCounts(t *testing.T, conn *pgx.Conn) map[string]int64 {

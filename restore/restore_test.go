@@ -91,50 +91,57 @@ func withReinit(revoke bool) func(context.Context, pgx.Tx) ([]restore.ReinitEffe
 
 func strategies() []restore.Strategy { return []restore.Strategy{restore.TwoPhase, restore.Atomic} }
 
-// Seed → backup → reinit → restore leaves every table as it was: same rows,
-// same pks, same password hashes (per-table checksums), for both strategies.
-func TestRoundTripWithReinit(t *testing.T) {
+// eachSeeded runs test once for each strategy, in parallel subtests named
+// by it, each on a seeded database of its own.
+func eachSeeded(t *testing.T, test func(t *testing.T, s restore.Strategy, conn *pgx.Conn)) {
 	for _, s := range strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			t.Parallel()
-			conn := pgtest.Connect(t, pgtest.SeededDB(t))
-			before := checksums(t, conn)
-			b := backup(t, conn)
-			var phases []string
-			res, err := restore.Restore(ctx, conn, restore.Options{
-				Open: bytesOpener(b), Strategy: s, Reinit: withReinit(true), Protected: edms.Protected(),
-				Progress: func(e restore.Event) {
-					if e.Phase != restore.PhaseTableLoaded {
-						phases = append(phases, e.Phase)
-					}
-				},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameSums(t, "round trip", before, checksums(t, conn))
-			if res.Rows["users_user"] != 7 || res.Rows["users_user_groups"] != 6 {
-				t.Errorf("rows = %v", res.Rows)
-			}
-			want := "validated,reinit committed,restore committed"
-			if got := strings.Join(phases, ","); got != want {
-				t.Errorf("phases = %s, want %s", got, want)
-			}
-			// The backup taken after the round trip is byte-identical.
-			if b2 := backup(t, conn); !bytes.Equal(b, b2) {
-				t.Error("backup after the round trip differs from the one before")
-			}
-			// Sequences are ahead of max(id): a new user can be inserted.
-			var id int64
-			if err := conn.QueryRow(ctx, `INSERT INTO users_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
-				VALUES ('x', false, 'newcomer', '', '', '', false, true, now()) RETURNING id`).Scan(&id); err != nil {
-				t.Fatalf("insert after restore: %v", err)
-			}
-			if id != 8 {
-				t.Errorf("new user id = %d, want 8", id)
-			}
+			test(t, s, pgtest.Connect(t, pgtest.SeededDB(t)))
 		})
 	}
+}
+
+// Seed → backup → reinit → restore leaves every table as it was: same rows,
+// same pks, same password hashes (per-table checksums), for both strategies.
+func TestRoundTripWithReinit(t *testing.T) {
+	eachSeeded(t, func(t *testing.T, s restore.Strategy, conn *pgx.Conn) {
+		before := checksums(t, conn)
+		b := backup(t, conn)
+		var phases []string
+		res, err := restore.Restore(ctx, conn, restore.Options{
+			Open: bytesOpener(b), Strategy: s, Reinit: withReinit(true), Protected: edms.Protected(),
+			Progress: func(e restore.Event) {
+				if e.Phase != restore.PhaseTableLoaded {
+					phases = append(phases, e.Phase)
+				}
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameSums(t, "round trip", before, checksums(t, conn))
+		if res.Rows["users_user"] != 7 || res.Rows["users_user_groups"] != 6 {
+			t.Errorf("rows = %v", res.Rows)
+		}
+		want := "validated,reinit committed,restore committed"
+		if got := strings.Join(phases, ","); got != want {
+			t.Errorf("phases = %s, want %s", got, want)
+		}
+		// The backup taken after the round trip is byte-identical.
+		if b2 := backup(t, conn); !bytes.Equal(b, b2) {
+			t.Error("backup after the round trip differs from the one before")
+		}
+		// Sequences are ahead of max(id): a new user can be inserted.
+		var id int64
+		if err := conn.QueryRow(ctx, `INSERT INTO users_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
+				VALUES ('x', false, 'newcomer', '', '', '', false, true, now()) RETURNING id`).Scan(&id); err != nil {
+			t.Fatalf("insert after restore: %v", err)
+		}
+		if id != 8 {
+			t.Errorf("new user id = %d, want 8", id)
+		}
+	})
 }
 
 // Gzipped backups (chosen by content, not name) restore the same way.
@@ -334,20 +341,16 @@ func TestTwoPhaseKilledAfterReinitLosesUsers(t *testing.T) {
 // Restoring over the same data without a reinit replaces every row (as
 // loaddata does) and leaves the tables as they were.
 func TestRestoreOverExistingRows(t *testing.T) {
-	for _, s := range strategies() {
-		t.Run(string(s), func(t *testing.T) {
-			t.Parallel()
-			conn := pgtest.Connect(t, pgtest.SeededDB(t))
-			before := checksums(t, conn)
-			b := backup(t, conn)
-			res, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(b), Strategy: s, Protected: edms.Protected()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameSums(t, "restore over itself", before, checksums(t, conn))
-			if res.Rows["users_user"] != 7 {
-				t.Errorf("rows = %v", res.Rows)
-			}
-		})
-	}
+	eachSeeded(t, func(t *testing.T, s restore.Strategy, conn *pgx.Conn) {
+		before := checksums(t, conn)
+		b := backup(t, conn)
+		res, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(b), Strategy: s, Protected: edms.Protected()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameSums(t, "restore over itself", before, checksums(t, conn))
+		if res.Rows["users_user"] != 7 {
+			t.Errorf("rows = %v", res.Rows)
+		}
+	})
 }

@@ -3,7 +3,6 @@ package restore
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"sync"
 	"testing"
@@ -38,22 +37,10 @@ func BenchmarkScan(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		r, err := newDumpReader(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(in)), nil })
+		n, err := scanAll(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(in)), nil })
 		if err != nil {
 			b.Fatal(err)
 		}
-		n := 0
-		for {
-			_, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		r.Close()
 		if n == 0 {
 			b.Fatal("no objects")
 		}

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -71,42 +69,13 @@ func scanAll(open Opener) (int, error) {
 	}
 }
 
-// heapPeak polls the live heap until stopped and returns its peak.
-func heapPeak() (stop func() uint64) {
-	var mu sync.Mutex
-	var peak uint64
-	done := make(chan struct{})
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	go func() {
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(sample)
-			mu.Lock()
-			peak = max(peak, sample[0].Value.Uint64())
-			mu.Unlock()
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		mu.Lock()
-		defer mu.Unlock()
-		return peak
-	}
-}
-
 // measure runs f and returns the bytes it allocated in all (an upper bound
 // on the heap it grew by) and the peak live heap seen meanwhile.
 func measure(f func()) (allocated, peak uint64) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	stop := heapPeak()
+	stop := HeapPeak(2 * time.Millisecond)
 	f()
 	peak = stop()
 	runtime.ReadMemStats(&after)

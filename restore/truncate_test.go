@@ -1,7 +1,6 @@
 package restore_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -22,21 +21,16 @@ import (
 // documents each), and the backup.
 func populatedDB(t *testing.T, users int) (string, []byte) {
 	t.Helper()
-	spec := fixtures.LargeSpec
-	spec.BulkUsers = users
-	var buf bytes.Buffer
-	if err := fixtures.Generate(&buf, spec); err != nil {
-		t.Fatal(err)
-	}
+	data := generated(t, fixtures.LargeSpec, users)
 	dsn := pgtest.NewDB(t)
 	conn := pgtest.Connect(t, dsn)
 	if err := edms.Install(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(buf.Bytes()), Strategy: restore.Atomic, Protected: edms.Protected()}); err != nil {
+	if _, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(data), Strategy: restore.Atomic, Protected: edms.Protected()}); err != nil {
 		t.Fatal(err)
 	}
-	return dsn, buf.Bytes()
+	return dsn, data
 }
 
 // loginProbe runs, from another session, the query a login runs, with a

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/internal/pgtest"
 	"github.com/rehearse-dev/rehearse/restore"
@@ -85,19 +86,15 @@ func TestMultiColumnUniqueDuplicateIsCaughtInValidation(t *testing.T) {
 // multi-column unique index belong to a row the restore keeps is refused
 // in validation, naming the object and the kept row.
 func TestMultiColumnUniqueOfAKeptRowIsCaughtInValidation(t *testing.T) {
-	for _, s := range strategies() {
-		t.Run(string(s), func(t *testing.T) {
-			t.Parallel()
-			conn := pgtest.Connect(t, pgtest.SeededDB(t))
-			before := checksums(t, conn)
-			b := []byte(`[{"model": "documents.documentversion", "pk": 999, "fields": {"document": 1, "version_number": 1,
+	eachSeeded(t, func(t *testing.T, s restore.Strategy, conn *pgx.Conn) {
+		before := checksums(t, conn)
+		b := []byte(`[{"model": "documents.documentversion", "pk": 999, "fields": {"document": 1, "version_number": 1,
 				"file_checksum": "", "change_summary": "", "created_by": null, "created_at": "2025-01-01T00:00:00Z"}}]`)
-			_, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(b), Strategy: s, Protected: edms.Protected()})
-			checkRefusal(t, hostileCase{index: true, model: "documents.documentversion", pk: "999", field: "document,version_number",
-				want: `object #0 (documents.documentversion pk=999) field "document,version_number": its values in unique columns (document_id, version_number) (index documents_documentversion_document_id_version_number_key) are already held by the documents_documentversion row with pk 1, which this restore keeps`}, err)
-			sameSums(t, "refused backup", before, checksums(t, conn))
-		})
-	}
+		_, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(b), Strategy: s, Protected: edms.Protected()})
+		checkRefusal(t, hostileCase{index: true, model: "documents.documentversion", pk: "999", field: "document,version_number",
+			want: `object #0 (documents.documentversion pk=999) field "document,version_number": its values in unique columns (document_id, version_number) (index documents_documentversion_document_id_version_number_key) are already held by the documents_documentversion row with pk 1, which this restore keeps`}, err)
+		sameSums(t, "refused backup", before, checksums(t, conn))
+	})
 }
 
 // Validation over a populated database reads the backup a fixed number of

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,12 +70,11 @@ func TestRehearseDjangoAuthKinds(t *testing.T) {
 			if truth != c.after {
 				t.Errorf("the app answers a %s credential from before the run with %d afterwards; this test expects %d", c.kind, truth, c.after)
 			}
-			f, err := os.Open(filepath.Join(work, "results", "results.json"))
+			data, err := os.ReadFile(filepath.Join(work, "results", "results.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
-			rf, err := reports.ReadJSON(f)
+			rf, err := reports.ReadJSON(bytes.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}

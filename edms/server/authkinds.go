@@ -133,11 +133,7 @@ func (s *Server) sessionAuthHash(passwordHash string) string {
 // sessionLogin is a JSON login view calling django.contrib.auth.login: it
 // stores a session and sets its cookie.
 func (s *Server) sessionLogin(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, "Session Login", http.MethodPost)
-		return
-	}
-	id, ok := s.credentials(w, r, unableToLogIn)
+	id, ok := s.postedCredentials(w, r, "Session Login")
 	if !ok {
 		return
 	}
@@ -201,6 +197,17 @@ func (s *Server) sessionUser(ctx context.Context, key string) (*principal, error
 	return &u, nil
 }
 
+// postedCredentials starts a login view that refuses as DRF's
+// AuthTokenSerializer does: POST only, then the user the credentials name
+// (false when the answer is written).
+func (s *Server) postedCredentials(w http.ResponseWriter, r *http.Request, view string) (int64, bool) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, view, http.MethodPost)
+		return 0, false
+	}
+	return s.credentials(w, r, unableToLogIn)
+}
+
 // unableToLogIn is DRF's AuthTokenSerializer's refusal.
 func unableToLogIn(w http.ResponseWriter) {
 	writeJSON(w, http.StatusBadRequest, obj{{"non_field_errors", []string{"Unable to log in with provided credentials."}}})
@@ -208,11 +215,7 @@ func unableToLogIn(w http.ResponseWriter) {
 
 // tokenLogin is DRF's ObtainAuthToken: the user's token, created on first use.
 func (s *Server) tokenLogin(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, "Obtain Auth Token", http.MethodPost)
-		return
-	}
-	id, ok := s.credentials(w, r, unableToLogIn)
+	id, ok := s.postedCredentials(w, r, "Obtain Auth Token")
 	if !ok {
 		return
 	}

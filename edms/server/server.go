@@ -385,22 +385,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.SetReadDeadline(start.Add(requestTimeout))
 		rc.SetWriteDeadline(start.Add(requestTimeout))
 	}
-	switch r.URL.Path {
-	case s.routes.Login:
-		s.login(rec, r)
-	case s.routes.Profile:
-		s.profile(rec, r)
-	case s.routes.Restore:
-		s.restore(rec, r)
-	case s.routes.Refresh:
-		s.refresh(rec, r)
-	case s.routes.SessionLogin:
-		s.sessionLogin(rec, r)
-	case s.routes.TokenLogin:
-		s.tokenLogin(rec, r)
-	default:
-		writeJSON(rec, http.StatusNotFound, obj{{"detail", "Not found."}})
+	for _, route := range []struct {
+		path  string
+		serve http.HandlerFunc
+	}{
+		{s.routes.Login, s.login}, {s.routes.Profile, s.profile}, {s.routes.Restore, s.restore},
+		{s.routes.Refresh, s.refresh}, {s.routes.SessionLogin, s.sessionLogin}, {s.routes.TokenLogin, s.tokenLogin},
+	} {
+		if r.URL.Path == route.path {
+			route.serve(rec, r)
+			return
+		}
 	}
+	writeJSON(rec, http.StatusNotFound, obj{{"detail", "Not found."}})
 }
 
 // obj is a JSON object that keeps its key order (DRF's bodies are ordered).

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rehearse-dev/rehearse/internal/proctest"
 )
 
 func needProc(t *testing.T) {
@@ -74,16 +76,6 @@ func zombieChild(t *testing.T) int {
 	}
 }
 
-// reapedChild returns the pid of a process that ran and was reaped.
-func reapedChild(t *testing.T) int {
-	t.Helper()
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd.Process.Pid
-}
-
 func owner(t *testing.T, pid int) Owner {
 	t.Helper()
 	_, start, err := Stat(pid)
@@ -114,15 +106,15 @@ func TestCheck(t *testing.T) {
 		{"a running child", here, live, Alive, ""},
 		{"start time not recorded", here, edit(live, func(o *Owner) { o.Start = 0 }), Alive, ""},
 		{"machine not recorded", here, edit(live, func(o *Owner) { o.Machine = "" }), Alive, ""},
-		{"a child that exited and was reaped", here, edit(self, func(o *Owner) { o.PID = reapedChild(t) }), Gone, "is gone"},
+		{"a child that exited and was reaped", here, edit(self, func(o *Owner) { o.PID = proctest.ReapedPID(t) }), Gone, "is gone"},
 		{"a zombie", here, edit(self, func(o *Owner) { o.PID = zombieChild(t); o.Start = 0 }), Gone, "zombie"},
 		{"the pid reused by a process with another start time", here, edit(live, func(o *Owner) { o.Start++ }), Gone, "reused"},
 		{"an earlier boot of this machine", here, edit(live, func(o *Owner) { o.Boot = "another-boot" }), Gone, "rebooted"},
 		{"an earlier boot, machine not recorded", here, edit(live, func(o *Owner) { o.Boot = "another-boot"; o.Machine = "" }), Gone, "rebooted"},
 		{"another machine", here, edit(live, func(o *Owner) { o.Boot = "another-boot"; o.Machine = "elsewhere" }), Unknown, "another machine"},
-		{"another PID namespace", here, edit(live, func(o *Owner) { o.PIDNS = "pid:[1]"; o.PID = reapedChild(t) }), Unknown, "another PID namespace"},
-		{"no boot id recorded", here, edit(live, func(o *Owner) { o.Boot = ""; o.PID = reapedChild(t) }), Unknown, "no owner pid"},
-		{"no /proc here", Host{}, edit(self, func(o *Owner) { o.PID = reapedChild(t) }), Unknown, "no /proc"},
+		{"another PID namespace", here, edit(live, func(o *Owner) { o.PIDNS = "pid:[1]"; o.PID = proctest.ReapedPID(t) }), Unknown, "another PID namespace"},
+		{"no boot id recorded", here, edit(live, func(o *Owner) { o.Boot = ""; o.PID = proctest.ReapedPID(t) }), Unknown, "no owner pid"},
+		{"no /proc here", Host{}, edit(self, func(o *Owner) { o.PID = proctest.ReapedPID(t) }), Unknown, "no /proc"},
 	} {
 		got, why := tc.host.Check(tc.o)
 		if got != tc.want || !strings.Contains(why, tc.why) {
@@ -141,7 +133,7 @@ func TestRunning(t *testing.T) {
 		{"this process", os.Getpid(), true},
 		{"a running child", startChild(t).Process.Pid, true},
 		{"a zombie", zombieChild(t), false},
-		{"a reaped child", reapedChild(t), false},
+		{"a reaped child", proctest.ReapedPID(t), false},
 		{"pid 0", 0, false},
 		{"a negative pid", -1, false},
 	} {

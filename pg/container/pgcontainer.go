@@ -201,17 +201,11 @@ func ImageName(image string) string {
 // 60 s); cancelling it later does not stop the container: call Close. On
 // error nothing is left behind.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("pgcontainer: not starting: %w", err)
+	ctx, logf, err := pgconf.Starting(ctx, "pgcontainer", opts.Logf)
+	if err != nil {
+		return nil, err
 	}
 	t0 := time.Now()
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
 	args, err := serverArgs(opts.Settings)
 	if err != nil {
 		return nil, err

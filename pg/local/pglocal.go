@@ -115,17 +115,11 @@ type Cluster struct {
 // (readiness is also capped at 30 s); cancelling it later does not stop the
 // server: call Close. On error nothing is left behind.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("pglocal: not starting: %w", err)
+	ctx, logf, err := pgconf.Starting(ctx, "pglocal", opts.Logf)
+	if err != nil {
+		return nil, err
 	}
 	t0 := time.Now()
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
 	p, err := planStart(ctx, opts)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rehearse-dev/rehearse/internal/procowner"
+	"github.com/rehearse-dev/rehearse/internal/proctest"
 	pgcontainer "github.com/rehearse-dev/rehearse/pg/container"
 	pglocal "github.com/rehearse-dev/rehearse/pg/local"
 )
@@ -141,7 +141,7 @@ func TestDSNProviderSweepsDatabasesOfDeadRuns(t *testing.T) {
 	}
 	// Forge the comments dead owners, and a live one elsewhere, would have written.
 	forged := map[string]string{
-		"rehearse_s_dead_1":      regexp.MustCompile(`pid=\d+`).ReplaceAllString(comment, "pid="+strconv.Itoa(reapedPID(t))),
+		"rehearse_s_dead_1":      regexp.MustCompile(`pid=\d+`).ReplaceAllString(comment, "pid="+strconv.Itoa(proctest.ReapedPID(t))),
 		"rehearse_s_rebooted_1":  regexp.MustCompile(`boot=\S+`).ReplaceAllString(comment, "boot=an-earlier-boot"),
 		"rehearse_s_elsewhere_1": regexp.MustCompile(`boot=\S+ machine=\S+`).ReplaceAllString(comment, "boot=b machine=elsewhere"),
 	}
@@ -182,7 +182,7 @@ func TestOwnerGone(t *testing.T) {
 		t.Skip("needs /proc")
 	}
 	dead := self
-	dead.PID = reapedPID(t)
+	dead.PID = proctest.ReapedPID(t)
 	for _, tc := range []struct {
 		comment string
 		want    bool
@@ -197,16 +197,6 @@ func TestOwnerGone(t *testing.T) {
 			t.Errorf("ownerGone(%q) = %v (%s), want %v", tc.comment, got, why, tc.want)
 		}
 	}
-}
-
-// reapedPID is the pid of a process that ran and was reaped.
-func reapedPID(t *testing.T) int {
-	t.Helper()
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd.Process.Pid
 }
 
 func TestRedact(t *testing.T) {
@@ -284,7 +274,7 @@ func TestContainerReuseKeepsNoState(t *testing.T) {
 		t.Fatalf("the first run left databases in the kept container: %v", left)
 	}
 	// What a killed run would leave: a clone whose owner is gone.
-	dead := regexp.MustCompile(`pid=\d+`).ReplaceAllString(comment, "pid="+strconv.Itoa(reapedPID(t)))
+	dead := regexp.MustCompile(`pid=\d+`).ReplaceAllString(comment, "pid="+strconv.Itoa(proctest.ReapedPID(t)))
 	for _, q := range []string{"CREATE DATABASE rehearse_s_dead_1", "COMMENT ON DATABASE rehearse_s_dead_1 IS '" + dead + "'"} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatal(err)

@@ -4,12 +4,29 @@
 package pgconf
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
 )
+
+// Starting is how both Starts begin: a nil ctx is context.Background(), a
+// done one an error naming who ("pglocal: not starting: …"), and a nil logf
+// one that drops what it is given.
+func Starting(ctx context.Context, who string, logf func(string, ...any)) (context.Context, func(string, ...any), error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: not starting: %w", who, err)
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return ctx, logf, nil
+}
 
 // Throwaway returns the settings of a throwaway server: fast (no fsync, no
 // full-page writes, minimal WAL) but never losing an acknowledged commit,
