@@ -81,6 +81,12 @@ func CancelOnDone(ctx context.Context, conn *pgx.Conn, send bool) (stop func()) 
 // knobs its options ("Options", "Config"), data what it works on.
 func Explain(ctx context.Context, err error, statement, lock time.Duration, what, knobs, data string) error {
 	var pgErr *pgconn.PgError
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The server ended the statement because ctx is done (our cancel
+		// request, or pgx's): say so, so callers can tell a deadline or
+		// an interrupt from the server's own refusal with errors.Is.
+		return fmt.Errorf("%w (stopped: %w)", err, ctx.Err())
+	}
 	if err == nil || ctx.Err() != nil || !errors.As(err, &pgErr) {
 		return err
 	}
