@@ -303,8 +303,18 @@ func replaceThenReinit(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, o
 }
 
 // readKeys reads the backup once for each model's primary keys; the load's
-// pass checks everything else.
+// pass checks everything else. skimKeys does it fast for a plain backup;
+// otherwise, or when it finds anything unusual, the validating scanner
+// does, and reports the problem.
 func readKeys(ctx context.Context, cat *pgcatalog.Catalog, opts *Options) (*schemaMap, error) {
+	if sm, ok, err := skimKeys(ctx, cat, opts); ok || err != nil {
+		return sm, err
+	}
+	return scanKeys(ctx, cat, opts)
+}
+
+// scanKeys is readKeys with the validating scanner.
+func scanKeys(ctx context.Context, cat *pgcatalog.Catalog, opts *Options) (*schemaMap, error) {
 	sm := newSchemaMap(cat, opts.Protected)
 	r, err := newDumpReader(opts.Open)
 	if err != nil {

@@ -23,8 +23,9 @@ import (
 // transaction skips WAL. Because the table has no tuples, TRUNCATE changes
 // nothing any snapshot can see (TRUNCATE is not MVCC-safe for tables with
 // rows, so those are left alone). Tables referenced by a foreign key from a
-// table outside the set are left alone too (TRUNCATE refuses them).
-func truncateUntouched(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected, skip map[string]bool) ([]string, error) {
+// table outside the set are left alone too (TRUNCATE refuses them). Tables in
+// fresh, truncated in this transaction already, are not truncated again.
+func truncateUntouched(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, protected, skip, fresh map[string]bool) ([]string, error) {
 	var level string
 	if err := tx.QueryRow(ctx, "SELECT current_setting('wal_level')").Scan(&level); err != nil {
 		return nil, err
@@ -66,6 +67,26 @@ func truncateUntouched(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, p
 		}
 	}
 	closeOverReferences(cat, set)
+	if len(set) == 0 {
+		return nil, nil
+	}
+	// The tables truncateReplaced emptied in this transaction have a fresh
+	// relation already: truncating them again would only cost time. The
+	// others are truncated alone when TRUNCATE allows it (no foreign key
+	// from a table outside them refers to them), else all of them are.
+	rest := map[string]bool{}
+	for n := range set {
+		if !fresh[n] {
+			rest[n] = true
+		}
+	}
+	if len(rest) < len(set) {
+		n := len(rest)
+		closeOverReferences(cat, rest)
+		if len(rest) == n {
+			set = rest
+		}
+	}
 	if len(set) == 0 {
 		return nil, nil
 	}

@@ -112,7 +112,7 @@ func (l *loader) prepare() error {
 		sm.readExisting = func(t *pgcatalog.Table) (*keySet, error) { return existingKeys(ctx, tx, cat, t, t.PK()) }
 		sm.readUnique = func(t *pgcatalog.Table) (map[string]map[string]key, error) { return uniqueValues(ctx, tx, cat, t) }
 	}
-	_, err := truncateUntouched(ctx, tx, cat, sm.protected, l.skip)
+	_, err := truncateUntouched(ctx, tx, cat, sm.protected, l.skip, l.fresh)
 	return err
 }
 
