@@ -130,170 +130,189 @@ const skimMax = 256 // longest model label, member name or pk captured
 // feed scans one chunk; false means give up.
 func (s *skimmer) feed(b []byte) bool {
 	i := 0
+	ok := true
+	for i < len(b) && ok {
+		switch {
+		case s.depth > 2:
+			i = s.skipNested(b, i)
+		case s.inStr:
+			i, ok = s.inString(b, i)
+		default:
+			i, ok = s.structural(b, i)
+		}
+	}
+	return ok
+}
+
+// skipNested runs over the bytes of "fields" (or another nested value)
+// from i: only where it ends matters, so one tight loop does it. It
+// returns where it stopped: past the value's end, or the chunk's.
+func (s *skimmer) skipNested(b []byte, i int) int {
+	depth, inStr, esc := s.depth, s.inStr, s.esc
 	for i < len(b) {
-		if s.depth > 2 {
-			// Inside "fields" (or another nested value): only where it
-			// ends matters, so one tight loop runs over its bytes.
-			depth, inStr, esc := s.depth, s.inStr, s.esc
-			for i < len(b) {
-				c := b[i]
-				i++
-				if inStr {
-					if esc {
-						esc = false
-					} else if c == '\\' {
-						esc = true
-					} else if c == '"' {
-						inStr = false
-					}
-					continue
-				}
-				switch c {
-				case '"':
-					inStr = true
-				case '{', '[':
-					depth++
-				case '}', ']':
-					depth--
-					if depth == 2 {
-						s.depth, s.inStr, s.esc = depth, inStr, esc
-						goto nested
-					}
-				}
-			}
-			s.depth, s.inStr, s.esc = depth, inStr, esc
-		nested:
-			continue
-		}
-		if s.inStr {
-			if s.esc {
-				s.esc = false
-				i++
-				continue
-			}
-			rest := b[i:]
-			q := bytes.IndexByte(rest, '"')
-			seg := rest
-			if q >= 0 {
-				seg = rest[:q]
-			}
-			if bs := bytes.IndexByte(seg, '\\'); bs >= 0 {
-				if s.capKey || s.capVal {
-					return false
-				}
-				s.esc = true
-				i += bs + 1
-				continue
-			}
-			if s.capKey || s.capVal {
-				if !s.capture(seg) {
-					return false
-				}
-			}
-			if q < 0 {
-				i = len(b)
-				continue
-			}
-			i += q + 1
-			s.inStr = false
-			if s.capVal {
-				if string(s.member) == "pk" && !s.capture([]byte{'"'}) {
-					return false
-				}
-				s.capVal = false // the value ends with its string
-			}
-			s.capKey = false
-			continue
-		}
 		c := b[i]
 		i++
-		switch c {
-		case ' ', '\n', '\r', '\t':
+		if inStr {
+			if esc {
+				esc = false
+			} else if c == '\\' {
+				esc = true
+			} else if c == '"' {
+				inStr = false
+			}
 			continue
+		}
+		switch c {
 		case '"':
-			s.inStr = true
-			if s.depth == 2 {
-				if s.keyPos {
-					s.capKey = true
-					s.member = s.member[:0]
-				} else if s.capVal {
-					if len(s.pk) > 0 || !s.capture([]byte{'"'}) {
-						return false
-					}
-				} else if string(s.member) == "model" {
-					s.capVal = true
-					s.model, s.hasMod = s.model[:0], true
-				}
-			} else if s.depth < 2 {
-				return false
-			}
-			continue
+			inStr = true
 		case '{', '[':
-			if s.closed || (s.depth == 0 && c != '[') || (s.depth == 1 && c != '{') {
-				return false
-			}
-			if s.depth == 2 && s.capVal {
-				return false // a pk that is an object or a list
-			}
-			s.depth++
-			if s.depth == 2 {
-				s.keyPos, s.capVal, s.hasPK, s.hasMod = true, false, false, false
-				s.member = s.member[:0]
-			}
-			continue
+			depth++
 		case '}', ']':
-			if s.depth == 2 {
-				if c != '}' || !s.endMember() || !s.end() {
-					return false
-				}
-			}
-			s.depth--
-			if s.depth < 0 {
-				return false
-			}
-			if s.depth == 0 {
-				s.closed = true
-			}
-			continue
-		}
-		if s.depth != 2 {
-			if s.depth < 2 && c != ',' {
-				return false
-			}
-			continue
-		}
-		switch c {
-		case ':':
-			if !s.keyPos {
-				return false
-			}
-			s.keyPos = false
-			if string(s.member) == "pk" {
-				s.capVal, s.hasPK = true, true
-				s.pk = s.pk[:0]
-			}
-		case ',':
-			if !s.endMember() {
-				return false
-			}
-			s.keyPos = true
-		default:
-			if s.keyPos {
-				return false
-			}
-			if s.capVal {
-				j := i
-				for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' && b[j] != '"' && b[j] != '{' && b[j] != '[' && b[j] != ']' {
-					j++
-				}
-				if !s.capture(b[i-1 : j]) {
-					return false
-				}
-				i = j
+			depth--
+			if depth == 2 {
+				s.depth, s.inStr, s.esc = depth, inStr, esc
+				return i
 			}
 		}
 	}
+	s.depth, s.inStr, s.esc = depth, inStr, esc
+	return i
+}
+
+// inString reads a string from i, capturing it if it is a member name, the
+// model or the pk; an escape in one of those gives up.
+func (s *skimmer) inString(b []byte, i int) (int, bool) {
+	if s.esc {
+		s.esc = false
+		return i + 1, true
+	}
+	rest := b[i:]
+	q := bytes.IndexByte(rest, '"')
+	seg := rest
+	if q >= 0 {
+		seg = rest[:q]
+	}
+	if bs := bytes.IndexByte(seg, '\\'); bs >= 0 {
+		if s.capKey || s.capVal {
+			return i, false
+		}
+		s.esc = true
+		return i + bs + 1, true
+	}
+	if (s.capKey || s.capVal) && !s.capture(seg) {
+		return i, false
+	}
+	if q < 0 {
+		return len(b), true
+	}
+	i += q + 1
+	s.inStr = false
+	if s.capVal {
+		if string(s.member) == "pk" && !s.capture([]byte{'"'}) {
+			return i, false
+		}
+		s.capVal = false // the value ends with its string
+	}
+	s.capKey = false
+	return i, true
+}
+
+// structural reads the byte at i outside strings and nested values: white
+// space, the start of a string, brackets, and an object's ':' and ','.
+func (s *skimmer) structural(b []byte, i int) (int, bool) {
+	c := b[i]
+	i++
+	switch c {
+	case ' ', '\n', '\r', '\t':
+		return i, true
+	case '"':
+		return i, s.openString()
+	case '{', '[':
+		if s.closed || (s.depth == 0 && c != '[') || (s.depth == 1 && c != '{') {
+			return i, false
+		}
+		if s.depth == 2 && s.capVal {
+			return i, false // a pk that is an object or a list
+		}
+		s.depth++
+		if s.depth == 2 {
+			s.keyPos, s.capVal, s.hasPK, s.hasMod = true, false, false, false
+			s.member = s.member[:0]
+		}
+		return i, true
+	case '}', ']':
+		if s.depth == 2 && (c != '}' || !s.endMember() || !s.end()) {
+			return i, false
+		}
+		s.depth--
+		if s.depth == 0 {
+			s.closed = true
+		}
+		return i, s.depth >= 0
+	}
+	if s.depth != 2 {
+		return i, s.depth >= 2 || c == ','
+	}
+	return s.inObject(c, b, i)
+}
+
+// openString starts a string: a member name, the model's value, or a pk
+// that is a string.
+func (s *skimmer) openString() bool {
+	s.inStr = true
+	switch {
+	case s.depth < 2:
+		return false
+	case s.depth > 2:
+		return true
+	case s.keyPos:
+		s.capKey = true
+		s.member = s.member[:0]
+	case s.capVal:
+		if len(s.pk) > 0 || !s.capture([]byte{'"'}) {
+			return false
+		}
+	case string(s.member) == "model":
+		s.capVal = true
+		s.model, s.hasMod = s.model[:0], true
+	}
 	return true
+}
+
+// inObject reads an object's ':' or ',' or a bare value (a number pk) at
+// i-1 (c).
+func (s *skimmer) inObject(c byte, b []byte, i int) (int, bool) {
+	switch c {
+	case ':':
+		if !s.keyPos {
+			return i, false
+		}
+		s.keyPos = false
+		if string(s.member) == "pk" {
+			s.capVal, s.hasPK = true, true
+			s.pk = s.pk[:0]
+		}
+	case ',':
+		if !s.endMember() {
+			return i, false
+		}
+		s.keyPos = true
+	default:
+		if s.keyPos {
+			return i, false
+		}
+		if s.capVal {
+			j := i
+			for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' && b[j] != '"' && b[j] != '{' && b[j] != '[' && b[j] != ']' {
+				j++
+			}
+			if !s.capture(b[i-1 : j]) {
+				return i, false
+			}
+			i = j
+		}
+	}
+	return i, true
 }
 
 // capture appends to the member name, model label or pk being read.
