@@ -38,7 +38,7 @@ func needDjango(t *testing.T) {
 	if err == nil {
 		return
 	}
-	msg := "needs Debian's python3-django python3-djangorestframework python3-djangorestframework-simplejwt python3-psycopg2"
+	msg := "needs Debian's python3-django python3-djangorestframework python3-djangorestframework-simplejwt python3-psycopg2 python3-pkg-resources"
 	if os.Getenv("REHEARSE_REQUIRE_DJANGO") == "1" {
 		t.Fatalf("%s (%v)", msg, err)
 	}
