@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -92,7 +93,7 @@ func withCreatedAccounts(s *Scenario, tf *TargetFile) (staff string, err error) 
 	s.Expect = slices.DeleteFunc(s.Expect, func(e Expectation) bool { return drop(e.Check) })
 	s.Users = nil
 	staff = login(staffAccount)
-	for _, n := range append(slices.Sorted(mapValues(names)), staff) {
+	for _, n := range append(slices.Sorted(maps.Values(names)), staff) {
 		pw, err := randomPassword()
 		if err != nil {
 			return "", err
@@ -100,16 +101,6 @@ func withCreatedAccounts(s *Scenario, tf *TargetFile) (staff string, err error) 
 		s.Users = append(s.Users, Account{located: located{s.Pos}, Username: n, Password: pw})
 	}
 	return staff, nil
-}
-
-func mapValues(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
-		}
-	}
 }
 
 // randomPassword is 24 random bytes, URL-safe: never written anywhere.
