@@ -157,7 +157,11 @@ func TestSignalEndsStatementOnServer(t *testing.T) {
 		app := fmt.Sprintf("rehearse_reinit_helper_%d_%d", os.Getpid(), i)
 		pgtest.SignalHelper{
 			Args: []string{"-test.run=^$"}, Env: []string{helperEnv + "=" + dsn + " application_name=" + app},
-			Mon: setup, App: app, Running: func() bool { return activeDelete(t, setup, "application_name = $1", app) },
+			Mon: setup, App: app, // Running for 300 ms: the slow DELETE, not the 2-row one
+			// through task's other foreign key, which ends on its own.
+			Running: func() bool {
+				return activeDelete(t, setup, "application_name = $1 AND clock_timestamp() - query_start > interval '300 ms'", app)
+			},
 			NoGuardsEnv: helperNoGuards, Stays: stays, Gone: gone,
 			NeverStarted: "the helper's DELETE never started",
 			EndedAnyway:  "without the guards the statement ended anyway: this case no longer shows what they prevent",
