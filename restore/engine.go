@@ -268,38 +268,65 @@ func reinitAndLoad(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts 
 // restore does not report it). done is false, and nothing was done,
 // without a reinit or superuser rights, or with few existing rows.
 func replaceThenReinit(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) (done bool, err error) {
-	if opts.Reinit == nil {
-		return false, nil
-	}
-	var super bool
-	if err := tx.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
-		return false, fmt.Errorf("read role attributes: %w", err)
-	}
-	if !super {
-		return false, nil
-	}
-	if inline, err := inlineFits(ctx, tx, cat, opts.Protected); err != nil || inline {
-		return false, err
-	}
-	sm, err := readKeys(ctx, cat, opts)
-	if err != nil {
-		return true, err
-	}
-	skip := map[string]bool{}
-	for _, t := range opts.Defects.SkipTables {
-		skip[t] = true
-	}
-	truncated, err := truncateReplaced(ctx, tx, cat, sm, opts.keepReadable(), skip)
-	if err != nil {
-		return true, err
+	r, err := emptyReplaced(ctx, tx, cat, opts, nil)
+	if r == nil || err != nil {
+		return err != nil, err
 	}
 	if _, err := runReinit(ctx, tx, opts, res); err != nil {
 		return true, err
 	}
-	if err := loadInTx(ctx, tx, cat, opts, res, truncated); err != nil {
+	if err := loadInTx(ctx, tx, cat, opts, res, r.truncated); err != nil {
 		return true, err
 	}
 	return true, refuseEmpty(opts, res)
+}
+
+// replaced is what emptyReplaced did: the backup's keys, read once, and
+// the tables it emptied with TRUNCATE.
+type replaced struct {
+	keys      *schemaMap
+	truncated map[string]bool
+}
+
+// emptyReplaced reads the backup's primary keys and empties with TRUNCATE
+// the tables it wholly replaces (truncateReplaced), when a reinit runs
+// with superuser rights over more rows than an inline pass holds; keys,
+// when not nil, are the ones read before (a two-phase restore's second
+// transaction reuses its first's). counted, when not nil, receives each
+// emptied table's rows before the TRUNCATE. It returns nil, having done
+// nothing, otherwise.
+func emptyReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, counted map[string]int64) (*replaced, error) {
+	if opts.Reinit == nil {
+		return nil, nil
+	}
+	var super bool
+	if err := tx.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+		return nil, fmt.Errorf("read role attributes: %w", err)
+	}
+	if !super {
+		return nil, nil
+	}
+	if inline, err := inlineFits(ctx, tx, cat, opts.Protected); err != nil || inline {
+		return nil, err
+	}
+	sm, err := readKeys(ctx, cat, opts)
+	if err != nil {
+		return nil, err
+	}
+	return truncateWith(ctx, tx, cat, opts, sm, counted)
+}
+
+// truncateWith empties the tables the backup's keys sm wholly replace.
+func truncateWith(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, sm *schemaMap, counted map[string]int64) (*replaced, error) {
+	skip := map[string]bool{}
+	for _, t := range opts.Defects.SkipTables {
+		skip[t] = true
+	}
+	truncated, err := truncateReplaced(ctx, tx, cat, sm, opts.keepReadable(), skip, counted)
+	if err != nil {
+		return nil, err
+	}
+	return &replaced{keys: sm, truncated: truncated}, nil
 }
 
 // readKeys reads the backup once for each model's primary keys; the load's
@@ -404,7 +431,7 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	w, rehearsed, err := reinitAndRehearse(ctx, tx, cat, opts, res)
+	w, rehearsed, keys, err := reinitAndRehearse(ctx, tx, cat, opts, res)
 	if err != nil {
 		return err
 	}
@@ -416,7 +443,7 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 		return err
 	}
 	// 3. The restore commits: the window closes.
-	if unknown, err := loadAndCommit(ctx, conn, cat, opts, res); err != nil {
+	if unknown, err := loadAndCommit(ctx, conn, cat, opts, res, keys); err != nil {
 		if w == nil {
 			return err
 		}
@@ -432,26 +459,43 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 }
 
 // reinitAndRehearse runs the reinit in tx, then the rehearsal, and
-// announces what the window will hold (nil without a reinit).
-func reinitAndRehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) (*Window, time.Duration, error) {
+// announces what the window will hold (nil without a reinit). Over a
+// populated database (emptyReplaced), the tables the backup wholly
+// replaces are emptied with TRUNCATE first, as the atomic restore does:
+// the reinit then has nothing to delete or set to NULL there, and the
+// rehearsal and the load write fresh relations. The window holds them
+// empty (the reinit row by row would leave the rows it keeps, the admin's
+// say, until the restore brings them back): they are listed as emptied.
+// keys are the backup's keys emptyReplaced read, for the load to reuse.
+func reinitAndRehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) (*Window, time.Duration, *schemaMap, error) {
 	seqs, err := readSequences(ctx, tx, cat)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
+	}
+	emptied := map[string]int64{}
+	r, err := emptyReplaced(ctx, tx, cat, opts, emptied)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	var truncated map[string]bool
+	var keys *schemaMap
+	if r != nil {
+		truncated, keys = r.truncated, r.keys
 	}
 	effects, err := runReinit(ctx, tx, opts, res)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	rehearsed, backup, err := rehearse(ctx, tx, cat, opts, seqs)
+	rehearsed, backup, err := rehearse(ctx, tx, cat, opts, seqs, truncated)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	var w *Window
 	if opts.Reinit != nil {
-		w = newWindow(effects, backup)
+		w = newWindow(withEmptied(effects, emptied), backup)
 	}
 	opts.emitWindow(PhaseValidated, w)
-	return w, rehearsed, nil
+	return w, rehearsed, keys, nil
 }
 
 // commitReinit is step 2: the reinit commits on its own and the window
@@ -474,8 +518,12 @@ func commitReinit(ctx context.Context, tx pgx.Tx, opts *Options, w *Window) erro
 }
 
 // loadAndCommit loads the backup in a transaction of its own and commits
-// it; unknown reports a commit that got no answer.
-func loadAndCommit(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, opts *Options, res *Result) (unknown bool, err error) {
+// it; unknown reports a commit that got no answer. With keys (the
+// backup's, read by the first transaction), the tables the backup wholly
+// replaces are emptied with TRUNCATE first, so that the load writes fresh
+// relations: the rows left after the reinit (and any a session wrote in
+// the window) are checked against the keys again under the lock.
+func loadAndCommit(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, opts *Options, res *Result, keys *schemaMap) (unknown bool, err error) {
 	tx, err := begin(ctx, conn, opts)
 	if err != nil {
 		return false, err
@@ -487,7 +535,15 @@ func loadAndCommit(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, 
 			opts.Progress(e)
 		}
 	}
-	if err := loadInTx(ctx, tx, cat, &quiet, res, nil); err != nil {
+	var truncated map[string]bool
+	if keys != nil {
+		r, err := truncateWith(ctx, tx, cat, opts, keys, nil)
+		if err != nil {
+			return false, err
+		}
+		truncated = r.truncated
+	}
+	if err := loadInTx(ctx, tx, cat, &quiet, res, truncated); err != nil {
 		return false, err
 	}
 	return commitRestore(ctx, tx, opts)

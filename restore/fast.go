@@ -262,7 +262,10 @@ var DefaultKeepReadable = []string{"users_user", "auth_user"}
 // table another session holds a lock on, or with trigger events still
 // pending in this transaction (a reinit that ran with its triggers on),
 // leaves the work to the deletes instead.
-func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, keep, skip map[string]bool) (map[string]bool, error) {
+//
+// counted, when not nil, receives each table's rows, counted under the
+// lock just before the TRUNCATE.
+func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap, keep, skip map[string]bool, counted map[string]int64) (map[string]bool, error) {
 	byTable := map[string]*modelPlan{}
 	for _, p := range sm.models {
 		byTable[p.table.Name] = p
@@ -350,6 +353,11 @@ func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm
 		// rollback does) rather than hold tables not truncated.
 		return nil, errors.Join(err, sp.Rollback(ctx))
 	}
+	if counted != nil {
+		if err := countInto(ctx, sp, cat, set, counted); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := sp.Exec(ctx, "TRUNCATE "+list); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "55006" { // pending trigger events
@@ -358,6 +366,29 @@ func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm
 		return nil, fmt.Errorf("empty the tables the backup replaces: %w", err)
 	}
 	return set, sp.Commit(ctx)
+}
+
+// countInto counts the rows of set's tables, in one statement, into counted.
+func countInto(ctx context.Context, q pgx.Tx, cat *pgcatalog.Catalog, set map[string]bool, counted map[string]int64) error {
+	var names, parts []string
+	for _, n := range cat.TableNames() {
+		if set[n] {
+			names = append(names, n)
+			parts = append(parts, "(SELECT count(*) FROM "+cat.QualifiedIdent(n)+")")
+		}
+	}
+	n := make([]int64, len(names))
+	dest := make([]any, len(names))
+	for i := range n {
+		dest[i] = &n[i]
+	}
+	if err := q.QueryRow(ctx, "SELECT "+strings.Join(parts, ", ")).Scan(dest...); err != nil {
+		return fmt.Errorf("count the rows of the tables the backup replaces: %w", err)
+	}
+	for i, name := range names {
+		counted[name] = n[i]
+	}
+	return nil
 }
 
 // closeOverReferences removes from set every table a foreign key from a

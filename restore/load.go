@@ -95,7 +95,7 @@ func (l *loader) prepare() error {
 	fresh(sm.truncated)
 	if !l.inline {
 		if l.super {
-			more, err := truncateReplaced(ctx, tx, cat, sm, l.opts.keepReadable(), l.skip)
+			more, err := truncateReplaced(ctx, tx, cat, sm, l.opts.keepReadable(), l.skip, nil)
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,9 @@ import (
 // in tx (before, read at its start) are put back where the reinit left
 // them, as if the rehearsal had not run; the others are shared with other
 // sessions and only keep a gap.
-func rehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, before map[string]sequenceState) (time.Duration, map[string]int64, error) {
+//
+// truncated are the tables emptied with TRUNCATE in tx before the reinit.
+func rehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, before map[string]sequenceState, truncated map[string]bool) (time.Duration, map[string]int64, error) {
 	start := time.Now()
 	afterReinit, err := readSequences(ctx, tx, cat)
 	if err != nil {
@@ -30,7 +32,7 @@ func rehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Opti
 	rehearsal := *opts
 	rehearsal.Progress = nil
 	tried := &Result{Rows: map[string]int64{}}
-	err = loadInTx(ctx, sp, cat, &rehearsal, tried, nil)
+	err = loadInTx(ctx, sp, cat, &rehearsal, tried, truncated)
 	if rerr := sp.Rollback(ctx); err == nil {
 		err = rerr
 	}

@@ -1,9 +1,12 @@
 package restore_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,5 +269,74 @@ func TestRestoreDoesNotWaitForReaders(t *testing.T) {
 				t.Errorf("rows after the restore %v, want the backup's %v", got, want)
 			}
 		})
+	}
+}
+
+// Over a populated database a two-phase restore empties the tables the
+// backup wholly replaces at its reinit, as the atomic one does: in the
+// window they hold no rows, the window lists them as emptied with the rows
+// they held, and the user table keeps the admin (row by row). A backup
+// that only PostgreSQL refuses (a jsonb number beyond numeric's range,
+// which the engine's own checks let through) is refused by the rehearsal,
+// before anything commits: the database is left as it was.
+func TestTwoPhaseOverPopulatedEmptiesReplacedTables(t *testing.T) {
+	dsn, data := populatedDB(t, 10)
+	conn := pgtest.Connect(t, dsn)
+	want := rowCounts(t, conn)
+	before := checksums(t, conn)
+	bad := bytes.Replace(data, []byte(`"details": {`), []byte(`"details": {"n": 1e999999, `), 1)
+	if bytes.Equal(bad, data) {
+		t.Fatal("no audit event's details to break in the generated backup")
+	}
+	_, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(bad), Strategy: restore.TwoPhase, Reinit: withReinit(true), Protected: edms.Protected()})
+	var we *restore.WindowError
+	if err == nil || errors.As(err, &we) {
+		t.Fatalf("a jsonb number beyond numeric's range: %v, want a refusal before the reinit commits", err)
+	}
+	sameSums(t, "refused backup", before, checksums(t, conn))
+
+	var window *restore.Window
+	var inWindow map[string]int64
+	opts := restore.Options{Open: bytesOpener(data), Strategy: restore.TwoPhase, Reinit: withReinit(true), Protected: edms.Protected(),
+		Progress: func(e restore.Event) {
+			if e.Phase == restore.PhaseReinitCommitted {
+				window = e.Window
+			}
+		},
+		BetweenPhases: func(context.Context) error {
+			inWindow = rowCounts(t, pgtest.Connect(t, dsn))
+			return nil
+		}}
+	if _, err := restore.Restore(ctx, conn, opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowCounts(t, conn); !equalCounts(got, want) {
+		t.Errorf("rows after the restore %v, want the backup's %v", got, want)
+	}
+	if inWindow["documents_document"] != 0 || inWindow["users_user"] != 1 {
+		t.Errorf("in the window: %d documents, %d users; want 0 (emptied) and 1 (admin)", inWindow["documents_document"], inWindow["users_user"])
+	}
+	if window == nil {
+		t.Fatal("no window announced at the reinit's commit")
+	}
+	emptied := map[string]restore.TableLoss{}
+	for _, l := range window.Tables {
+		if l.Emptied {
+			emptied[l.Table] = l
+		}
+	}
+	for _, table := range []string{"documents_document", "documents_documentversion", "audit_auditevent"} {
+		l, ok := emptied[table]
+		if !ok || l.Before != want[table] || l.Now != 0 || l.Backup != want[table] {
+			t.Errorf("window's %s: %+v (emptied: %v), want emptied from %d rows to 0, the backup holding %d", table, l, ok, want[table], want[table])
+		}
+	}
+	if _, ok := emptied["users_user"]; ok {
+		t.Error("the window lists users_user as emptied: the user table is kept readable, never truncated")
+	}
+	for _, line := range window.Lines("") {
+		if strings.HasPrefix(line, "documents_document ") && !strings.Contains(line, "emptied with TRUNCATE") {
+			t.Errorf("window line %q does not say the table was emptied", line)
+		}
 	}
 }

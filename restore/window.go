@@ -28,6 +28,9 @@ type TableLoss struct {
 	Now    int64  `json:"rows_now"`
 	Nulled int64  `json:"references_nulled,omitempty"`
 	Backup int64  `json:"rows_in_backup"`
+	// Emptied: the restore emptied the table with TRUNCATE at the reinit,
+	// since the backup replaces every row it held.
+	Emptied bool `json:"emptied,omitempty"`
 }
 
 // Window is what the system is without from the moment a two-phase
@@ -38,11 +41,38 @@ type Window struct {
 	Tables []TableLoss `json:"tables"`
 }
 
-func newWindow(effects []ReinitEffect, backup map[string]int64) *Window {
+// emptiedEffect marks a ReinitEffect of a table emptied with TRUNCATE
+// before the reinit ran.
+type emptiedEffect struct {
+	ReinitEffect
+	emptied bool
+}
+
+// withEmptied adds to the reinit's effects the tables emptied before it
+// (emptied: their rows then), which the reinit saw empty.
+func withEmptied(effects []ReinitEffect, emptied map[string]int64) []emptiedEffect {
+	out := make([]emptiedEffect, 0, len(effects)+len(emptied))
+	seen := map[string]bool{}
+	for _, e := range effects {
+		n, ok := emptied[e.Table]
+		if ok {
+			e.Before, seen[e.Table] = e.Before+n, true
+		}
+		out = append(out, emptiedEffect{e, ok})
+	}
+	for table, n := range emptied {
+		if !seen[table] {
+			out = append(out, emptiedEffect{ReinitEffect{Table: table, Before: n}, true})
+		}
+	}
+	return out
+}
+
+func newWindow(effects []emptiedEffect, backup map[string]int64) *Window {
 	w := &Window{}
 	for _, e := range effects {
 		if e.Before != e.After || e.Nulled > 0 {
-			w.Tables = append(w.Tables, TableLoss{Table: e.Table, Before: e.Before, Now: e.After, Nulled: e.Nulled, Backup: backup[e.Table]})
+			w.Tables = append(w.Tables, TableLoss{Table: e.Table, Before: e.Before, Now: e.After, Nulled: e.Nulled, Backup: backup[e.Table], Emptied: e.emptied})
 		}
 	}
 	slices.SortFunc(w.Tables, func(a, b TableLoss) int { return strings.Compare(a.Table, b.Table) })
@@ -64,6 +94,9 @@ func (w *Window) Lines(indent string) []string {
 		nulled := ""
 		if t.Nulled > 0 {
 			nulled = fmt.Sprintf(", %d references set to NULL", t.Nulled)
+		}
+		if t.Emptied {
+			nulled += ", emptied with TRUNCATE: the backup replaces every row"
 		}
 		out = append(out, fmt.Sprintf("%s%-*s  %d -> %d rows%s (the backup holds %d)", indent, width, t.Table, t.Before, t.Now, nulled, t.Backup))
 	}
