@@ -77,8 +77,10 @@ func generated(t *testing.T, spec fixtures.Spec, users int) []byte {
 }
 
 // A restore stopped while its COPY waits for data (the backup stalled), or
-// while a statement of its transaction runs (here the reinit's), ends on
-// the server at once, returns instead of hanging, and changes nothing.
+// while a statement of its transaction runs (here the reinit's), or while
+// a two-phase restore's validating pass reads the stalled backup (like ""),
+// ends on the server at once, returns instead of hanging, and changes
+// nothing.
 func TestStoppedRestoreEndsOnServer(t *testing.T) {
 	b := generated(t, fixtures.SmallSpec, 300)
 	sleepingReinit := func(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
@@ -94,7 +96,16 @@ func TestStoppedRestoreEndsOnServer(t *testing.T) {
 		want       string
 	}{
 		{"cancel during COPY", "COPY%", restore.Atomic, true, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
-		{"cancel during COPY, two-phase", "COPY%", restore.TwoPhase, true, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
+		{"cancel during COPY, two-phase", "COPY%", restore.TwoPhase, true, func(o *restore.Options, s *stalling) {
+			opens := 0 // the validating pass reads the whole backup; the load's pass stalls
+			o.Open = func() (io.ReadCloser, error) {
+				if opens++; opens == 1 {
+					return io.NopCloser(bytes.NewReader(b)), nil
+				}
+				return s, nil
+			}
+		}, func(cancel func()) { cancel() }, "context canceled"},
+		{"cancel during the validating pass, two-phase", "", restore.TwoPhase, true, func(o *restore.Options, s *stalling) {}, func(cancel func()) { cancel() }, "context canceled"},
 		{"cancel during the reinit", "SELECT pg_sleep%", restore.Atomic, false, func(o *restore.Options, s *stalling) {
 			o.Reinit, o.Open = sleepingReinit, bytesOpener(b)
 		}, func(cancel func()) { cancel() }, "context canceled"},
@@ -123,7 +134,13 @@ func TestStoppedRestoreEndsOnServer(t *testing.T) {
 			rctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			go func() {
-				if pgtest.WaitFor(10*time.Second, func() bool { return pgtest.Active(t, mon, c.like, "pid = $1", pid) }) {
+				if c.like == "" {
+					select {
+					case <-s.stalled:
+						c.stop(cancel)
+					case <-time.After(10 * time.Second):
+					}
+				} else if pgtest.WaitFor(10*time.Second, func() bool { return pgtest.Active(t, mon, c.like, "pid = $1", pid) }) {
 					c.stop(cancel)
 				}
 			}()

@@ -47,6 +47,9 @@ type cell struct {
 	f    float64  // floats
 	b    []byte   // text, json, bytea; numeric already in binary format
 	u    [16]byte // uuid
+	// nearLimit: a decimal close enough to its column's precision that
+	// only PostgreSQL's rounding tells whether it fits (see pgChecks).
+	nearLimit bool
 }
 
 // converter checks one dumpdata field value for a column and encodes it in
@@ -57,12 +60,16 @@ type converter struct {
 	notNull bool
 	maxLen  int
 	numeric *pgtype.Map // lazily made, for numeric's binary encoding
+	// name: the column is of type name (at most 63 bytes);
+	// precision, scale: numeric(precision, scale), 0 without a typmod.
+	name             bool
+	precision, scale int
 }
 
 var isNull = []byte("null")
 
 func converterFor(col pgcatalog.Column) (*converter, error) {
-	cv := &converter{notNull: col.NotNull, maxLen: col.MaxLen}
+	cv := &converter{notNull: col.NotNull, maxLen: col.MaxLen, name: col.Type == "name"}
 	switch col.Type {
 	case "int2":
 		cv.kind = kInt2
@@ -76,6 +83,7 @@ func converterFor(col pgcatalog.Column) (*converter, error) {
 		cv.kind = kFloat8
 	case "numeric":
 		cv.kind = kNumeric
+		cv.precision, cv.scale = numericLimits(col.Display)
 	case "bool":
 		cv.kind = kBool
 	case "text", "varchar", "bpchar", "citext", "name":
@@ -264,6 +272,7 @@ func (cv *converter) numericConv(raw []byte, c *cell) error {
 		return fmt.Errorf("expected a decimal number, got %s: %v", describe(raw), err)
 	}
 	c.b = b
+	c.nearLimit = cv.precision > 0 && nearPrecision(s, cv.precision, cv.scale)
 	return nil
 }
 

@@ -8,7 +8,12 @@
 // max(id). Two strategies:
 //
 //   - TwoPhase reproduces the original system's flow: the reinit commits, then the restore
-//     commits, so other sessions see the emptied database in between.
+//     commits, so other sessions see the emptied database in between. The
+//     backup is proven before the reinit commits (Prevalidation): by the
+//     validating pass, with PostgreSQL checking the rows near a limit the
+//     engine does not model, or, for a schema with something the engine
+//     cannot check (a CHECK constraint, say), by loading it once in a
+//     savepoint rolled back.
 //   - Atomic runs reinit and restore in one transaction: nobody sees the
 //     in-between state, and any failure rolls all of it back.
 package restore
@@ -127,11 +132,34 @@ type Result struct {
 	Rows      map[string]int64 // per table, including many-to-many tables
 	Sequences []SequenceFix
 	FastPath  bool // loaded with FK triggers off (superuser) and checked set-wise after
-	Timings   Timings
+	// Prevalidation is how a two-phase restore proved the backup before its
+	// reinit committed (nil for an atomic one: its transaction is the proof).
+	Prevalidation *Prevalidation
+	Timings       Timings
 }
 
-// Timings of the phases. For TwoPhase, Validate includes the rehearsal
-// (the whole backup loaded once in a savepoint that is rolled back).
+// Prevalidation is how a two-phase restore proved the backup.
+type Prevalidation struct {
+	// Rehearsed: the whole backup was loaded once in a savepoint rolled
+	// back, because of Reason (something of the schema the engine's own
+	// checks do not cover).
+	Rehearsed bool
+	Reason    string
+	// Otherwise the validating pass proved it, and PostgreSQL checked
+	// CheckedByPostgres rows (those near a limit the engine does not model,
+	// and each model's first) in temporary copies of their tables.
+	CheckedByPostgres int
+}
+
+func (p *Prevalidation) String() string {
+	if p.Rehearsed {
+		return "loading it once in a savepoint rolled back, since " + p.Reason
+	}
+	return fmt.Sprintf("the engine's checks, with %d rows checked by PostgreSQL in copies of their tables (each model's first, and any near a limit the engine does not model)", p.CheckedByPostgres)
+}
+
+// Timings of the phases. For TwoPhase, Validate is the proof of the backup
+// before the reinit commits (see Prevalidation), the reinit excluded.
 type Timings struct {
 	Validate, Reinit, Load, Total time.Duration
 }
@@ -268,7 +296,7 @@ func reinitAndLoad(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts 
 // restore does not report it). done is false, and nothing was done,
 // without a reinit or superuser rights, or with few existing rows.
 func replaceThenReinit(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) (done bool, err error) {
-	r, err := emptyReplaced(ctx, tx, cat, opts, nil)
+	r, err := emptyReplaced(ctx, tx, cat, opts, nil, nil)
 	if r == nil || err != nil {
 		return err != nil, err
 	}
@@ -288,14 +316,14 @@ type replaced struct {
 	truncated map[string]bool
 }
 
-// emptyReplaced reads the backup's primary keys and empties with TRUNCATE
+// emptyReplaced reads the backup's primary keys (unless keys holds them)
+// and empties with TRUNCATE
 // the tables it wholly replaces (truncateReplaced), when a reinit runs
 // with superuser rights over more rows than an inline pass holds; keys,
-// when not nil, are the ones read before (a two-phase restore's second
-// transaction reuses its first's). counted, when not nil, receives each
+// counted, when not nil, receives each
 // emptied table's rows before the TRUNCATE. It returns nil, having done
 // nothing, otherwise.
-func emptyReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, counted map[string]int64) (*replaced, error) {
+func emptyReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, keys *schemaMap, counted map[string]int64) (*replaced, error) {
 	if opts.Reinit == nil {
 		return nil, nil
 	}
@@ -309,11 +337,13 @@ func emptyReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts 
 	if inline, err := inlineFits(ctx, tx, cat, opts.Protected); err != nil || inline {
 		return nil, err
 	}
-	sm, err := readKeys(ctx, cat, opts)
-	if err != nil {
-		return nil, err
+	if keys == nil {
+		var err error
+		if keys, err = readKeys(ctx, cat, opts); err != nil {
+			return nil, err
+		}
 	}
-	return truncateWith(ctx, tx, cat, opts, sm, counted)
+	return truncateWith(ctx, tx, cat, opts, keys, counted)
 }
 
 // truncateWith empties the tables the backup's keys sm wholly replace.
@@ -421,20 +451,32 @@ func loadInTx(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Opti
 }
 
 func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog, opts *Options, res *Result) error {
-	// 1. The reinit runs, and the backup is loaded after it in a savepoint
-	//    that is rolled back: nothing is committed before the whole backup
-	//    has been loaded once without error, so a bad backup is refused
+	// 1. The validating pass reads the whole backup, before anything is
+	//    locked or changed: a backup it refuses leaves the database as it
+	//    was. It also notes the rows PostgreSQL must check itself.
+	start := time.Now()
+	limits, err := schemaLimits(ctx, conn, cat)
+	if err != nil {
+		return err
+	}
+	sm, err := readBackup(ctx, cat, opts, res, limits)
+	if err != nil {
+		return err
+	}
+	// 2. The reinit runs, then the backup is proven against what it left,
+	//    before anything commits (reinitAndProve): a bad backup is refused
 	//    with the database intact, and the reinit that commits is the one
-	//    the backup was tried against.
+	//    the backup was proven against.
 	tx, err := begin(ctx, conn, opts)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	w, rehearsed, keys, err := reinitAndRehearse(ctx, tx, cat, opts, res)
+	w, keys, err := reinitAndProve(ctx, tx, cat, opts, res, sm, limits.reasonFor(sm))
 	if err != nil {
 		return err
 	}
+	validated := time.Since(start) - res.Timings.Reinit
 	if opts.Reinit == nil {
 		if err := tx.Rollback(ctx); err != nil {
 			return err
@@ -453,29 +495,34 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 		}
 		return we
 	}
-	res.Timings.Validate += rehearsed
+	res.Timings.Validate = validated
 	opts.emit(PhaseRestoreCommitted, "", 0)
 	return nil
 }
 
-// reinitAndRehearse runs the reinit in tx, then the rehearsal, and
-// announces what the window will hold (nil without a reinit). Over a
-// populated database (emptyReplaced), the tables the backup wholly
+// reinitAndProve runs the reinit in tx, then proves the backup against
+// what it left, and announces what the window will hold (nil without a
+// reinit). When rehearsal is "" (the engine's checks cover what the schema
+// can refuse), the proof is the validating pass's (sm) checks against the
+// kept rows, and PostgreSQL's own check of the rows sm flagged; otherwise
+// the whole backup is loaded once in a savepoint that is rolled back.
+//
+// Over a populated database (emptyReplaced), the tables the backup wholly
 // replaces are emptied with TRUNCATE first, as the atomic restore does:
 // the reinit then has nothing to delete or set to NULL there, and the
-// rehearsal and the load write fresh relations. The window holds them
-// empty (the reinit row by row would leave the rows it keeps, the admin's
-// say, until the restore brings them back): they are listed as emptied.
-// keys are the backup's keys emptyReplaced read, for the load to reuse.
-func reinitAndRehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result) (*Window, time.Duration, *schemaMap, error) {
+// load writes fresh relations. The window holds them empty (the reinit row
+// by row would leave the rows it keeps, the admin's say, until the restore
+// brings them back): they are listed as emptied. keys are the backup's
+// keys, for the load to check again under its lock.
+func reinitAndProve(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts *Options, res *Result, sm *schemaMap, rehearsal string) (*Window, *schemaMap, error) {
 	seqs, err := readSequences(ctx, tx, cat)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, nil, err
 	}
 	emptied := map[string]int64{}
-	r, err := emptyReplaced(ctx, tx, cat, opts, emptied)
+	r, err := emptyReplaced(ctx, tx, cat, opts, sm, emptied)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, nil, err
 	}
 	var truncated map[string]bool
 	var keys *schemaMap
@@ -484,18 +531,36 @@ func reinitAndRehearse(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, o
 	}
 	effects, err := runReinit(ctx, tx, opts, res)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, nil, err
 	}
-	rehearsed, backup, err := rehearse(ctx, tx, cat, opts, seqs, truncated)
-	if err != nil {
-		return nil, 0, nil, err
+	pv := &Prevalidation{Rehearsed: rehearsal != "", Reason: rehearsal}
+	res.Prevalidation = pv
+	var backup map[string]int64
+	if rehearsal != "" {
+		if _, backup, err = rehearse(ctx, tx, cat, opts, seqs, truncated); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		quiet := *opts
+		quiet.Progress = nil
+		if err := checkAgainst(ctx, tx, sm, &quiet, res, time.Now()); err != nil {
+			return nil, nil, err
+		}
+		if err := checkInPostgres(ctx, tx, cat, sm.check); err != nil {
+			return nil, nil, err
+		}
+		if err := refuseEmpty(opts, res); err != nil {
+			return nil, nil, err
+		}
+		pv.CheckedByPostgres = sm.check.rowsChecked()
+		backup = sm.backupRows()
 	}
 	var w *Window
 	if opts.Reinit != nil {
 		w = newWindow(withEmptied(effects, emptied), backup)
 	}
 	opts.emitWindow(PhaseValidated, w)
-	return w, rehearsed, keys, nil
+	return w, keys, nil
 }
 
 // commitReinit is step 2: the reinit commits on its own and the window

@@ -28,6 +28,10 @@ type schemaMap struct {
 	truncated    map[string]bool   // tables emptied with TRUNCATE before the reinit (replaceThenReinit)
 	protected    map[string]bool
 	models       map[string]*modelPlan
+	// The validating pass (readBackup): the many-to-many rows it read per
+	// table, and, for a two-phase restore, the rows PostgreSQL must check.
+	pairRows map[string]int64
+	check    *pgChecks
 }
 
 func newSchemaMap(cat *pgcatalog.Catalog, protected []string) *schemaMap {

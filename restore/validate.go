@@ -17,7 +17,7 @@ import (
 // in the backup or kept in the database (as q sees it, after any reinit).
 func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, opts *Options, res *Result) (*schemaMap, error) {
 	start := time.Now()
-	sm, err := readBackup(ctx, cat, opts, res)
+	sm, err := readBackup(ctx, cat, opts, res, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -26,8 +26,11 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 
 // readBackup reads the whole backup once and checks every object on its
 // own: the first half of validate, which needs no database.
-func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res *Result) (*schemaMap, error) {
+//
+// check, when not nil, collects the rows PostgreSQL must check itself.
+func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res *Result, check *pgChecks) (*schemaMap, error) {
 	sm := newSchemaMap(cat, opts.Protected)
+	sm.pairRows, sm.check = map[string]int64{}, check
 	sm.columnFrom = opts.Defects.ColumnFrom
 	sm.open = opts.Open
 	r, err := newDumpReader(opts.Open)
@@ -50,6 +53,12 @@ func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res 
 		}
 		if _, err = sm.row(p, o); err != nil {
 			return nil, err
+		}
+		for _, pr := range p.pairs {
+			sm.pairRows[pr.plan.through.Name]++
+		}
+		if sm.check != nil {
+			sm.check.consider(p, o)
 		}
 		n++
 		if n%65536 == 0 && ctx.Err() != nil {

@@ -94,6 +94,9 @@ func runRestore(parent context.Context, conn *pgx.Conn, opts restore.Options, re
 		return failRestore(stderr, err, rec)
 	}
 	fmt.Fprintf(stdout, "restored %d objects (%s) in %s\n", res.Objects, res.Strategy, res.Timings.Total.Round(time.Millisecond))
+	if pv := res.Prevalidation; pv != nil {
+		fmt.Fprintf(stdout, "the backup was proven before anything committed by %s\n", pv)
+	}
 	printRows(stdout, res.Rows)
 	for _, s := range res.Sequences {
 		if s.Before != s.After {

@@ -275,7 +275,7 @@ func (r *faultRun) check(before, now map[string]integrity.Checksum) {
 	sameTables(t, "after the recovery command", before, tableSums(t, r.srv.dsn(r.db)))
 }
 
-var lossLine = regexp.MustCompile(`(?m)^\s+(\w+)\s+(\d+) -> (\d+) rows(?:, \d+ references set to NULL)? \(the backup holds (\d+)\)$`)
+var lossLine = regexp.MustCompile(`(?m)^\s+(\w+)\s+(\d+) -> (\d+) rows(?:, \d+ references set to NULL)?(?:, emptied with TRUNCATE: the backup replaces every row)? \(the backup holds (\d+)\)$`)
 
 // matchLoss checks the tables said against the database: each listed with
 // its rows before and now, every table that lost rows listed, and the
