@@ -44,7 +44,7 @@ bench:
 # 10,007 users, restored over a populated system), both engines; a few
 # minutes, so not part of make test. Reports in results/large.
 test-large:
-	$(GO) run ./cmd/rehearse run --report-dir results/large scenarios/large
+	$(GO) run ./cmd/rehearse run --parallel 1 --report-dir results/large scenarios/large
 
 # Each fuzz target for a bounded time (make test ends with it); the seed
 # corpora in restore/testdata/fuzz and harness/testdata/fuzz run with every
