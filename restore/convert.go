@@ -135,6 +135,11 @@ func (cv *converter) convert(raw []byte, c *cell) error {
 		if err != nil {
 			return fmt.Errorf("expected a number, got %s", describe(raw))
 		}
+		if cv.kind == kFloat4 && math.Abs(f) > math.MaxFloat32 {
+			// float32(f) would be an infinity: PostgreSQL refuses the value
+			// as text ("out of range for type real"), loaddata's save too.
+			return fmt.Errorf("%s is out of range for a real (float4) column", describe(raw))
+		}
 		c.f = f
 	case kNumeric:
 		return cv.numericConv(raw, c)

@@ -225,3 +225,20 @@ func TestFastTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// A number beyond float4's range is refused for a real column (its binary
+// form would be an infinity, where PostgreSQL refuses the text), not for a
+// double precision one.
+func TestFloat4Range(t *testing.T) {
+	for _, c := range []struct {
+		raw  string
+		kind kind
+		ok   bool
+	}{{"3.4e38", kFloat4, true}, {"-3.4e38", kFloat4, true}, {"1e39", kFloat4, false}, {"-1e39", kFloat4, false}, {"1e39", kFloat8, true}} {
+		var cl cell
+		err := (&converter{kind: c.kind, notNull: true}).convert([]byte(c.raw), &cl)
+		if (err == nil) != c.ok {
+			t.Errorf("%s into kind %d: %v, want ok=%v", c.raw, c.kind, err, c.ok)
+		}
+	}
+}
