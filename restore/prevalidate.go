@@ -33,8 +33,8 @@ import (
 const (
 	maxCheckedRows  = 2000
 	maxCheckedBytes = 8 << 20
-	// longValue is the length from which a value in an indexed column may
-	// not fit an index entry (btree's limit is about 2700 bytes).
+	// longValue is the length from which a row's values in indexed columns
+	// may not fit an index entry (btree's limit is about 2700 bytes).
 	longValue = 2000
 	// deepJSON is the nesting from which PostgreSQL's JSON parser is asked.
 	deepJSON = 64
@@ -222,33 +222,31 @@ func (pc *pgChecks) consider(p *modelPlan, o *object) {
 }
 
 // flagged says whether a value of p's current row is near a limit of
-// PostgreSQL's that the converters do not model.
+// PostgreSQL's that the converters do not model. An index entry holds all
+// of its columns (INCLUDE ones too), so the lengths of the row's indexed
+// values are added up.
 func (pc *pgChecks) flagged(p *modelPlan) bool {
+	indexedBytes := 0
 	for i, cv := range p.convs {
 		c := &p.cells[i]
 		if c.null {
 			continue
 		}
-		col := p.columns[i]
 		switch cv.kind {
-		case kText, kBytea:
-			if len(c.b) > longValue && pc.indexed[[2]string{p.table.Name, col}] {
-				return true
+		case kText, kBytea, kJSON, kJSONB:
+			if pc.indexed[[2]string{p.table.Name, p.columns[i]}] {
+				if indexedBytes += len(c.b); indexedBytes > longValue {
+					return true
+				}
 			}
-			if cv.name && len(c.b) >= 64 {
-				return true
-			}
-		case kJSON, kJSONB:
-			if len(c.b) > longValue && pc.indexed[[2]string{p.table.Name, col}] {
-				return true
-			}
-			if unusualJSON(c.b, cv.kind == kJSON) {
-				return true
-			}
-		case kNumeric:
-			if c.nearLimit {
-				return true
-			}
+		}
+		switch {
+		case cv.kind == kText && cv.name && len(c.b) >= 64:
+			return true
+		case (cv.kind == kJSON || cv.kind == kJSONB) && unusualJSON(c.b, cv.kind == kJSON):
+			return true
+		case cv.kind == kNumeric && c.nearLimit:
+			return true
 		}
 	}
 	return false

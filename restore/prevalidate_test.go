@@ -23,9 +23,11 @@ CREATE TABLE app_thing (
     label text NOT NULL DEFAULT '',
     tag   name,
     doc   jsonb,
-    price numeric(5,2)
+    price numeric(5,2),
+    note  text
 );
 CREATE INDEX app_thing_label_idx ON app_thing (label);
+CREATE INDEX app_thing_tag_note_idx ON app_thing (tag, note) INCLUDE (doc);
 CREATE TABLE app_checked (id integer PRIMARY KEY, n integer NOT NULL CHECK (n >= 0));
 INSERT INTO app_thing (id, label) VALUES (100, 'kept until the reinit');
 INSERT INTO app_checked VALUES (100, 1);`
@@ -37,8 +39,15 @@ func deleteAll(ctx context.Context, tx pgx.Tx) ([]restore.ReinitEffect, error) {
 	return []restore.ReinitEffect{{Table: "app_thing", Before: 1}, {Table: "app_checked", Before: 1}}, err
 }
 
-func thing(fields string) string {
-	return `{"model": "app.thing", "pk": 1, "fields": {` + fields + `}}`
+// things is a backup of a plain thing, then one with fields (and an empty
+// label unless fields give one): the second is not its model's first row,
+// which PostgreSQL always checks.
+func things(fields string) string {
+	if !strings.Contains(fields, `"label"`) {
+		fields = `"label": "", ` + fields
+	}
+	return `{"model": "app.thing", "pk": 2, "fields": {"label": "plain", "tag": "t", "doc": {}, "price": 1, "note": "n"}}, ` +
+		`{"model": "app.thing", "pk": 1, "fields": {` + fields + `}}`
 }
 
 // A two-phase restore refuses, before its reinit commits, every backup
@@ -56,10 +65,11 @@ func TestTwoPhaseRefusesWhatOnlyPostgresRefuses(t *testing.T) {
 		name, backup, want string
 		rehearsed          bool // refused by the full rehearsal, not a check of one row
 	}{
-		{"long value in an indexed column", thing(`"label": "` + string(long) + `"`), "index row size 8016 exceeds btree version 4 maximum 2704 for index \"app_thing_label_idx\"", false},
-		{"name beyond 63 bytes", thing(`"tag": "` + strings.Repeat("n", 70) + `"`), "identifier too long", false},
-		{"jsonb number beyond numeric's range", thing(`"doc": {"n": 1e999999}`), "numeric", false},
-		{"decimal that rounds beyond its precision", thing(`"price": 999.995`), "numeric field overflow", false},
+		{"long value in an indexed column", things(`"label": "` + string(long) + `"`), "index row size 8016 exceeds btree version 4 maximum 2704 for index \"app_thing_label_idx\"", false},
+		{"values that fit alone but not together in an index entry", things(`"note": "` + string(long[:1500]) + `", "doc": {"s": "` + string(long[1500:3000]) + `"}`), "index row size", false},
+		{"name beyond 63 bytes", things(`"tag": "` + strings.Repeat("n", 70) + `"`), "identifier too long", false},
+		{"jsonb number beyond numeric's range", things(`"doc": {"n": 1e999999}`), "numeric", false},
+		{"decimal that rounds beyond its precision", things(`"price": 999.995`), "numeric field overflow", false},
 		{"CHECK constraint", `{"model": "app.checked", "pk": 1, "fields": {"n": 1}}, {"model": "app.checked", "pk": 2, "fields": {"n": -1}}`, "check constraint", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -78,8 +88,8 @@ func TestTwoPhaseRefusesWhatOnlyPostgresRefuses(t *testing.T) {
 				t.Errorf("refusal %q does not say %q", err, c.want)
 			}
 			var be *restore.BackupError
-			if !c.rehearsed && (!errors.As(err, &be) || be.Index != 0 || !strings.Contains(be.Problem, "PostgreSQL refuses it")) {
-				t.Errorf("refusal %v (%T): want a BackupError naming object #0, from PostgreSQL's check of the row", err, err)
+			if !c.rehearsed && (!errors.As(err, &be) || be.Index != 1 || !strings.Contains(be.Problem, "PostgreSQL refuses it")) {
+				t.Errorf("refusal %v (%T): want a BackupError naming object #1, from PostgreSQL's check of the row", err, err)
 			}
 			sameSums(t, "refused backup", before, checksums(t, conn))
 		})
