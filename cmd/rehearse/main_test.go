@@ -194,6 +194,33 @@ func TestGuardRefusesUnmarkedDatabase(t *testing.T) {
 	}
 }
 
+// init refuses a database that already holds relations, so that it never
+// marks (and so exposes to reinit) something that is not a rehearsal copy;
+// --allow-nonempty overrides.
+func TestInitRefusesNonEmptyDatabase(t *testing.T) {
+	dsn := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, dsn)
+	if _, err := conn.Exec(context.Background(), `CREATE TABLE customers (id int PRIMARY KEY); INSERT INTO customers VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := rehearse(t, "init", "--dsn", dsn, "--fixture", "none")
+	if code != exitError || !strings.Contains(errs, "not empty (public.customers (table))") || !strings.Contains(errs, "--allow-nonempty") {
+		t.Fatalf("init of a non-empty database: exit %d, %s", code, errs)
+	}
+	var marked bool
+	conn.QueryRow(context.Background(), `SELECT to_regclass('public.rehearse_target') IS NOT NULL OR to_regclass('public.users_user') IS NOT NULL`).Scan(&marked)
+	if marked {
+		t.Fatal("the refused database was changed")
+	}
+	if code, out, errs := rehearse(t, "init", "--dsn", dsn, "--fixture", "none", "--allow-nonempty"); code != exitOK || !strings.Contains(out, "schema created") {
+		t.Fatalf("init --allow-nonempty: exit %d, %s %s", code, out, errs)
+	}
+	// An empty database needs no flag.
+	if code, out, errs := rehearse(t, "init", "--dsn", pgtest.NewDB(t), "--fixture", "none"); code != exitOK {
+		t.Fatalf("init of an empty database: exit %d, %s %s", code, out, errs)
+	}
+}
+
 // run --report-dir writes the four reports; report re-renders any format
 // from the results file and refuses a bad one with exit 2.
 func TestReportDirAndReportCommand(t *testing.T) {
@@ -254,6 +281,34 @@ func TestReportDirAndReportCommand(t *testing.T) {
 	}
 	if code, _, stderr := rehearse(t, "report", results, "--format", "pdf"); code != exitError || !strings.Contains(stderr, `unknown format "pdf"`) {
 		t.Errorf("unknown format: exit %d %s", code, stderr)
+	}
+}
+
+// Where rehearse cannot create its accounts, the rehearsal stops before it
+// touches anything, naming the target-file key to set.
+func TestRehearseAccountsNeedTheirColumns(t *testing.T) {
+	dsn := pgtest.SeededDB(t)
+	conn := pgtest.Connect(t, dsn)
+	defer conn.Close(context.Background())
+	users := func() (n int) {
+		conn.QueryRow(context.Background(), `SELECT count(*) FROM users_user`).Scan(&n)
+		return n
+	}
+	before := users()
+	for key, value := range map[string]string{"users_table": "no_users", "login_column": "login_name", "password_column": "pw_hash", "staff_column": "is_boss"} {
+		t.Run(key, func(t *testing.T) {
+			tf := filepath.Join(t.TempDir(), "target.yaml")
+			if err := os.WriteFile(tf, []byte(key+": "+value+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := rehearse(t, "rehearse", "--target", "http://127.0.0.1:9", "--dsn", dsn, "--target-file", tf, "--report-dir", "")
+			if want := "set " + key + " in the target file"; code != exitError || !strings.Contains(stdout+stderr, want) || !strings.Contains(stdout+stderr, value) {
+				t.Errorf("exit %d, want 2 and %q:\n%s\n%s", code, want, stdout, stderr)
+			}
+		})
+	}
+	if after := users(); after != before {
+		t.Errorf("users: %d before, %d after a refused rehearsal", before, after)
 	}
 }
 
