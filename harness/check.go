@@ -7,12 +7,15 @@ import (
 	"github.com/rehearse-dev/rehearse/results"
 )
 
-// Check is one kind of expectation. Each kind is one type in a file of its
-// own (check_*.go) that registers itself with registerCheck: it decodes
-// from YAML through its struct fields, validates itself against the
-// scenario, and judges itself from the plan and the measurements alone.
-// Loader, evaluator, HTTP-target filtering and the JSON Schema iterate over
-// the registry, so adding a kind touches one file.
+// Check is one kind of expectation. Each kind is one type that registers
+// itself with registerCheck, in the file of what it looks at:
+// check_during.go (what the run's requests met), check_after.go (calls
+// made after the operation) or check_database.go (the system's database);
+// a kind that fits none takes a check_*.go of its own. It decodes from YAML
+// through its struct fields, validates itself against the scenario, and
+// judges itself from the plan and the measurements alone. Loader,
+// evaluator, HTTP-target filtering and the JSON Schema iterate over the
+// registry, so adding a kind touches one file.
 type Check interface {
 	// validate reports what the types cannot say: unknown names, ranges,
 	// combinations the scenario rules out.

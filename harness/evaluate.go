@@ -1,10 +1,10 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -148,7 +148,7 @@ func serverErrorsOfSamples(res *results.Result) {
 			kept = append(kept, results.ServerError{Source: results.SourceProbe, Name: s.Probe, AtMS: s.AtMS, Status: s.Status, Body: s.Detail})
 		}
 	}
-	sort.SliceStable(kept, func(i, j int) bool { return kept[i].AtMS < kept[j].AtMS })
+	slices.SortStableFunc(kept, func(a, b results.ServerError) int { return cmp.Compare(a.AtMS, b.AtMS) })
 	res.Facts.ServerErrors = kept
 }
 
@@ -176,7 +176,7 @@ func statusesInWindow(p *Plan, tl results.Timeline, kind results.ProbeKind, toke
 			}
 		}
 	}
-	sort.Ints(seen)
+	slices.Sort(seen)
 	return seen
 }
 
@@ -345,7 +345,7 @@ func (ru *run) checkIDs(ctx context.Context) (map[string]string, error) {
 			moved = append(moved, fmt.Sprintf("%s %d → %d", u, id, now))
 		}
 	}
-	sort.Strings(moved)
+	slices.Sort(moved)
 	if len(moved) > 0 {
 		ru.addInvariant(results.IDsUnchanged, false, "username → id changed: %s", strings.Join(moved, ", "))
 	} else {

@@ -7,10 +7,10 @@ import (
 
 // kinds is a registry of the kinds one field of the language can hold:
 // check kinds (Expectation.Check) and probe kinds (Probe.Kind). Each kind is
-// a struct type in a file of its own that adds itself once; in a scenario
-// the key that names the kind selects it, and its value decodes into a new
-// one. Decoder, plan and JSON Schema go through the registry, so adding a
-// kind touches one file.
+// a struct type that adds itself once, where it is defined (a check_*.go
+// file, probe.go); in a scenario the key that names the kind selects it,
+// and its value decodes into a new one. Decoder, plan and JSON Schema go
+// through the registry, so adding a kind touches one file.
 type kinds[I any] struct {
 	noun   string // "check", for the build mistake of a name added twice
 	what   string // what a kind is the kind of, for errors: "an expectation"

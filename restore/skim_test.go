@@ -2,8 +2,6 @@ package restore
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"os"
 	"testing"
 
@@ -27,24 +25,15 @@ func skimAll(data []byte, n int) ([]string, bool) {
 	return got, s.depth == 0 && !s.inStr && s.closed
 }
 
-// scanAll reads data with the validating scanner.
-func scanPKs(t *testing.T, data []byte) ([]string, error) {
-	r, err := newDumpReader(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
+// scanPKs reads in with the validating scanner (readAll): model and pk of
+// each object, up to the first error.
+func scanPKs(t *testing.T, in string) ([]string, error) {
+	objs, err := readAll(t, in)
 	var got []string
-	for {
-		o, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return got, nil
-		}
-		if err != nil {
-			return got, err
-		}
+	for _, o := range objs {
 		got = append(got, o.Model+" "+string(o.PK))
 	}
+	return got, err
 }
 
 func TestSkimFindsWhatTheScannerFinds(t *testing.T) {
@@ -67,7 +56,7 @@ func TestSkimFindsWhatTheScannerFinds(t *testing.T) {
 		"empty": ` [ ] `,
 	}
 	for name, text := range cases {
-		want, err := scanPKs(t, []byte(text))
+		want, err := scanPKs(t, text)
 		if err != nil {
 			t.Fatalf("%s: scanner: %v", name, err)
 		}

@@ -20,56 +20,70 @@ import (
 	"github.com/rehearse-dev/rehearse/restore"
 )
 
+// restoreFlags are the flags of rehearse restore.
+type restoreFlags struct {
+	dsn, from, strategy, adminPW          *string
+	withReinit, allowUnmarked, allowEmpty *bool
+	statementTimeout, lockTimeout         *time.Duration
+	limits                                *scanLimits
+}
+
+func addRestoreFlags(fs *flag.FlagSet) restoreFlags {
+	return restoreFlags{
+		dsn:              addDSNFlag(fs, "to restore into"),
+		from:             fs.String("from-file", "", "dumpdata backup (.json or .json.gz)"),
+		withReinit:       fs.Bool("with-reinit", false, "empty the system first (keep admin, delete everyone else)"),
+		strategy:         fs.String("strategy", string(restore.TwoPhase), "two-phase or atomic"),
+		adminPW:          fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after the reinit"),
+		allowUnmarked:    fs.Bool("allow-unmarked", false, "run even if the database is not marked as a rehearsal target (see rehearse mark)"),
+		allowEmpty:       fs.Bool("allow-empty", false, "accept a backup without objects after --with-reinit (it leaves only admin)"),
+		statementTimeout: fs.Duration("statement-timeout", restore.DefaultStatementTimeout, "longest a statement of the restore may run (or wait idle in its transaction) on the server; one COPY loads a whole table"),
+		lockTimeout:      fs.Duration("lock-timeout", restore.DefaultLockTimeout, "longest the restore waits for a lock another session holds"),
+		limits:           limitFlags(fs),
+	}
+}
+
 func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("restore", stderr)
-	dsnFlag := addDSNFlag(fs, "to restore into")
-	from := fs.String("from-file", "", "dumpdata backup (.json or .json.gz)")
-	withReinit := fs.Bool("with-reinit", false, "empty the system first (keep admin, delete everyone else)")
-	strategy := fs.String("strategy", string(restore.TwoPhase), "two-phase or atomic")
-	adminPW := fs.String("admin-password", edms.DefaultAdminPassword, "admin's password after the reinit")
-	allow := fs.Bool("allow-unmarked", false, "run even if the database is not marked as a rehearsal target (see rehearse mark)")
-	allowEmpty := fs.Bool("allow-empty", false, "accept a backup without objects after --with-reinit (it leaves only admin)")
-	stmtTimeout := fs.Duration("statement-timeout", restore.DefaultStatementTimeout, "longest a statement of the restore may run (or wait idle in its transaction) on the server; one COPY loads a whole table")
-	lockTimeout := fs.Duration("lock-timeout", restore.DefaultLockTimeout, "longest the restore waits for a lock another session holds")
-	limits := limitFlags(fs)
+	f := addRestoreFlags(fs)
 	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
-	st, err := restore.ParseStrategy(*strategy)
+	st, err := restore.ParseStrategy(*f.strategy)
 	if err != nil {
 		return fail(stderr, "restore", err)
 	}
-	if *from == "" {
+	if *f.from == "" {
 		return fail(stderr, "restore", fmt.Errorf("no backup: pass --from-file backup.json.gz"))
 	}
-	if _, err := os.Stat(*from); err != nil {
+	if _, err := os.Stat(*f.from); err != nil {
 		return fail(stderr, "restore", err)
 	}
-	if err := limits.check(); err != nil {
+	if err := f.limits.check(); err != nil {
 		return fail(stderr, "restore", err)
 	}
-	if *stmtTimeout <= 0 || *lockTimeout <= 0 {
+	if *f.statementTimeout <= 0 || *f.lockTimeout <= 0 {
 		return fail(stderr, "restore", fmt.Errorf("--statement-timeout and --lock-timeout must be positive"))
 	}
-	conn, err := openDB(ctx, *dsnFlag)
+	conn, err := openDB(ctx, *f.dsn)
 	if err != nil {
 		return fail(stderr, "restore", err)
 	}
 	defer conn.Close(context.Background())
-	if err := checkTarget(ctx, conn, "restore", *allow); err != nil {
+	if err := checkTarget(ctx, conn, "restore", *f.allowUnmarked); err != nil {
 		return fail(stderr, "restore", err)
 	}
 	var withReinitCfg *reinit.Config
-	if *withReinit {
-		cfg := edms.ReinitConfig(*adminPW, true)
+	if *f.withReinit {
+		cfg := edms.ReinitConfig(*f.adminPW, true)
 		cfg.Progress = reinitProgress(stdout, time.Now(), isTerminal(stdout))
 		withReinitCfg = &cfg
 	}
-	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(*from) }, st, withReinitCfg)
-	opts.AllowEmpty = *allowEmpty
-	opts.StatementTimeout, opts.LockTimeout = *stmtTimeout, *lockTimeout
-	opts.Open = restore.WithLimits(opts.Open, limits.Limits())
-	rec := recoveryFor(*dsnFlag, *from, flagsAgain(fs, "allow-unmarked", "allow-empty", "statement-timeout", "lock-timeout", "max-object-size", "max-expansion", "max-decompressed-size"))
+	opts := edms.RestoreOptions(func() (io.ReadCloser, error) { return os.Open(*f.from) }, st, withReinitCfg)
+	opts.AllowEmpty = *f.allowEmpty
+	opts.StatementTimeout, opts.LockTimeout = *f.statementTimeout, *f.lockTimeout
+	opts.Open = restore.WithLimits(opts.Open, f.limits.Limits())
+	rec := recoveryFor(*f.dsn, *f.from, flagsAgain(fs, "allow-unmarked", "allow-empty", "statement-timeout", "lock-timeout", "max-object-size", "max-expansion", "max-decompressed-size"))
 	if isSet(fs, "admin-password") {
 		rec.Note = strings.TrimPrefix(rec.Note+"; add --admin-password as you gave it", "; ")
 	}
