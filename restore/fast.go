@@ -330,6 +330,14 @@ func truncateReplaced(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm
 	if err := check(set); err != nil || len(set) == 0 {
 		return nil, err
 	}
+	return lockAndTruncate(ctx, tx, cat, set, check, counted)
+}
+
+// lockAndTruncate locks set's tables, checks them again (check drops a
+// table that no longer qualifies), counts their rows into counted (when
+// not nil) and truncates them, in a savepoint of tx; it returns the tables
+// truncated, or none when a lock or a pending trigger event is in the way.
+func lockAndTruncate(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, set map[string]bool, check func(map[string]bool) error, counted map[string]int64) (map[string]bool, error) {
 	list := tableList(cat, set)
 	sp, err := tx.Begin(ctx)
 	if err != nil {
