@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rehearse-dev/rehearse/edms"
 	"github.com/rehearse-dev/rehearse/edms/server"
 	pgcatalog "github.com/rehearse-dev/rehearse/pg/catalog"
@@ -925,6 +926,12 @@ func (ru *run) createUser(ctx context.Context, c *CreateUser) error {
 		}
 		return err
 	})
+	var pgErr *pgconn.PgError
+	if ru.win.dsn != "" && errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		// The restore, not waiting for the harness, had written (and then
+		// committed) a row holding the id or login the insert drew.
+		return fmt.Errorf("create user %s: the restore had already written a row it clashes with (%s), so the action could not run in the window; on a running system the window can be shorter than the harness's reaction", c.Username, pgErr.Detail)
+	}
 	if err != nil {
 		return fmt.Errorf("create user %s in the window: %w", c.Username, err)
 	}

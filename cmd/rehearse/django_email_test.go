@@ -131,9 +131,20 @@ expect:
 		t.Fatal(err)
 	}
 	out := filepath.Join(a.dir, "results.json")
-	code, stdout, stderr := rehearse(t, "rehearse", "--scenario", scenario, "--target-file", "../../docs/targets/drf-simplejwt-email.yaml",
-		"--target", a.base, "--dsn", a.dsn, "--out", out, "--report-dir", "")
-	t.Logf("rehearse exit %d\n%s\n%s", code, stdout, stderr)
+	var code int
+	var stdout, stderr string
+	// The app's restore does not wait for the harness: now and then it has
+	// written the row the insert draws before the action runs, and rehearse
+	// says the action missed the window. That is the race, not the email
+	// model this test is about: it tries again (the app is restored each time).
+	for attempt := 1; attempt <= 3; attempt++ {
+		code, stdout, stderr = rehearse(t, "rehearse", "--scenario", scenario, "--target-file", "../../docs/targets/drf-simplejwt-email.yaml",
+			"--target", a.base, "--dsn", a.dsn, "--out", out, "--report-dir", "")
+		t.Logf("attempt %d: rehearse exit %d\n%s\n%s", attempt, code, stdout, stderr)
+		if !strings.Contains(stdout+stderr, "could not run in the window") {
+			break
+		}
+	}
 	if code != exitOK {
 		t.Fatalf("the window's create_user on the email model: exit %d\nserver:\n%s", code, a.log())
 	}
