@@ -51,3 +51,18 @@ func HeapPeak(every time.Duration) (stop func() uint64) {
 		return peak
 	}
 }
+
+// CommitUnknown and CommitStatus expose how a commit without an answer is
+// judged and asked about again.
+var (
+	CommitUnknown = commitUnknown
+	CommitStatus  = commitStatus
+)
+
+// ShortCommitStatusWait makes commitStatus give up after d until the
+// returned function runs.
+func ShortCommitStatusWait(d time.Duration) (restore func()) {
+	was := commitStatusWait
+	commitStatusWait = d
+	return func() { commitStatusWait = was }
+}

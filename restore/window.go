@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -143,8 +144,11 @@ const commitTimeout = time.Minute
 // done meanwhile: a commit abandoned halfway leaves nobody knowing
 // whether it happened. (When ctx is done, the server is asked to cancel
 // the statement running, which ends a commit still checking deferred
-// constraints with an answer: rolled back.) unknown reports that no
-// answer came (the connection broke): tx may or may not have committed.
+// constraints with an answer: rolled back.) When no answer comes (the
+// connection broke, the server stopped), the server is asked again, on a
+// new connection, what became of the transaction (txid_status): a commit
+// that happened is a success, one that did not is the error. unknown
+// reports that not even that answered: tx may or may not have committed.
 func commit(ctx context.Context, tx pgx.Tx, opts *Options) (unknown bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err // nothing sent: tx rolls back
@@ -155,8 +159,86 @@ func commit(ctx context.Context, tx pgx.Tx, opts *Options) (unknown bool, err er
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 	defer cancel()
+	var txid int64
+	if err := tx.QueryRow(cctx, "SELECT txid_current()").Scan(&txid); err != nil {
+		return false, err // no COMMIT sent: tx rolls back
+	}
 	err = tx.Commit(cctx)
+	if !commitUnknown(err) {
+		return false, err
+	}
+	switch status, serr := commitStatus(cctx, tx.Conn().Config(), txid); status {
+	case "committed":
+		return false, nil
+	case "aborted":
+		return false, err
+	case "in progress":
+		return true, fmt.Errorf("%w; asked again for %s, the server still ran the commit", err, commitStatusWait)
+	case "":
+		if serr == nil {
+			return true, fmt.Errorf("%w; asked again afterwards, the server no longer knew the transaction", err)
+		}
+		return true, fmt.Errorf("%w; the server could not be asked again: %v", err, serr)
+	default:
+		return true, fmt.Errorf("%w; asked again afterwards, the server said %q", err, status)
+	}
+}
+
+// commitUnknown says whether a failed COMMIT leaves its outcome unknown.
+// The server answered it only with an error of the statement (a deferred
+// constraint, a serialization failure, a cancel) or a rollback; a failure
+// to send it at all (pgconn's "safe to retry") means it never went out. A
+// fatal error (the server shutting down) or a connection closed while the
+// answer was awaited may come after the commit was durable.
+func commitUnknown(err error) bool {
+	if err == nil || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return false
+	}
 	var pgErr *pgconn.PgError
-	answered := err == nil || errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) || pgconn.SafeToRetry(err)
-	return !answered, err
+	if errors.As(err, &pgErr) {
+		severity := cmp.Or(pgErr.SeverityUnlocalized, pgErr.Severity)
+		return severity == "FATAL" || severity == "PANIC" || strings.HasPrefix(pgErr.Code, "08")
+	}
+	// pgconn reports a connection closed under a read as "conn closed",
+	// safe to retry, as it does one closed before the call: here the call
+	// found it open (the txid query ran on it), so the COMMIT went out.
+	return errors.Is(err, pgconn.ErrConnClosed) || !pgconn.SafeToRetry(err)
+}
+
+// commitStatusWait bounds how long commitStatus tries to reach the server
+// again (a server restarting after an immediate stop takes a few seconds).
+var commitStatusWait = 15 * time.Second
+
+// commitStatus asks the server, on a new connection, what became of
+// transaction txid: "committed" or "aborted"; "in progress" when it still
+// ran after commitStatusWait (its session may not have noticed the broken
+// connection yet, so it is asked again until then); "" when no answer came
+// (err says why) or the server no longer knows the transaction.
+func commitStatus(ctx context.Context, cfg *pgx.ConnConfig, txid int64) (status string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, commitStatusWait)
+	defer cancel()
+	for {
+		var conn *pgx.Conn
+		if conn, err = pgx.ConnectConfig(ctx, cfg); err == nil {
+			var s *string
+			err = conn.QueryRow(ctx, "SELECT txid_status($1)", txid).Scan(&s)
+			conn.Close(context.WithoutCancel(ctx))
+			if err == nil {
+				if s == nil {
+					return "", nil
+				}
+				if status = *s; status != "in progress" {
+					return status, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if status == "in progress" {
+				return status, nil
+			}
+			return "", err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
