@@ -83,6 +83,14 @@ func schemaLimits(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catal
 	   WHERE c.relnamespace = $1::regnamespace
 	     AND (c.relkind = 'p' OR c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = c.oid OR h.inhrelid = c.oid))
 	  UNION ALL
+	  SELECT c.relname, 'a unique index over ' || a.attname || ' (' || format_type(a.atttypid, a.atttypmod) || '), whose equality only PostgreSQL knows'
+	    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+	    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])
+	    JOIN pg_type t ON t.oid = a.atttypid
+	    LEFT JOIN pg_collation co ON co.oid = a.attcollation
+	   WHERE c.relnamespace = $1::regnamespace AND i.indisunique
+	     AND (t.typname NOT IN ('int2', 'int4', 'int8', 'text', 'varchar', 'name', 'uuid', 'bool', 'date') OR NOT COALESCE(co.collisdeterministic, true))
+	  UNION ALL
 	  SELECT x.relname, 'the foreign key ' || con.conname || ', of several columns'
 	    FROM pg_constraint con JOIN pg_class x ON x.oid IN (con.conrelid, con.confrelid)
 	   WHERE con.contype = 'f' AND cardinality(con.conkey) > 1 AND x.relnamespace = $1::regnamespace`, cat.Schema)

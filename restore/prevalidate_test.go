@@ -29,6 +29,7 @@ CREATE TABLE app_thing (
 CREATE INDEX app_thing_label_idx ON app_thing (label);
 CREATE INDEX app_thing_tag_note_idx ON app_thing (tag, note) INCLUDE (doc);
 CREATE TABLE app_checked (id integer PRIMARY KEY, n integer NOT NULL CHECK (n >= 0));
+CREATE TABLE app_priced (id integer PRIMARY KEY, amount numeric UNIQUE);
 INSERT INTO app_thing (id, label) VALUES (100, 'kept until the reinit');
 INSERT INTO app_checked VALUES (100, 1);`
 
@@ -71,6 +72,8 @@ func TestTwoPhaseRefusesWhatOnlyPostgresRefuses(t *testing.T) {
 		{"jsonb number beyond numeric's range", things(`"doc": {"n": 1e999999}`), "numeric", false},
 		{"decimal that rounds beyond its precision", things(`"price": 999.995`), "numeric field overflow", false},
 		{"CHECK constraint", `{"model": "app.checked", "pk": 1, "fields": {"n": 1}}, {"model": "app.checked", "pk": 2, "fields": {"n": -1}}`, "check constraint", true},
+		// The engine compares decimals by their digits (1.0 and 1.00 differ); numeric's equality does not.
+		{"values a unique index takes as equal", `{"model": "app.priced", "pk": 1, "fields": {"amount": 1.0}}, {"model": "app.priced", "pk": 2, "fields": {"amount": 1.00}}`, "duplicate key", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
