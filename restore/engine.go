@@ -473,6 +473,7 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 	}
 	defer tx.Rollback(context.Background())
 	w, keys, err := reinitAndProve(ctx, tx, cat, opts, res, sm, limits.reasonFor(sm))
+	sm.releaseSpills() // the kept rows are checked: only its keys are read from here on
 	if err != nil {
 		return err
 	}

@@ -57,3 +57,54 @@ func TestHashSetMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(s)
 }
+
+// hashRuns, merged from runs of a few hashes each, holds every hash once,
+// names each repeated one, and answers has as a map does.
+func TestHashRunsMerge(t *testing.T) {
+	was := spillAt
+	spillAt = 1000
+	defer func() { spillAt = was }()
+	r := rand.New(rand.NewPCG(3, 4))
+	runs, want, repeated := newHashRuns(), map[uint64]bool{}, map[uint64]bool{}
+	defer runs.close()
+	for i := 0; i < 20_000; i++ {
+		h := r.Uint64()
+		if i%97 == 0 {
+			h = uint64(i % 50) // repeats, within a run and across runs
+		}
+		if want[h] {
+			repeated[h] = true
+		}
+		want[h] = true
+		runs.add(h)
+	}
+	if err := runs.merge(); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.runs) < 10 || runs.n != int64(len(want)) {
+		t.Fatalf("%d runs merged into %d hashes, want 20 runs and %d", len(runs.runs), runs.n, len(want))
+	}
+	got := map[uint64]bool{}
+	for _, h := range runs.dups {
+		got[h] = true
+	}
+	if len(got) != len(repeated) {
+		t.Errorf("%d repeated hashes noted, want %d", len(got), len(repeated))
+	}
+	for h := range repeated {
+		if !got[h] {
+			t.Errorf("repeated hash %#x not noted", h)
+		}
+	}
+	for h := range want {
+		if ok, err := runs.has(h); !ok || err != nil {
+			t.Fatalf("has(%#x) = %v, %v after add", h, ok, err)
+		}
+	}
+	for i := 0; i < 20_000; i++ {
+		h := r.Uint64()
+		if ok, _ := runs.has(h); ok != want[h] {
+			t.Fatalf("has(%#x) = %v, want %v", h, ok, want[h])
+		}
+	}
+}

@@ -40,8 +40,17 @@ func load(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, sm *schemaMap,
 	for _, t := range opts.Defects.SkipTables {
 		l.skip[t] = true
 	}
+	defer sm.releaseSpills()
 	for _, step := range []func() error{l.prepare, l.stream, l.afterPass, l.writeManyToMany, l.finish} {
 		if err := step(); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+				// A unique index refused a row: a repeat a spilled set of the
+				// pass left for its end is named here, as the pass would have.
+				if ferr := sm.finishUnique(); ferr != nil {
+					return ferr
+				}
+			}
 			return err
 		}
 	}

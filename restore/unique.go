@@ -137,17 +137,86 @@ func (p *modelPlan) checkUnique(o *object) error {
 		if err != nil {
 			return err
 		}
-		if !dup {
-			continue
+		if dup {
+			return u.duplicate(o, p.cells, u.cells)
 		}
-		if len(u.cells) == 1 {
-			return objErr(o, u.fields[0].name, "duplicate value %s in unique column %q: another %s object in this backup has it too, and PostgreSQL (like Django's loaddata) refuses the second; fix the backup",
-				u.describe(p.cells, u.cells), u.set.Columns[0], o.Model)
-		}
-		return objErr(o, u.fieldNames(), "duplicate values %s in unique columns (%s) (index %s): another %s object in this backup has them too, and PostgreSQL (like Django's loaddata, for unique_together) refuses the second; fix the backup",
-			u.describe(p.cells, u.cells), strings.Join(u.set.Columns, ", "), u.set.Name, o.Model)
 	}
 	return nil
+}
+
+// duplicate is the refusal of object o, whose values of the set (in cells,
+// at idx) an earlier object of the backup has too.
+func (u *uniqueCheck) duplicate(o *object, cells []cell, idx []int) error {
+	if len(idx) == 1 {
+		return objErr(o, u.fields[0].name, "duplicate value %s in unique column %q: another %s object in this backup has it too, and PostgreSQL (like Django's loaddata) refuses the second; fix the backup",
+			u.describe(cells, idx), u.set.Columns[0], o.Model)
+	}
+	return objErr(o, u.fieldNames(), "duplicate values %s in unique columns (%s) (index %s): another %s object in this backup has them too, and PostgreSQL (like Django's loaddata, for unique_together) refuses the second; fix the backup",
+		u.describe(cells, idx), strings.Join(u.set.Columns, ", "), u.set.Name, o.Model)
+}
+
+// finish, at the end of a pass, finds the duplicates a spilled set left
+// for then (the first object that repeats a value, found by reading the
+// backup again for the values whose hashes came twice), and frees nothing
+// has still needs.
+func (u *uniqueCheck) finish() error {
+	r := u.seen.spill
+	if r == nil {
+		return nil
+	}
+	if err := r.merge(); err != nil || len(r.dups) == 0 {
+		return err
+	}
+	candidates := map[uint64]bool{}
+	for _, h := range r.dups {
+		candidates[h] = true
+	}
+	seen := map[string]bool{}
+	var found error
+	cells := make([]cell, len(u.fields))
+	idx := make([]int, len(u.fields))
+	for j := range idx {
+		idx[j] = j
+	}
+	err := u.eachValue(-1, func(o *object, v key) bool {
+		if v.isInt || !candidates[hashString(v.s)] {
+			return true
+		}
+		if seen[v.s] {
+			u.rowOf(o, cells)
+			found = u.duplicate(o, cells, idx)
+			return false
+		}
+		seen[v.s] = true
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("read the backup again to name a duplicate unique value of %s: %w", u.plan.label, err)
+	}
+	return found
+}
+
+// finishUnique runs finish for every unique index of the pass's models.
+func (m *schemaMap) finishUnique() error {
+	for _, p := range m.models {
+		for _, u := range p.unique {
+			if err := u.finish(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// releaseSpills closes the temporary files of the pass's spilled sets.
+func (m *schemaMap) releaseSpills() {
+	for _, p := range m.models {
+		for _, u := range p.unique {
+			if u.seen.spill != nil {
+				u.seen.spill.close()
+			}
+		}
+	}
 }
 
 // eachValue reads the backup again and calls fn with the index of every
@@ -222,10 +291,15 @@ func (u *uniqueCheck) valuesWithHash(h uint64, upto int) ([]string, error) {
 // earlier) and kept exactly, so that a clash of hashes is never reported
 // as a duplicate; such clashes are rare enough that the exact sets stay
 // small.
+//
+// Beyond spillAt hashes the set spills (hashRuns): its hashes, and every
+// later one, go to a temporary file, and a repeat is found only when the
+// pass ends (uniqueCheck.finish) rather than at the object.
 type valueSet struct {
 	ints   *keySet
 	hashes *hashSet
 	exact  map[uint64][]string
+	spill  *hashRuns
 }
 
 func newValueSet() *valueSet {
@@ -243,12 +317,18 @@ func (s *valueSet) add(k key, earlier func(h uint64) ([]string, error)) (bool, e
 		return !s.ints.addInt(k.i), nil
 	}
 	h := hashString(k.s)
+	if s.spill != nil {
+		s.spill.add(h)
+		return false, s.spill.err
+	}
 	vals, err := s.exactly(h, earlier)
 	if err != nil {
 		return false, err
 	}
 	if vals == nil {
-		s.hashes.add(h)
+		if s.hashes.add(h); s.hashes.n > spillAt {
+			s.spillHashes()
+		}
 		return false, nil
 	}
 	if slices.Contains(vals, k.s) {
@@ -256,6 +336,17 @@ func (s *valueSet) add(k key, earlier func(h uint64) ([]string, error)) (bool, e
 	}
 	s.exact[h] = append(vals, k.s)
 	return false, nil
+}
+
+// spillHashes moves the hashes to a hashRuns, which takes the later ones.
+func (s *valueSet) spillHashes() {
+	s.spill = newHashRuns()
+	for _, b := range s.hashes.buckets {
+		for _, h := range b {
+			s.spill.add(h)
+		}
+	}
+	s.hashes = newHashSet()
 }
 
 // has reports whether k is in the set; all lists every value with a hash.
@@ -273,7 +364,14 @@ func (s *valueSet) exactly(h uint64, read func(h uint64) ([]string, error)) ([]s
 	if vals, ok := s.exact[h]; ok {
 		return vals, nil
 	}
-	if !s.hashes.has(h) {
+	in := s.hashes.has(h)
+	if s.spill != nil && !in {
+		var err error
+		if in, err = s.spill.has(h); err != nil {
+			return nil, err
+		}
+	}
+	if !in {
 		return nil, nil
 	}
 	vals, err := read(h)

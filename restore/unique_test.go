@@ -126,3 +126,50 @@ func TestKeptRowsDoNotMultiplyBackupReads(t *testing.T) {
 		})
 	}
 }
+
+// The unique checks give the same answers, and name the same objects, when
+// every index's values spill to a temporary file after two (the path a
+// backup with more than spillAt unique values per index takes).
+func TestUniqueChecksSpilled(t *testing.T) {
+	t.Cleanup(restore.SpillAt(2))
+	before := restore.Spills()
+	for name, test := range map[string]func(*testing.T){
+		"no false positive":                TestMultiColumnUniqueNoFalsePositive,
+		"multi-column duplicate":           TestMultiColumnUniqueDuplicateIsCaughtInValidation,
+		"multi-column value of a kept row": TestMultiColumnUniqueOfAKeptRowIsCaughtInValidation,
+		"duplicates":                       TestUniqueViolationsAreCaughtInValidation,
+		"value of a kept row":              TestUniqueValueOfAKeptRowIsCaughtInValidation,
+		"round trip":                       TestRoundTripWithReinit,
+	} {
+		t.Run(name, test)
+	}
+	t.Cleanup(func() {
+		if restore.Spills() == before {
+			t.Error("no unique index spilled: the spilled path was not tested")
+		}
+	})
+}
+
+// With its values spilled, a backup object whose values in a multi-column
+// unique index belong to a row the restore keeps is still refused, naming
+// it, with both strategies.
+func TestSpilledUniqueOfAKeptRow(t *testing.T) {
+	t.Cleanup(restore.SpillAt(2))
+	for _, s := range strategies() {
+		conn := pgtest.Connect(t, pairDB(t))
+		if _, err := conn.Exec(ctx, `INSERT INTO app_pair VALUES (100, 9, 'z', 100)`); err != nil {
+			t.Fatal(err)
+		}
+		before := restore.Spills()
+		b := pairs + `, {"model": "app.pair", "pk": 8, "fields": {"a": 9, "b": "z", "c": 8}}]`
+		_, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener([]byte(b)), Strategy: s})
+		checkRefusal(t, hostileCase{index: true, model: "app.pair", pk: "8", field: "a,b",
+			want: `are already held by the app_pair row with pk 100, which this restore keeps`}, err)
+		if s == restore.TwoPhase && restore.Spills() == before {
+			t.Errorf("%s: no unique index spilled", s)
+		}
+		if n := count(t, conn, "SELECT count(*) FROM app_pair"); n != 1 {
+			t.Errorf("%s: %d rows after the refusal, want the kept one", s, n)
+		}
+	}
+}

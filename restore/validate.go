@@ -65,6 +65,10 @@ func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res 
 			return nil, ctx.Err()
 		}
 	}
+	if err := sm.finishUnique(); err != nil {
+		sm.releaseSpills()
+		return nil, err
+	}
 	res.Objects = n
 	return sm, nil
 }
