@@ -312,9 +312,17 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 	undo = append(undo, pool.Close)
 	key := make([]byte, 32)
 	rand.Read(key)
+	// The system is throwaway: so are the uploads it spools and the backup
+	// it keeps for a recovery after a failed two-phase restore.
+	spool, err := os.MkdirTemp("", "rehearse-system-")
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { os.RemoveAll(spool) })
 	srv, err := server.New(server.Config{
 		Pool:       pool,
 		SigningKey: key,
+		TempDir:    spool,
 		Strategy:   restore.Strategy(ru.plan.Strategy),
 		Defects:    ru.plan.defects,
 		Auth:       ru.plan.auth,
