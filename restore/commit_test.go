@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,8 +83,10 @@ func TestCommitStatus(t *testing.T) {
 type commitCutter struct {
 	ln      net.Listener
 	forward bool
+	hold    bool // forward, then keep the connection open without an answer
 	cut     atomic.Bool
 	wg      sync.WaitGroup
+	done    chan struct{}
 }
 
 func newCommitCutter(t *testing.T, server string, forward bool) *commitCutter {
@@ -91,8 +94,8 @@ func newCommitCutter(t *testing.T, server string, forward bool) *commitCutter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &commitCutter{ln: ln, forward: forward}
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	p := &commitCutter{ln: ln, forward: forward, done: make(chan struct{})}
+	t.Cleanup(func() { close(p.done); ln.Close(); p.wg.Wait() })
 	go func() {
 		for {
 			client, err := ln.Accept()
@@ -121,6 +124,9 @@ func (p *commitCutter) serverToClient(srv, client net.Conn, cut *atomic.Bool) {
 	for {
 		n, err := srv.Read(buf)
 		if cut.Load() {
+			if p.hold {
+				<-p.done // the client is left waiting on an open connection
+			}
 			return
 		}
 		if n > 0 {
@@ -146,6 +152,9 @@ func (p *commitCutter) clientToServer(client, srv net.Conn, cut *atomic.Bool) {
 				if p.forward {
 					srv.Write(chunk)
 					time.Sleep(300 * time.Millisecond) // the server commits; its answer is dropped
+				}
+				if p.hold {
+					<-p.done // no answer, no close: only the client's own timeout ends the wait
 				}
 				client.Close()
 				return
@@ -200,4 +209,74 @@ func TestRestoreCommitWithoutAnswer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A COMMIT whose answer never comes, on a connection that stays open, ends
+// with the client's own timeout; the server, asked again with a context of
+// its own, says it committed: the restore succeeded.
+func TestRestoreCommitAnswerNeverComes(t *testing.T) {
+	defer restore.ShortCommitTimeout(time.Second)()
+	conn, setup, p := proxiedDB(t, true)
+	p.hold = true
+	b := backup(t, pgtest.Connect(t, pgtest.SeededDB(t)))
+	_, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(b), Strategy: restore.Atomic, Protected: edms.Protected(), StatementTimeout: -1})
+	if !p.cut.Load() {
+		t.Fatal("the proxy saw no COMMIT")
+	}
+	if users := count(t, setup, "SELECT count(*) FROM users_user"); err != nil || users == 0 {
+		t.Fatalf("the commit went through, its answer never came: %v, %d users; want success, found out by asking again", err, users)
+	}
+}
+
+// When the reinit's commit loses its answer and the server says it
+// committed, a two-phase restore goes on with a new connection (pgx closed
+// the first) and completes.
+func TestTwoPhaseGoesOnAfterTheReinitCommitLostItsAnswer(t *testing.T) {
+	conn, setup, p := proxiedDB(t, true)
+	seeded := pgtest.Connect(t, pgtest.SeededDB(t))
+	b := backup(t, seeded)
+	if _, err := restore.Restore(ctx, pgtest.Connect(t, pgtest.DSN(dbNameOf(t, setup))), restore.Options{Open: bytesOpener(b), Strategy: restore.Atomic, Protected: edms.Protected()}); err != nil {
+		t.Fatal(err)
+	}
+	want := checksums(t, setup)
+	var phases []string
+	res, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(b), Strategy: restore.TwoPhase, Reinit: withReinit(false), Protected: edms.Protected(),
+		Progress: func(e restore.Event) { phases = append(phases, e.Phase) }})
+	if !p.cut.Load() {
+		t.Fatal("the proxy saw no COMMIT")
+	}
+	if err != nil || res == nil {
+		t.Fatalf("the reinit committed (its answer lost), then: %v; want the restore to go on and commit", err)
+	}
+	if !slices.Contains(phases, restore.PhaseReinitCommitted) || !slices.Contains(phases, restore.PhaseRestoreCommitted) {
+		t.Errorf("phases %v: want the reinit's and the restore's commits", phases)
+	}
+	sameSums(t, "after the two-phase restore", want, checksums(t, setup))
+}
+
+// proxiedDB is an empty database with the reference schema, a connection
+// to it through a commitCutter (forwarding the first COMMIT or not), and
+// one without.
+func proxiedDB(t *testing.T, forward bool) (proxied, direct *pgx.Conn, p *commitCutter) {
+	t.Helper()
+	dsn := pgtest.NewDB(t)
+	direct = pgtest.Connect(t, dsn)
+	if err := edms.Install(ctx, direct); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var port uint16
+	if err := direct.QueryRow(ctx, "SELECT current_setting('port')::int").Scan(&port); err != nil {
+		t.Fatal(err)
+	}
+	p = newCommitCutter(t, fmt.Sprintf("127.0.0.1:%d", port), forward)
+	proxied = pgtest.Connect(t, fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", p.ln.Addr().(*net.TCPAddr).Port, cfg.User, cfg.Database))
+	return proxied, direct, p
+}
+
+func dbNameOf(t *testing.T, conn *pgx.Conn) string {
+	return conn.Config().Database
 }

@@ -485,6 +485,18 @@ func restoreTwoPhase(ctx context.Context, conn *pgx.Conn, cat *pgcatalog.Catalog
 	} else if err := commitReinit(ctx, tx, opts, w); err != nil {
 		return err
 	}
+	if conn.IsClosed() {
+		// The reinit's commit got no answer and the server, asked again,
+		// said it committed; pgx closed the connection: the restore goes on
+		// with a new one.
+		nc, err := pgx.ConnectConfig(ctx, conn.Config())
+		if err != nil {
+			return &WindowError{Err: fmt.Errorf("connect again after the reinit's commit: %w", err), Window: w}
+		}
+		defer nc.Close(context.Background())
+		defer cancelOnDone(ctx, nc)()
+		conn = nc
+	}
 	// 3. The restore commits: the window closes.
 	if unknown, err := loadAndCommit(ctx, conn, cat, opts, res, keys); err != nil {
 		if w == nil {

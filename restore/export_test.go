@@ -87,3 +87,11 @@ func SpillAt(n int) (restore func()) {
 	spillAt = n
 	return func() { spillAt = was }
 }
+
+// ShortCommitTimeout makes a commit without an answer give up after d
+// until the returned function runs.
+func ShortCommitTimeout(d time.Duration) (restore func()) {
+	was := commitTimeout
+	commitTimeout = d
+	return func() { commitTimeout = was }
+}

@@ -250,6 +250,11 @@ func (m *schemaMap) fix(p *modelPlan, o *object) error {
 	for _, f := range p.colField {
 		p.convs = append(p.convs, f.conv)
 	}
+	for _, u := range p.unique { // the last pass's, done with
+		if u.seen.spill != nil {
+			u.seen.spill.close()
+		}
+	}
 	p.unique = uniqueChecks(p, m.open) // a new pass over the backup starts here
 	return nil
 }

@@ -83,13 +83,14 @@ func schemaLimits(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catal
 	   WHERE c.relnamespace = $1::regnamespace
 	     AND (c.relkind = 'p' OR c.relispartition OR EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = c.oid OR h.inhrelid = c.oid))
 	  UNION ALL
-	  SELECT c.relname, 'a unique index over ' || a.attname || ' (' || format_type(a.atttypid, a.atttypmod) || '), whose equality only PostgreSQL knows'
+	  SELECT c.relname, 'a unique index over ' || a.attname || ' (' || format_type(a.atttypid, a.atttypmod) || '), whose values the engine does not compare with the rows kept'
 	    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
 	    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])
 	    JOIN pg_type t ON t.oid = a.atttypid
 	    LEFT JOIN pg_collation co ON co.oid = a.attcollation
 	   WHERE c.relnamespace = $1::regnamespace AND i.indisunique
-	     AND (t.typname NOT IN ('int2', 'int4', 'int8', 'text', 'varchar', 'name', 'uuid', 'bool', 'date') OR NOT COALESCE(co.collisdeterministic, true))
+	     -- the types keptComparable reads back from the rows kept
+	     AND (t.typname NOT IN ('int2', 'int4', 'int8', 'text', 'varchar', 'name', 'uuid') OR NOT COALESCE(co.collisdeterministic, true))
 	  UNION ALL
 	  SELECT x.relname, 'the foreign key ' || con.conname || ', of several columns'
 	    FROM pg_constraint con JOIN pg_class x ON x.oid IN (con.conrelid, con.confrelid)
@@ -128,8 +129,46 @@ func (pc *pgChecks) reasonFor(sm *schemaMap) string {
 			return "table " + name + " has " + r
 		}
 	}
+	for _, label := range slices.Sorted(maps.Keys(sm.models)) {
+		if r := unwrittenKeyColumn(sm.models[label]); r != "" {
+			return r
+		}
+	}
 	if pc.overflow {
 		return fmt.Sprintf("more than %d rows (or %d MiB) need PostgreSQL's own check", maxCheckedRows, maxCheckedBytes>>20)
+	}
+	return ""
+}
+
+// unwrittenKeyColumn names a column of a unique index or a foreign key
+// that p's objects leave out, when PostgreSQL fills it with a default:
+// the same default in every row clashes from the second on, or refers to
+// a row that may not exist, and only PostgreSQL evaluates it (the engine
+// checks the first row's defaults only). A nullable column without a
+// default is NULL, which never clashes nor refers (unless NULLs are not
+// distinct in the index).
+func unwrittenKeyColumn(p *modelPlan) string {
+	if p.columns == nil {
+		return ""
+	}
+	unwritten := func(name string, nullsEqual bool) bool {
+		if slices.Contains(p.columns, name) {
+			return false
+		}
+		col, _ := p.table.Column(name)
+		return col.HasDefault || nullsEqual
+	}
+	for _, us := range p.table.UniqueSets {
+		for _, c := range us.Columns {
+			if unwritten(c, us.NullsNotDistinct) {
+				return fmt.Sprintf("table %s has the unique index %s over column %s, which the backup's %s objects leave to its default", p.table.Name, us.Name, c, p.label)
+			}
+		}
+	}
+	for _, fk := range p.table.ForeignKeys {
+		if unwritten(fk.Column, false) {
+			return fmt.Sprintf("table %s has the foreign key %s over column %s, which the backup's %s objects leave to its default", p.table.Name, fk.Name, fk.Column, p.label)
+		}
 	}
 	return ""
 }
@@ -243,7 +282,11 @@ func (pc *pgChecks) flagged(p *modelPlan) bool {
 		switch cv.kind {
 		case kText, kBytea, kJSON, kJSONB:
 			if pc.indexed[[2]string{p.table.Name, p.columns[i]}] {
-				if indexedBytes += len(c.b); indexedBytes > longValue {
+				n := len(c.b)
+				if cv.kind == kJSONB {
+					n *= 4 // its stored form can be several times its text (arrays of small numbers)
+				}
+				if indexedBytes += n; indexedBytes > longValue {
 					return true
 				}
 			}

@@ -100,6 +100,13 @@ func (r *hashRuns) merge() error {
 	if r.merged != nil || r.err != nil {
 		return r.err
 	}
+	if r.err = r.mergeRuns(); r.err != nil {
+		r.dups = nil
+	}
+	return r.err
+}
+
+func (r *hashRuns) mergeRuns() error {
 	r.flush()
 	if r.err != nil {
 		return r.err

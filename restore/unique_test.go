@@ -2,6 +2,8 @@ package restore_test
 
 import (
 	"io"
+	"os"
+	"runtime/debug"
 	"sync"
 	"testing"
 
@@ -170,6 +172,38 @@ func TestSpilledUniqueOfAKeptRow(t *testing.T) {
 		}
 		if n := count(t, conn, "SELECT count(*) FROM app_pair"); n != 1 {
 			t.Errorf("%s: %d rows after the refusal, want the kept one", s, n)
+		}
+	}
+}
+
+// A spilled set's temporary files are closed when the pass ends, however
+// it ends: a refused backup, a two-phase proof, a load (with the collector
+// off, so that no finalizer closes them instead).
+func TestSpillFilesAreClosed(t *testing.T) {
+	t.Cleanup(restore.SpillAt(2))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	openFiles := func() int {
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("cannot count open files: %v", err)
+		}
+		return len(fds)
+	}
+	bad := pairs + `, {"model": "app.pair", "pk": 8, "fields": {"a": "not a number", "b": "z", "c": 8}}]`
+	for _, s := range strategies() {
+		for _, b := range []string{pairs + "]", bad} {
+			conn := pgtest.Connect(t, pairDB(t))
+			if _, err := conn.Exec(ctx, `INSERT INTO app_pair VALUES (100, 9, 'z', 100)`); err != nil {
+				t.Fatal(err)
+			}
+			before, spills := openFiles(), restore.Spills()
+			restore.Restore(ctx, conn, restore.Options{Open: bytesOpener([]byte(b)), Strategy: s})
+			if restore.Spills() == spills {
+				t.Errorf("%s: nothing spilled", s)
+			}
+			if after := openFiles(); after != before {
+				t.Errorf("%s, %d bytes of backup: %d files open after the restore, %d before", s, len(b), after, before)
+			}
 		}
 	}
 }

@@ -21,7 +21,11 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 	if err != nil {
 		return nil, err
 	}
-	return sm, checkAgainst(ctx, q, sm, opts, res, start)
+	if err := checkAgainst(ctx, q, sm, opts, res, start); err != nil {
+		sm.releaseSpills()
+		return nil, err
+	}
+	return sm, nil
 }
 
 // readBackup reads the whole backup once and checks every object on its
@@ -30,12 +34,21 @@ func validate(ctx context.Context, q pgcatalog.Querier, cat *pgcatalog.Catalog, 
 // check, when not nil, collects the rows PostgreSQL must check itself.
 func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res *Result, check *pgChecks) (*schemaMap, error) {
 	sm := newSchemaMap(cat, opts.Protected)
+	if err := sm.readAll(ctx, opts, res, check); err != nil {
+		sm.releaseSpills() // a pass stopped halfway
+		return nil, err
+	}
+	return sm, nil
+}
+
+// readAll is readBackup's pass.
+func (sm *schemaMap) readAll(ctx context.Context, opts *Options, res *Result, check *pgChecks) error {
 	sm.pairRows, sm.check = map[string]int64{}, check
 	sm.columnFrom = opts.Defects.ColumnFrom
 	sm.open = opts.Open
 	r, err := newDumpReader(opts.Open)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer r.Close()
 	n := 0
@@ -45,14 +58,14 @@ func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res 
 			break
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p, err := sm.model(o)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, err = sm.row(p, o); err != nil {
-			return nil, err
+			return err
 		}
 		for _, pr := range p.pairs {
 			sm.pairRows[pr.plan.through.Name]++
@@ -62,15 +75,14 @@ func readBackup(ctx context.Context, cat *pgcatalog.Catalog, opts *Options, res 
 		}
 		n++
 		if n%65536 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
 	if err := sm.finishUnique(); err != nil {
-		sm.releaseSpills()
-		return nil, err
+		return err
 	}
 	res.Objects = n
-	return sm, nil
+	return nil
 }
 
 // checkAgainst is the second half of validate, begun at start: the

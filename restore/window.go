@@ -138,7 +138,7 @@ func (e *WindowError) Error() string {
 
 // commitTimeout bounds, on the client, a commit that runs on after ctx
 // is done (commit): the server bounds it with the statement timeout.
-const commitTimeout = time.Minute
+var commitTimeout = time.Minute
 
 // commit commits tx and waits for the server's answer even when ctx is
 // done meanwhile: a commit abandoned halfway leaves nobody knowing
@@ -167,7 +167,8 @@ func commit(ctx context.Context, tx pgx.Tx, opts *Options) (unknown bool, err er
 	if !commitUnknown(err) {
 		return false, err
 	}
-	switch status, serr := commitStatus(cctx, tx.Conn().Config(), txid); status {
+	// A context of its own: cctx is spent when the COMMIT waited it out.
+	switch status, serr := commitStatus(context.WithoutCancel(ctx), tx.Conn().Config(), txid); status {
 	case "committed":
 		return false, nil
 	case "aborted":
