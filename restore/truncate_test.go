@@ -307,8 +307,12 @@ func TestTwoPhaseOverPopulatedEmptiesReplacedTables(t *testing.T) {
 			inWindow = rowCounts(t, pgtest.Connect(t, dsn))
 			return nil
 		}}
-	if _, err := restore.Restore(ctx, conn, opts); err != nil {
+	res, err := restore.Restore(ctx, conn, opts)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if pv := res.Prevalidation; pv == nil || pv.Rehearsed {
+		t.Errorf("prevalidation %+v: the reference schema is proven by the engine's checks, without the rehearsal", pv)
 	}
 	if got := rowCounts(t, conn); !equalCounts(got, want) {
 		t.Errorf("rows after the restore %v, want the backup's %v", got, want)
