@@ -37,9 +37,15 @@ func (r *recorder) since(t time.Time) float64 {
 }
 
 func (r *recorder) phase(p results.Phase, note string, at time.Time) {
+	r.commit(p, note, time.Time{}, at)
+}
+
+// commit marks phase p at at, a commit whose COMMIT was sent at sent (zero:
+// not measured).
+func (r *recorder) commit(p results.Phase, note string, sent, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.phases = append(r.phases, stamped[results.PhaseMark]{v: results.PhaseMark{Phase: p, Note: note}, sent: at})
+	r.phases = append(r.phases, stamped[results.PhaseMark]{v: results.PhaseMark{Phase: p, Note: note}, sent: at, done: sent})
 }
 
 func (r *recorder) sample(s results.Sample, sent, done time.Time) {
@@ -62,6 +68,10 @@ func (r *recorder) timeline() results.Timeline {
 	for _, p := range r.phases {
 		m := p.v
 		m.AtMS = ms(p.sent)
+		if !p.done.IsZero() { // a phase's done holds its COMMIT's sending
+			sent := ms(p.done)
+			m.SentMS = &sent
+		}
 		t.Phases = append(t.Phases, m)
 		if m.Phase == results.PhaseOperationFinished {
 			t.EndMS = m.AtMS

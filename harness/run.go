@@ -329,7 +329,7 @@ func (ru *run) startEmbedded(ctx context.Context, prov Provider) (stop func(), e
 		Hooks: server.Hooks{
 			OnPhase: func(e restore.Event) {
 				if ph, ok := phaseOf(e.Phase); ok {
-					ru.rec.phase(ph, "", e.At)
+					ru.rec.commit(ph, "", e.Sent, e.At)
 				}
 			},
 			BetweenPhases: func(hctx context.Context) error {

@@ -70,8 +70,14 @@ func (m measures) outageAnswer(f fmtr, verdict bool) string {
 		// little before the stamp may already show the state after it: only
 		// one earlier by more than a request's time (50 ms at least) shows
 		// a failure before the reinit.
+		// Where the engine measured when it sent the COMMIT, an answer
+		// before that is before the reinit, with no margin to guess.
 		ws, _ := m.r.Phase(results.PhaseReinitCommitted)
-		before := firstAnswer(m.r, m.longest.Name, w.StartMS) < ws-max(50, m.longest.MedianMS)
+		first := firstAnswer(m.r, m.longest.Name, w.StartMS)
+		before := first < ws-max(50, m.longest.MedianMS)
+		if sent, ok := m.r.PhaseSent(results.PhaseReinitCommitted); ok && sent < ws {
+			before = first < sent
+		}
 		switch {
 		case m.window && !w.Open && !before:
 			s += " between the reinit and restore commits"

@@ -297,9 +297,11 @@ func niceStep(raw float64) float64 {
 	return 10 * p
 }
 
-// windowLabel is a failing stretch's length, "≥" when it never ended.
+// windowLabel is a failing stretch's length, "≥" when it never ended
+// (left out when normalizing: which of a probe's stretches is the longest,
+// an open one or not, depends on the timing alone).
 func windowLabel(f fmtr, w results.Window) string {
-	if w.Open {
+	if w.Open && !f.normalize {
 		return "≥ " + f.ms(w.LengthMS)
 	}
 	return f.ms(w.LengthMS)

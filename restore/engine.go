@@ -62,6 +62,11 @@ const (
 type Event struct {
 	Phase string
 	At    time.Time
+	// Sent, on PhaseReinitCommitted, is taken right before the COMMIT was
+	// sent: the commit became visible to other sessions between Sent and
+	// At (whose answer may come late on a busy machine), so nothing another
+	// session saw before Sent is its effect, and all it saw after At is.
+	Sent time.Time
 	Table string
 	Rows  int64
 	// Took, on PhaseTableLoaded, is how long the run of Rows rows took to
@@ -192,9 +197,12 @@ func (o *Options) emitLoaded(table string, rows int64, took time.Duration) {
 	}
 }
 
-func (o *Options) emitWindow(phase string, w *Window) {
+func (o *Options) emitWindow(phase string, w *Window) { o.emitCommit(phase, w, time.Time{}) }
+
+// emitCommit is emitWindow for a commit sent at sent.
+func (o *Options) emitCommit(phase string, w *Window, sent time.Time) {
 	if o.Progress != nil {
-		o.Progress(Event{Phase: phase, At: time.Now(), Window: w})
+		o.Progress(Event{Phase: phase, At: time.Now(), Sent: sent, Window: w})
 	}
 }
 
@@ -579,6 +587,7 @@ func reinitAndProve(ctx context.Context, tx pgx.Tx, cat *pgcatalog.Catalog, opts
 // commitReinit is step 2: the reinit commits on its own and the window
 // opens. From here on every failure is a WindowError.
 func commitReinit(ctx context.Context, tx pgx.Tx, opts *Options, w *Window) error {
+	sent := time.Now()
 	if unknown, err := commit(ctx, tx, opts); err != nil {
 		err = fmt.Errorf("reinit: commit: %w", err)
 		if unknown {
@@ -586,7 +595,7 @@ func commitReinit(ctx context.Context, tx pgx.Tx, opts *Options, w *Window) erro
 		}
 		return err
 	}
-	opts.emitWindow(PhaseReinitCommitted, w)
+	opts.emitCommit(PhaseReinitCommitted, w, sent)
 	if opts.BetweenPhases != nil {
 		if err := opts.BetweenPhases(ctx); err != nil {
 			return &WindowError{Err: fmt.Errorf("between reinit and restore: %w", err), Window: w}

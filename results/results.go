@@ -198,6 +198,10 @@ func (p Phase) Label() string {
 type PhaseMark struct {
 	Phase Phase   `json:"phase"`
 	AtMS  float64 `json:"at_ms"`
+	// SentMS, for a commit the engine made, is when its COMMIT was sent:
+	// the commit became visible between SentMS and AtMS (its answer can be
+	// late on a busy machine). Absent when not measured.
+	SentMS *float64 `json:"sent_ms,omitempty"`
 	// Note says more, for people: which action, why the watcher polls.
 	Note string `json:"note,omitempty"`
 }
@@ -629,6 +633,20 @@ type Facts struct {
 func (r *Result) Phase(p Phase) (float64, bool) {
 	for _, m := range r.Timeline.Phases {
 		if m.Phase == p {
+			return m.AtMS, true
+		}
+	}
+	return 0, false
+}
+
+// PhaseSent is when phase p's COMMIT was sent, or, when that was not
+// measured, when the phase was marked (Phase).
+func (r *Result) PhaseSent(p Phase) (float64, bool) {
+	for _, m := range r.Timeline.Phases {
+		if m.Phase == p {
+			if m.SentMS != nil {
+				return *m.SentMS, true
+			}
 			return m.AtMS, true
 		}
 	}
