@@ -66,7 +66,7 @@ type Event struct {
 	// sent: the commit became visible to other sessions between Sent and
 	// At (whose answer may come late on a busy machine), so nothing another
 	// session saw before Sent is its effect, and all it saw after At is.
-	Sent time.Time
+	Sent  time.Time
 	Table string
 	Rows  int64
 	// Took, on PhaseTableLoaded, is how long the run of Rows rows took to
