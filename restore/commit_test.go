@@ -176,24 +176,9 @@ func (p *commitCutter) clientToServer(client, srv net.Conn, cut *atomic.Bool) {
 func TestRestoreCommitWithoutAnswer(t *testing.T) {
 	for _, forward := range []bool{true, false} {
 		t.Run(fmt.Sprintf("commit reached the server: %v", forward), func(t *testing.T) {
-			dsn := pgtest.NewDB(t)
-			setup := pgtest.Connect(t, dsn)
-			if err := edms.Install(ctx, setup); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := pgx.ParseConfig(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var port uint16
-			if err := setup.QueryRow(ctx, "SELECT current_setting('port')::int").Scan(&port); err != nil {
-				t.Fatal(err)
-			}
-			p := newCommitCutter(t, fmt.Sprintf("127.0.0.1:%d", port), forward)
-			proxied := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", p.ln.Addr().(*net.TCPAddr).Port, cfg.User, cfg.Database)
-			conn := pgtest.Connect(t, proxied)
+			conn, setup, p := proxiedDB(t, forward)
 			b := backup(t, pgtest.Connect(t, pgtest.SeededDB(t)))
-			_, err = restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(b), Strategy: restore.Atomic, Protected: edms.Protected()})
+			_, err := restore.Restore(ctx, conn, restore.Options{Open: bytesOpener(b), Strategy: restore.Atomic, Protected: edms.Protected()})
 			if !p.cut.Load() {
 				t.Fatal("the proxy saw no COMMIT")
 			}
@@ -235,7 +220,7 @@ func TestTwoPhaseGoesOnAfterTheReinitCommitLostItsAnswer(t *testing.T) {
 	conn, setup, p := proxiedDB(t, true)
 	seeded := pgtest.Connect(t, pgtest.SeededDB(t))
 	b := backup(t, seeded)
-	if _, err := restore.Restore(ctx, pgtest.Connect(t, pgtest.DSN(dbNameOf(t, setup))), restore.Options{Open: bytesOpener(b), Strategy: restore.Atomic, Protected: edms.Protected()}); err != nil {
+	if _, err := restore.Restore(ctx, pgtest.Connect(t, pgtest.DSN(setup.Config().Database)), restore.Options{Open: bytesOpener(b), Strategy: restore.Atomic, Protected: edms.Protected()}); err != nil {
 		t.Fatal(err)
 	}
 	want := checksums(t, setup)
@@ -275,8 +260,4 @@ func proxiedDB(t *testing.T, forward bool) (proxied, direct *pgx.Conn, p *commit
 	p = newCommitCutter(t, fmt.Sprintf("127.0.0.1:%d", port), forward)
 	proxied = pgtest.Connect(t, fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", p.ln.Addr().(*net.TCPAddr).Port, cfg.User, cfg.Database))
 	return proxied, direct, p
-}
-
-func dbNameOf(t *testing.T, conn *pgx.Conn) string {
-	return conn.Config().Database
 }
